@@ -1,0 +1,292 @@
+//! Delivers every message the bot sends to whoever waits on that chat, with its arrival time.
+//!
+//! Chats are spread over sharded maps (no lock shared by every chat); each chat keeps at most
+//! [`INBOX_CAPACITY`] undelivered events, so the hub holds no unbounded history. A chat's slot
+//! also owns its `message_id` counter, shared with the virtual user that writes in it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::Notify;
+
+use super::methods::ApiMethod;
+use crate::telegram::Message;
+use crate::telegram::ids::ChatMessageIds;
+
+/// Events a chat keeps while nobody reads them; older ones are dropped (and counted) first.
+pub const INBOX_CAPACITY: usize = 32;
+const SHARDS: usize = 64;
+
+/// How a bot's call reached the stand-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// An HTTP request to `/bot<token>/<method>`.
+    Api,
+    /// A method call in the body of the bot's answer to a webhook POST.
+    WebhookBody,
+}
+
+/// One call the bot made for a chat.
+#[derive(Debug, Clone)]
+pub struct BotEvent {
+    pub chat_id: i64,
+    pub method: ApiMethod,
+    /// The message sent or edited, for methods that produce one.
+    pub message: Option<Message>,
+    /// `text` of answerCallbackQuery, `action` of sendChatAction.
+    pub note: Option<String>,
+    pub at: Instant,
+    pub via: Via,
+}
+
+impl BotEvent {
+    /// Whether this event is something a user reads (a message sent or edited, an answer to a
+    /// button), as opposed to a chat action or a deletion.
+    pub fn is_reply(&self) -> bool {
+        self.method.is_reply()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    ids: Arc<ChatMessageIds>,
+    inbox: Mutex<VecDeque<BotEvent>>,
+    notify: Notify,
+    subscribed: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    delivered: AtomicU64,
+    unclaimed: AtomicU64,
+    overflowed: AtomicU64,
+}
+
+/// Counts of what the hub did with the bot's events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct HubStats {
+    /// Put in a subscribed chat's inbox.
+    pub delivered: u64,
+    /// For a chat nobody was subscribed to.
+    pub unclaimed: u64,
+    /// Dropped because an inbox was full.
+    pub overflowed: u64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    shards: Vec<Mutex<HashMap<i64, Arc<Slot>>>>,
+    /// message_id counter for chats nobody subscribed to.
+    fallback_ids: ChatMessageIds,
+    counters: Counters,
+}
+
+/// Routes bot events to chats. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ReplyHub(Arc<Inner>);
+
+impl Default for ReplyHub {
+    fn default() -> Self {
+        Self(Arc::new(Inner {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            fallback_ids: ChatMessageIds::default(),
+            counters: Counters::default(),
+        }))
+    }
+}
+
+impl ReplyHub {
+    fn shard(&self, chat_id: i64) -> &Mutex<HashMap<i64, Arc<Slot>>> {
+        &self.0.shards[(chat_id.unsigned_abs() as usize) % SHARDS]
+    }
+
+    fn slot(&self, chat_id: i64) -> Option<Arc<Slot>> {
+        self.shard(chat_id)
+            .lock()
+            .expect("hub shard")
+            .get(&chat_id)
+            .cloned()
+    }
+
+    /// Starts listening to a chat. Events for it are kept (up to [`INBOX_CAPACITY`]) until read
+    /// from the returned inbox; dropping the inbox stops listening.
+    pub fn subscribe(&self, chat_id: i64) -> ChatInbox {
+        let slot = self
+            .shard(chat_id)
+            .lock()
+            .expect("hub shard")
+            .entry(chat_id)
+            .or_default()
+            .clone();
+        slot.subscribed.store(true, Ordering::Release);
+        ChatInbox {
+            chat_id,
+            slot,
+            hub: self.clone(),
+        }
+    }
+
+    /// The next `message_id` for a bot message in this chat.
+    pub fn next_message_id(&self, chat_id: i64) -> i64 {
+        match self.slot(chat_id) {
+            Some(slot) => slot.ids.next(),
+            None => self.0.fallback_ids.next(),
+        }
+    }
+
+    /// Hands an event to the chat's listener, or counts it as unclaimed.
+    pub fn deliver(&self, event: BotEvent) {
+        let counters = &self.0.counters;
+        let Some(slot) = self
+            .slot(event.chat_id)
+            .filter(|s| s.subscribed.load(Ordering::Acquire))
+        else {
+            counters.unclaimed.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        {
+            let mut inbox = slot.inbox.lock().expect("chat inbox");
+            if inbox.len() >= INBOX_CAPACITY {
+                inbox.pop_front();
+                counters.overflowed.fetch_add(1, Ordering::Relaxed);
+            }
+            inbox.push_back(event);
+        }
+        counters.delivered.fetch_add(1, Ordering::Relaxed);
+        slot.notify.notify_one();
+    }
+
+    pub fn stats(&self) -> HubStats {
+        let c = &self.0.counters;
+        HubStats {
+            delivered: c.delivered.load(Ordering::Relaxed),
+            unclaimed: c.unclaimed.load(Ordering::Relaxed),
+            overflowed: c.overflowed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A subscription to one chat's bot events.
+#[derive(Debug)]
+pub struct ChatInbox {
+    chat_id: i64,
+    slot: Arc<Slot>,
+    hub: ReplyHub,
+}
+
+impl ChatInbox {
+    pub fn chat_id(&self) -> i64 {
+        self.chat_id
+    }
+
+    /// The chat's message_id counter, shared with the stand-in.
+    pub fn message_ids(&self) -> Arc<ChatMessageIds> {
+        self.slot.ids.clone()
+    }
+
+    /// The oldest unread event, if any.
+    pub fn try_recv(&self) -> Option<BotEvent> {
+        self.slot.inbox.lock().expect("chat inbox").pop_front()
+    }
+
+    /// Waits for the next event.
+    pub async fn recv(&self) -> BotEvent {
+        loop {
+            if let Some(event) = self.try_recv() {
+                return event;
+            }
+            // notify_one stores a permit when nobody waits, so an event delivered between the
+            // check above and this await still wakes us.
+            self.slot.notify.notified().await;
+        }
+    }
+
+    /// Forgets unread events (late answers to an earlier request).
+    pub fn clear(&self) -> usize {
+        let mut inbox = self.slot.inbox.lock().expect("chat inbox");
+        let n = inbox.len();
+        inbox.clear();
+        n
+    }
+}
+
+impl Drop for ChatInbox {
+    fn drop(&mut self) {
+        self.slot.subscribed.store(false, Ordering::Release);
+        self.clear();
+        let mut shard = self.hub.shard(self.chat_id).lock().expect("hub shard");
+        // Keep the slot (and so the message_id sequence) only while someone else holds it.
+        if shard
+            .get(&self.chat_id)
+            .is_some_and(|s| Arc::strong_count(s) <= 2)
+        {
+            shard.remove(&self.chat_id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(chat_id: i64) -> BotEvent {
+        BotEvent {
+            chat_id,
+            method: ApiMethod::SendMessage,
+            message: None,
+            note: None,
+            at: Instant::now(),
+            via: Via::Api,
+        }
+    }
+
+    #[tokio::test]
+    async fn delivers_to_the_subscribed_chat_only() {
+        let hub = ReplyHub::default();
+        let inbox = hub.subscribe(1);
+        hub.deliver(event(2));
+        hub.deliver(event(1));
+        assert_eq!(inbox.recv().await.chat_id, 1);
+        assert!(inbox.try_recv().is_none());
+        assert_eq!(
+            hub.stats(),
+            HubStats {
+                delivered: 1,
+                unclaimed: 1,
+                overflowed: 0
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_waiting_reader_is_woken() {
+        let hub = ReplyHub::default();
+        let inbox = hub.subscribe(9);
+        let h = hub.clone();
+        let sender = tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            h.deliver(event(9));
+        });
+        assert_eq!(inbox.recv().await.chat_id, 9);
+        sender.await.unwrap();
+    }
+
+    #[test]
+    fn inbox_is_bounded_and_message_ids_are_shared() {
+        let hub = ReplyHub::default();
+        let inbox = hub.subscribe(3);
+        for _ in 0..INBOX_CAPACITY + 5 {
+            hub.deliver(event(3));
+        }
+        assert_eq!(hub.stats().overflowed, 5);
+        assert_eq!(inbox.clear(), INBOX_CAPACITY);
+        assert_eq!(inbox.message_ids().next(), 1);
+        assert_eq!(hub.next_message_id(3), 2);
+        drop(inbox);
+        hub.deliver(event(3));
+        assert_eq!(hub.stats().unclaimed, 1);
+        assert!(hub.slot(3).is_none());
+    }
+}

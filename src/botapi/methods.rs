@@ -1,0 +1,467 @@
+//! The Bot API methods the stand-in answers, and what each returns. Every call, whether it came
+//! over HTTP or in a webhook response body, goes through [`BotApi::call`].
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::ApiError;
+use super::hub::{BotEvent, ReplyHub, Via};
+use super::params::Params;
+use crate::telegram::build::{document, photo_sizes, unix_now, voice};
+use crate::telegram::ids::callback_query_sender;
+use crate::telegram::{Chat, ChatType, InlineKeyboardMarkup, Message, MessageEntity, User, utf16};
+
+/// Telegram's limit on a message's text, in UTF-16 code units.
+pub const MAX_TEXT_LEN: usize = 4096;
+/// Telegram's limit on a caption.
+pub const MAX_CAPTION_LEN: usize = 1024;
+
+macro_rules! api_methods {
+    ($($variant:ident => $name:literal),* $(,)?) => {
+        /// The methods the stand-in knows. To add one: a variant here, an arm in
+        /// [`BotApi::call`], and a test in `tests/botapi.rs`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        pub enum ApiMethod { $($variant),* }
+
+        impl ApiMethod {
+            pub const ALL: &'static [ApiMethod] = &[$(ApiMethod::$variant),*];
+
+            /// The method's canonical name.
+            pub fn name(self) -> &'static str {
+                match self { $(ApiMethod::$variant => $name),* }
+            }
+
+            /// Case-insensitive lookup, as Telegram does it.
+            pub fn parse(name: &str) -> Option<ApiMethod> {
+                Self::ALL.iter().copied().find(|m| m.name().eq_ignore_ascii_case(name))
+            }
+        }
+    };
+}
+
+api_methods! {
+    GetMe => "getMe",
+    LogOut => "logOut",
+    Close => "close",
+    SetWebhook => "setWebhook",
+    DeleteWebhook => "deleteWebhook",
+    GetWebhookInfo => "getWebhookInfo",
+    SetMyCommands => "setMyCommands",
+    GetMyCommands => "getMyCommands",
+    DeleteMyCommands => "deleteMyCommands",
+    SendMessage => "sendMessage",
+    SendPhoto => "sendPhoto",
+    SendVoice => "sendVoice",
+    SendDocument => "sendDocument",
+    SendChatAction => "sendChatAction",
+    EditMessageText => "editMessageText",
+    AnswerCallbackQuery => "answerCallbackQuery",
+    DeleteMessage => "deleteMessage",
+}
+
+impl ApiMethod {
+    /// Whether a user reads this as an answer (not a chat action or a deletion).
+    pub fn is_reply(self) -> bool {
+        matches!(
+            self,
+            ApiMethod::SendMessage
+                | ApiMethod::SendPhoto
+                | ApiMethod::SendVoice
+                | ApiMethod::SendDocument
+                | ApiMethod::EditMessageText
+                | ApiMethod::AnswerCallbackQuery
+        )
+    }
+
+    /// Telegram ignores these when a bot puts them in a webhook response body.
+    pub fn ignored_in_webhook_body(self) -> bool {
+        self.name().starts_with("get")
+            || matches!(self, ApiMethod::SetWebhook | ApiMethod::DeleteWebhook)
+    }
+}
+
+/// What the bot registered with setWebhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WebhookRegistration {
+    pub url: String,
+    pub secret_token: Option<String>,
+    pub max_connections: u32,
+    pub allowed_updates: Option<Vec<String>>,
+    pub drop_pending_updates: bool,
+}
+
+/// How the stand-in presents itself.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// When set, requests for any other token get 401.
+    pub token: Option<String>,
+    pub bot: User,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            token: None,
+            bot: User {
+                id: 6_999_999_001,
+                is_bot: true,
+                first_name: "Stress Demo Bot".into(),
+                last_name: None,
+                username: Some("stress_demo_bot".into()),
+                language_code: None,
+                can_join_groups: Some(false),
+                can_read_all_group_messages: Some(false),
+                supports_inline_queries: Some(false),
+            },
+        }
+    }
+}
+
+/// Per-method call counts and rejected calls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiStats {
+    pub calls: std::collections::BTreeMap<&'static str, u64>,
+    pub errors: u64,
+    pub unauthorized: u64,
+    pub unknown_methods: u64,
+    pub hub: super::hub::HubStats,
+}
+
+/// The Bot API stand-in's state: its identity, the registered webhook, and the reply hub.
+#[derive(Debug)]
+pub struct BotApi {
+    config: ApiConfig,
+    hub: ReplyHub,
+    webhook: watch::Sender<Option<WebhookRegistration>>,
+    calls: Vec<AtomicU64>,
+    errors: AtomicU64,
+    unauthorized: AtomicU64,
+    unknown: AtomicU64,
+}
+
+impl BotApi {
+    pub fn new(config: ApiConfig, hub: ReplyHub) -> Self {
+        Self {
+            config,
+            hub,
+            webhook: watch::Sender::new(None),
+            calls: ApiMethod::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
+            errors: AtomicU64::new(0),
+            unauthorized: AtomicU64::new(0),
+            unknown: AtomicU64::new(0),
+        }
+    }
+
+    pub fn hub(&self) -> &ReplyHub {
+        &self.hub
+    }
+
+    pub fn bot(&self) -> &User {
+        &self.config.bot
+    }
+
+    /// The webhook registration, updated on every setWebhook and deleteWebhook.
+    pub fn webhook(&self) -> watch::Receiver<Option<WebhookRegistration>> {
+        self.webhook.subscribe()
+    }
+
+    /// Checks the token of a `/bot<token>/...` request.
+    pub fn authorize(&self, token: &str) -> Result<(), ApiError> {
+        match &self.config.token {
+            Some(expected) if expected != token => {
+                self.unauthorized.fetch_add(1, Ordering::Relaxed);
+                Err(ApiError::new(401, "Unauthorized"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn stats(&self) -> ApiStats {
+        ApiStats {
+            calls: ApiMethod::ALL
+                .iter()
+                .zip(&self.calls)
+                .map(|(m, c)| (m.name(), c.load(Ordering::Relaxed)))
+                .collect(),
+            errors: self.errors.load(Ordering::Relaxed),
+            unauthorized: self.unauthorized.load(Ordering::Relaxed),
+            unknown_methods: self.unknown.load(Ordering::Relaxed),
+            hub: self.hub.stats(),
+        }
+    }
+
+    /// Runs one method call. `via` says whether it came over HTTP or in a webhook response.
+    pub fn call(&self, method: &str, params: &Params, via: Via) -> Result<Value, ApiError> {
+        let Some(method) = ApiMethod::parse(method) else {
+            self.unknown.fetch_add(1, Ordering::Relaxed);
+            return Err(ApiError::new(404, "Not Found: method not found"));
+        };
+        if via == Via::WebhookBody && method.ignored_in_webhook_body() {
+            return Ok(Value::Bool(true));
+        }
+        self.calls[ApiMethod::ALL
+            .iter()
+            .position(|m| *m == method)
+            .expect("listed")]
+        .fetch_add(1, Ordering::Relaxed);
+        let result = self.dispatch(method, params, via);
+        if result.is_err() {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn dispatch(&self, method: ApiMethod, p: &Params, via: Via) -> Result<Value, ApiError> {
+        use ApiMethod::*;
+        match method {
+            GetMe => Ok(to_value(&self.config.bot)),
+            LogOut | Close | SetMyCommands | DeleteMyCommands => Ok(Value::Bool(true)),
+            GetMyCommands => Ok(json!([])),
+            SetWebhook => self.set_webhook(p),
+            DeleteWebhook => {
+                self.webhook.send_replace(None);
+                Ok(Value::Bool(true))
+            }
+            GetWebhookInfo => Ok(self.webhook_info()),
+            SendMessage => {
+                let text = required_text(p, "text", MAX_TEXT_LEN, "message text is empty")?;
+                let mut m = self.bot_message(p)?;
+                m.entities = p.object::<Vec<MessageEntity>>("entities")?;
+                m.text = Some(text);
+                Ok(self.publish(method, m, via))
+            }
+            SendPhoto | SendVoice | SendDocument => self.send_media(method, p, via),
+            SendChatAction => {
+                let chat_id = p.chat_id()?;
+                let action = p
+                    .str("action")
+                    .ok_or_else(|| ApiError::bad_request("action is empty"))?;
+                self.hub
+                    .deliver(event(chat_id, method, None, Some(action), via));
+                Ok(Value::Bool(true))
+            }
+            EditMessageText => self.edit_message_text(p, via),
+            AnswerCallbackQuery => {
+                let id = p.str("callback_query_id").unwrap_or_default();
+                let chat_id = callback_query_sender(&id).ok_or_else(|| {
+                    ApiError::bad_request(
+                        "query is too old and response timeout expired or query ID is invalid",
+                    )
+                })?;
+                self.hub
+                    .deliver(event(chat_id, method, None, p.str("text"), via));
+                Ok(Value::Bool(true))
+            }
+            DeleteMessage => {
+                let chat_id = p.chat_id()?;
+                p.int("message_id")?
+                    .ok_or_else(|| ApiError::bad_request("message identifier is not specified"))?;
+                self.hub.deliver(event(chat_id, method, None, None, via));
+                Ok(Value::Bool(true))
+            }
+        }
+    }
+
+    fn set_webhook(&self, p: &Params) -> Result<Value, ApiError> {
+        let url = p.str("url").unwrap_or_default();
+        if url.is_empty() {
+            self.webhook.send_replace(None);
+            return Ok(Value::Bool(true));
+        }
+        let secret_token = p.str("secret_token").filter(|s| !s.is_empty());
+        if let Some(secret) = &secret_token {
+            let allowed = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+            if secret.len() > 256 || !secret.bytes().all(allowed) {
+                return Err(ApiError::bad_request(
+                    "secret token contains unallowed characters",
+                ));
+            }
+        }
+        // Telegram's servers take 1..=100; a local Bot API server takes more, and so do we.
+        let max_connections = match p.int("max_connections")? {
+            None => 40,
+            Some(n) if (1..=100_000).contains(&n) => n as u32,
+            Some(_) => return Err(ApiError::bad_request("bad max_connections specified")),
+        };
+        let registration = WebhookRegistration {
+            url,
+            secret_token,
+            max_connections,
+            allowed_updates: p.object("allowed_updates")?,
+            drop_pending_updates: p.bool("drop_pending_updates"),
+        };
+        self.webhook.send_replace(Some(registration));
+        Ok(Value::Bool(true))
+    }
+
+    fn webhook_info(&self) -> Value {
+        let reg = self.webhook.borrow();
+        let mut info = json!({
+            "url": reg.as_ref().map(|r| r.url.as_str()).unwrap_or(""),
+            "has_custom_certificate": false,
+            "pending_update_count": 0,
+        });
+        if let Some(r) = reg.as_ref() {
+            info["max_connections"] = json!(r.max_connections);
+            if let Some(a) = &r.allowed_updates {
+                info["allowed_updates"] = json!(a);
+            }
+        }
+        info
+    }
+
+    /// A new message from the bot in the chat named by `chat_id`, with the echoed keyboard.
+    fn bot_message(&self, p: &Params) -> Result<Message, ApiError> {
+        let chat_id = p.chat_id()?;
+        Ok(Message {
+            message_id: self.hub.next_message_id(chat_id),
+            from: Some(self.config.bot.clone()),
+            date: unix_now(),
+            chat: chat_for(chat_id),
+            edit_date: None,
+            text: None,
+            entities: None,
+            voice: None,
+            photo: None,
+            document: None,
+            caption: None,
+            caption_entities: None,
+            reply_markup: inline_keyboard(p)?,
+        })
+    }
+
+    fn send_media(&self, method: ApiMethod, p: &Params, via: Via) -> Result<Value, ApiError> {
+        let field = match method {
+            ApiMethod::SendPhoto => "photo",
+            ApiMethod::SendVoice => "voice",
+            _ => "document",
+        };
+        let file = p
+            .get(field)
+            .ok_or_else(|| ApiError::bad_request(format!("there is no {field} in the request")))?;
+        let mut m = self.bot_message(p)?;
+        // Derived from the chat and message, so the same run gives the same file ids.
+        let mut rng = SmallRng::seed_from_u64((m.chat.id as u64) ^ ((m.message_id as u64) << 40));
+        match method {
+            ApiMethod::SendPhoto => m.photo = Some(photo_sizes(&mut rng)),
+            ApiMethod::SendVoice => m.voice = Some(voice(&mut rng)),
+            _ => {
+                let mut d = document(&mut rng);
+                if let Some(name) = file.get("file_name").and_then(Value::as_str) {
+                    d.file_name = Some(name.to_string());
+                }
+                m.document = Some(d);
+            }
+        }
+        m.caption = optional_text(p, "caption", MAX_CAPTION_LEN)?;
+        Ok(self.publish(method, m, via))
+    }
+
+    fn edit_message_text(&self, p: &Params, via: Via) -> Result<Value, ApiError> {
+        let text = required_text(p, "text", MAX_TEXT_LEN, "message text is empty")?;
+        if p.get("inline_message_id").is_some() {
+            return Ok(Value::Bool(true));
+        }
+        let chat_id = p.chat_id()?;
+        let message_id = p
+            .int("message_id")?
+            .ok_or_else(|| ApiError::bad_request("message identifier is not specified"))?;
+        let m = Message {
+            message_id,
+            from: Some(self.config.bot.clone()),
+            date: unix_now(),
+            chat: chat_for(chat_id),
+            edit_date: Some(unix_now()),
+            text: Some(text),
+            entities: p.object("entities")?,
+            voice: None,
+            photo: None,
+            document: None,
+            caption: None,
+            caption_entities: None,
+            reply_markup: inline_keyboard(p)?,
+        };
+        Ok(self.publish(ApiMethod::EditMessageText, m, via))
+    }
+
+    /// Delivers a bot message to its chat and returns it as the method's result.
+    fn publish(&self, method: ApiMethod, message: Message, via: Via) -> Value {
+        let result = to_value(&message);
+        self.hub
+            .deliver(event(message.chat.id, method, Some(message), None, via));
+        result
+    }
+}
+
+fn event(
+    chat_id: i64,
+    method: ApiMethod,
+    message: Option<Message>,
+    note: Option<String>,
+    via: Via,
+) -> BotEvent {
+    BotEvent {
+        chat_id,
+        method,
+        message,
+        note,
+        at: Instant::now(),
+        via,
+    }
+}
+
+fn to_value<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).expect("Bot API types serialize")
+}
+
+/// A private chat for positive ids, a supergroup for negative ones, as Telegram numbers them.
+fn chat_for(chat_id: i64) -> Chat {
+    let kind = if chat_id > 0 {
+        ChatType::Private
+    } else {
+        ChatType::Supergroup
+    };
+    Chat {
+        id: chat_id,
+        kind,
+        title: None,
+        username: None,
+        first_name: None,
+        last_name: None,
+    }
+}
+
+/// The inline keyboard of `reply_markup`, if that is what the bot sent (Telegram shows only
+/// inline keyboards on the message itself).
+fn inline_keyboard(p: &Params) -> Result<Option<InlineKeyboardMarkup>, ApiError> {
+    let markup: Option<Value> = p.object("reply_markup")?;
+    match markup {
+        Some(v) if v.get("inline_keyboard").is_some() => InlineKeyboardMarkup::deserialize_from(v),
+        _ => Ok(None),
+    }
+}
+
+impl InlineKeyboardMarkup {
+    fn deserialize_from(v: Value) -> Result<Option<Self>, ApiError> {
+        serde_json::from_value(v)
+            .map(Some)
+            .map_err(|e| ApiError::bad_request(format!("can't parse inline keyboard: {e}")))
+    }
+}
+
+fn required_text(p: &Params, key: &str, max: usize, empty: &str) -> Result<String, ApiError> {
+    optional_text(p, key, max)?.ok_or_else(|| ApiError::bad_request(empty))
+}
+
+fn optional_text(p: &Params, key: &str, max: usize) -> Result<Option<String>, ApiError> {
+    match p.str(key).filter(|t| !t.trim().is_empty()) {
+        Some(t) if utf16::len(&t) > max => Err(ApiError::bad_request(format!("{key} is too long"))),
+        other => Ok(other),
+    }
+}

@@ -1,0 +1,234 @@
+//! Method parameters as bots send them: a JSON body, an `application/x-www-form-urlencoded` body
+//! (nested values as JSON strings), a multipart body (files as parts), or the query string. All
+//! four become one JSON object, so a method handler reads `chat_id` the same way whatever the
+//! framework sent.
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use super::ApiError;
+
+/// Largest body the stand-in reads (Telegram accepts uploads up to 50 MB).
+pub const MAX_BODY_BYTES: usize = 50 * 1024 * 1024;
+
+/// A method's parameters, normalised to a JSON object.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Params(pub Map<String, Value>);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ParamsError {
+    #[error("the JSON body is not valid: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("the JSON body is not an object")]
+    NotAnObject,
+    #[error("the urlencoded body is not valid: {0}")]
+    Form(#[from] serde_urlencoded::de::Error),
+    #[error("the multipart body is not valid: {0}")]
+    Multipart(#[from] multer::Error),
+    #[error("unsupported Content-Type `{0}`")]
+    ContentType(String),
+}
+
+impl Params {
+    /// Parses a request's query string and body; body values win over query values.
+    pub async fn parse(
+        content_type: Option<&str>,
+        query: Option<&str>,
+        body: Bytes,
+    ) -> Result<Params, ParamsError> {
+        let mut params = match query {
+            Some(q) if !q.is_empty() => Self::form(q.as_bytes())?,
+            _ => Params::default(),
+        };
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(params);
+        }
+        let mime = content_type
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim();
+        let parsed = match mime.to_ascii_lowercase().as_str() {
+            "application/json" | "" => Self::json(&body)?,
+            "application/x-www-form-urlencoded" => Self::form(&body)?,
+            "multipart/form-data" => Self::multipart(content_type.unwrap_or(""), body).await?,
+            other => return Err(ParamsError::ContentType(other.to_string())),
+        };
+        params.0.extend(parsed.0);
+        Ok(params)
+    }
+
+    fn json(body: &[u8]) -> Result<Params, ParamsError> {
+        match serde_json::from_slice(body)? {
+            Value::Object(map) => Ok(Params(map)),
+            _ => Err(ParamsError::NotAnObject),
+        }
+    }
+
+    fn form(body: &[u8]) -> Result<Params, ParamsError> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)?;
+        Ok(Params(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect(),
+        ))
+    }
+
+    async fn multipart(content_type: &str, body: Bytes) -> Result<Params, ParamsError> {
+        let boundary = multer::parse_boundary(content_type)?;
+        let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) });
+        let mut multipart = multer::Multipart::new(stream, boundary);
+        let mut map = Map::new();
+        while let Some(field) = multipart.next_field().await? {
+            let Some(name) = field.name().map(str::to_string) else {
+                continue;
+            };
+            let value = match field.file_name().map(str::to_string) {
+                Some(file_name) => {
+                    let mime = field.content_type().map(|m| m.to_string());
+                    let size = field.bytes().await?.len();
+                    serde_json::json!({ "upload": true, "file_name": file_name, "mime_type": mime, "file_size": size })
+                }
+                None => Value::String(field.text().await?),
+            };
+            map.insert(name, value);
+        }
+        Ok(Params(map))
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.0.get(key).filter(|v| !v.is_null())
+    }
+
+    /// A string parameter (numbers are accepted and printed).
+    pub fn str(&self, key: &str) -> Option<String> {
+        match self.get(key)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+
+    /// An integer parameter, given as a JSON number or a decimal string.
+    pub fn int(&self, key: &str) -> Result<Option<i64>, ApiError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| ApiError::bad_request(format!("{key} is not an integer"))),
+            Some(Value::String(s)) if s.is_empty() => Ok(None),
+            Some(Value::String(s)) => s
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| ApiError::bad_request(format!("{key} is not an integer"))),
+            Some(_) => Err(ApiError::bad_request(format!("{key} is not an integer"))),
+        }
+    }
+
+    /// A boolean parameter (`true`, `"true"`, `"1"`).
+    pub fn bool(&self, key: &str) -> bool {
+        match self.get(key) {
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) => matches!(s.as_str(), "true" | "True" | "1"),
+            Some(Value::Number(n)) => n.as_i64() == Some(1),
+            _ => false,
+        }
+    }
+
+    /// A structured parameter, given as JSON or as a string holding JSON (urlencoded and
+    /// multipart bodies carry nested values that way).
+    pub fn object<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, ApiError> {
+        let bad = |e: serde_json::Error| ApiError::bad_request(format!("can't parse {key}: {e}"));
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => serde_json::from_str(s).map(Some).map_err(bad),
+            Some(v) => T::deserialize(v).map(Some).map_err(bad),
+        }
+    }
+
+    /// The `chat_id` parameter; Telegram also takes `@username` for channels, which the
+    /// stand-in knows no chat for.
+    pub fn chat_id(&self) -> Result<i64, ApiError> {
+        match self.get("chat_id") {
+            None => Err(ApiError::bad_request("chat_id is empty")),
+            Some(Value::String(s)) if s.starts_with('@') => {
+                Err(ApiError::bad_request("chat not found"))
+            }
+            Some(_) => self
+                .int("chat_id")?
+                .ok_or_else(|| ApiError::bad_request("chat_id is empty")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn each_encoding_gives_the_same_params() {
+        let json = Params::parse(
+            Some("application/json"),
+            None,
+            Bytes::from_static(
+                br#"{"chat_id":5,"text":"hi","reply_markup":{"inline_keyboard":[]}}"#,
+            ),
+        )
+        .await
+        .unwrap();
+        let form = Params::parse(
+            Some("application/x-www-form-urlencoded"),
+            None,
+            Bytes::from_static(
+                b"chat_id=5&text=hi&reply_markup=%7B%22inline_keyboard%22%3A%5B%5D%7D",
+            ),
+        )
+        .await
+        .unwrap();
+        let query = Params::parse(None, Some("chat_id=5&text=hi"), Bytes::new())
+            .await
+            .unwrap();
+        for p in [&json, &form, &query] {
+            assert_eq!(p.chat_id().unwrap(), 5);
+            assert_eq!(p.str("text").as_deref(), Some("hi"));
+        }
+        let markup: Option<crate::telegram::InlineKeyboardMarkup> =
+            form.object("reply_markup").unwrap();
+        assert_eq!(markup, Some(Default::default()));
+    }
+
+    #[tokio::test]
+    async fn multipart_fields_and_files() {
+        let body = "--XX\r\nContent-Disposition: form-data; name=\"chat_id\"\r\n\r\n7\r\n\
+             --XX\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a.jpg\"\r\n\
+             Content-Type: image/jpeg\r\n\r\nabcd\r\n--XX--\r\n";
+        let p = Params::parse(
+            Some("multipart/form-data; boundary=XX"),
+            None,
+            Bytes::from(body),
+        )
+        .await
+        .unwrap();
+        assert_eq!(p.chat_id().unwrap(), 7);
+        assert_eq!(p.get("photo").unwrap()["file_size"], 4);
+    }
+
+    #[tokio::test]
+    async fn bad_bodies_are_errors() {
+        let bad = Params::parse(Some("application/json"), None, Bytes::from_static(b"{")).await;
+        assert!(matches!(bad, Err(ParamsError::Json(_))));
+        let arr = Params::parse(Some("application/json"), None, Bytes::from_static(b"[1]")).await;
+        assert!(matches!(arr, Err(ParamsError::NotAnObject)));
+        let xml = Params::parse(Some("text/xml"), None, Bytes::from_static(b"<a/>")).await;
+        assert!(matches!(xml, Err(ParamsError::ContentType(_))));
+        let p = Params::parse(None, None, Bytes::from_static(br#"{"chat_id":"@chan"}"#))
+            .await
+            .unwrap();
+        assert!(p.chat_id().is_err());
+    }
+}

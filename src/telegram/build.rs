@@ -1,0 +1,459 @@
+//! Builds the updates a virtual user sends: private text, bot commands (with `bot_command`
+//! entities measured in UTF-16), voice, photo (several sizes, smallest first), document and
+//! callback queries on a message the bot sent. Field values are plausible and varied, drawn
+//! from the caller's seeded RNG so a run is reproducible.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rand::Rng;
+use rand::seq::IndexedRandom;
+
+use super::ids::{ChatMessageIds, IdRangeExhausted, UpdateIds, callback_query_id};
+use super::pools::Tier;
+use super::types::*;
+use super::utf16;
+
+/// The kinds of media a user can send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaKind {
+    Voice,
+    Photo,
+    Document,
+}
+
+impl MediaKind {
+    pub const ALL: [MediaKind; 3] = [MediaKind::Voice, MediaKind::Photo, MediaKind::Document];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Voice => "voice",
+            MediaKind::Photo => "photo",
+            MediaKind::Document => "document",
+        }
+    }
+}
+
+impl FromStr for MediaKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "voice" => Ok(MediaKind::Voice),
+            "photo" => Ok(MediaKind::Photo),
+            "document" => Ok(MediaKind::Document),
+            other => Err(format!(
+                "unknown media kind `{other}` (expected voice, photo or document)"
+            )),
+        }
+    }
+}
+
+const FIRST_NAMES: &[&str] = &[
+    "Anna",
+    "Ben",
+    "Carlos",
+    "Dmitri",
+    "Emma",
+    "Fatima",
+    "Giulia",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Алексей",
+    "Мария",
+    "李伟",
+    "佐藤",
+    "José",
+    "Zoë",
+    "Mehmet",
+    "Priya",
+    "Olumide",
+    "Søren",
+];
+const LAST_NAMES: &[&str] = &[
+    "Smith",
+    "Иванова",
+    "García",
+    "Müller",
+    "王",
+    "Kowalski",
+    "Nakamura",
+];
+const LANGUAGES: &[&str] = &["en", "ru", "es", "de", "zh-hans", "ja", "pt-br", "tr", "uk"];
+
+/// A test user as Telegram shows it to the bot, with the tier its pool gives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sender {
+    pub user: User,
+    pub tier: Tier,
+}
+
+impl Sender {
+    /// A plausible user with the given id: varied names (some non-ASCII), a username for most,
+    /// a language code.
+    pub fn generate(id: i64, tier: Tier, rng: &mut impl Rng) -> Self {
+        let first = *FIRST_NAMES.choose(rng).expect("names");
+        let last = rng
+            .random_bool(0.5)
+            .then(|| LAST_NAMES.choose(rng).expect("names").to_string());
+        let username = rng
+            .random_bool(0.7)
+            .then(|| format!("{}_{}", tier.as_str(), id % 1_000_000));
+        let language_code = Some(LANGUAGES.choose(rng).expect("languages").to_string());
+        let user = User {
+            id,
+            is_bot: false,
+            first_name: first.to_string(),
+            last_name: last,
+            username,
+            language_code,
+            can_join_groups: None,
+            can_read_all_group_messages: None,
+            supports_inline_queries: None,
+        };
+        Self { user, tier }
+    }
+
+    /// The private chat between this user and the bot (its id is the user's id).
+    pub fn private_chat(&self) -> Chat {
+        Chat {
+            id: self.user.id,
+            kind: ChatType::Private,
+            title: None,
+            username: self.user.username.clone(),
+            first_name: Some(self.user.first_name.clone()),
+            last_name: self.user.last_name.clone(),
+        }
+    }
+}
+
+/// Current Unix time in seconds, as Telegram stamps `date`.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The `bot_command` entities in a text: every `/word` at the start or after whitespace, as
+/// Telegram marks them, with UTF-16 offsets and lengths.
+pub fn command_entities(text: &str) -> Vec<MessageEntity> {
+    let mut entities = Vec::new();
+    let mut prev_is_space = true;
+    for (i, c) in text.char_indices() {
+        if c == '/' && prev_is_space {
+            let rest = &text[i + 1..];
+            let name_len = rest
+                .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_' || ch == '@'))
+                .unwrap_or(rest.len());
+            if name_len > 0 && rest.as_bytes()[0] != b'@' {
+                entities.push(MessageEntity {
+                    kind: "bot_command".into(),
+                    offset: utf16::offset_of(text, i),
+                    length: utf16::len(&text[i..i + 1 + name_len]),
+                });
+            }
+        }
+        prev_is_space = c.is_whitespace();
+    }
+    entities
+}
+
+/// Builds one virtual user's updates in its private chat.
+#[derive(Debug)]
+pub struct UpdateFactory {
+    update_ids: Arc<UpdateIds>,
+    message_ids: Arc<ChatMessageIds>,
+    sender: Sender,
+    chat: Chat,
+    chat_instance: String,
+    callback_seq: u64,
+}
+
+impl UpdateFactory {
+    /// `message_ids` is the chat's counter, shared with the Bot API stand-in so the user's and
+    /// the bot's messages form one sequence.
+    pub fn new(
+        update_ids: Arc<UpdateIds>,
+        message_ids: Arc<ChatMessageIds>,
+        sender: Sender,
+    ) -> Self {
+        let chat = sender.private_chat();
+        // Telegram's chat_instance is a stable, opaque signed 64-bit number per chat.
+        let chat_instance = (sender
+            .user
+            .id
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as i64))
+        .to_string();
+        Self {
+            update_ids,
+            message_ids,
+            sender,
+            chat,
+            chat_instance,
+            callback_seq: 0,
+        }
+    }
+
+    pub fn sender(&self) -> &Sender {
+        &self.sender
+    }
+
+    pub fn chat_id(&self) -> i64 {
+        self.chat.id
+    }
+
+    fn message(&self, message_id: i64) -> Message {
+        Message {
+            message_id,
+            from: Some(self.sender.user.clone()),
+            date: unix_now(),
+            chat: self.chat.clone(),
+            edit_date: None,
+            text: None,
+            entities: None,
+            voice: None,
+            photo: None,
+            document: None,
+            caption: None,
+            caption_entities: None,
+            reply_markup: None,
+        }
+    }
+
+    fn wrap(&self, message: Message) -> Result<Update, IdRangeExhausted> {
+        Ok(Update {
+            update_id: self.update_ids.next()?,
+            message: Some(message),
+            edited_message: None,
+            callback_query: None,
+        })
+    }
+
+    /// A plain text message; any `/command` in it is marked as Telegram would.
+    pub fn text(&mut self, text: &str) -> Result<Update, IdRangeExhausted> {
+        let mut m = self.message(self.message_ids.next());
+        let entities = command_entities(text);
+        m.entities = (!entities.is_empty()).then_some(entities);
+        m.text = Some(text.to_string());
+        self.wrap(m)
+    }
+
+    /// A bot command: `command` with or without its leading slash, then `args` if any.
+    pub fn command(&mut self, command: &str, args: &str) -> Result<Update, IdRangeExhausted> {
+        let name = command.trim().trim_start_matches('/');
+        let args = args.trim();
+        let text = if args.is_empty() {
+            format!("/{name}")
+        } else {
+            format!("/{name} {args}")
+        };
+        let mut m = self.message(self.message_ids.next());
+        m.entities = Some(vec![MessageEntity {
+            kind: "bot_command".into(),
+            offset: 0,
+            length: 1 + utf16::len(name),
+        }]);
+        m.text = Some(text);
+        self.wrap(m)
+    }
+
+    /// A voice note, photo or document with an optional caption.
+    pub fn media(
+        &mut self,
+        kind: MediaKind,
+        caption: Option<&str>,
+        rng: &mut impl Rng,
+    ) -> Result<Update, IdRangeExhausted> {
+        let mut m = self.message(self.message_ids.next());
+        match kind {
+            MediaKind::Voice => m.voice = Some(voice(rng)),
+            MediaKind::Photo => m.photo = Some(photo_sizes(rng)),
+            MediaKind::Document => m.document = Some(document(rng)),
+        }
+        if let Some(caption) = caption.filter(|c| !c.is_empty()) {
+            let entities = command_entities(caption);
+            m.caption_entities = (!entities.is_empty()).then_some(entities);
+            m.caption = Some(caption.to_string());
+        }
+        self.wrap(m)
+    }
+
+    /// The user pressing the inline button with `data` under the bot's message `on`.
+    pub fn callback(&mut self, on: &Message, data: &str) -> Result<Update, IdRangeExhausted> {
+        self.callback_seq += 1;
+        let query = CallbackQuery {
+            id: callback_query_id(self.sender.user.id, self.callback_seq),
+            from: self.sender.user.clone(),
+            message: Some(on.clone()),
+            chat_instance: self.chat_instance.clone(),
+            data: Some(data.to_string()),
+        };
+        Ok(Update {
+            update_id: self.update_ids.next()?,
+            message: None,
+            edited_message: None,
+            callback_query: Some(query),
+        })
+    }
+}
+
+const FILE_ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+fn random_token(rng: &mut impl Rng, prefix: &str, len: usize) -> String {
+    let mut s = String::with_capacity(prefix.len() + len);
+    s.push_str(prefix);
+    for _ in 0..len {
+        s.push(FILE_ID_ALPHABET[rng.random_range(0..FILE_ID_ALPHABET.len())] as char);
+    }
+    s
+}
+
+/// A file_id and file_unique_id pair shaped like Telegram's (base64url, kind-specific prefix).
+pub fn file_ids(rng: &mut impl Rng, prefix: &str) -> (String, String) {
+    (random_token(rng, prefix, 58), random_token(rng, "AgAD", 12))
+}
+
+pub fn voice(rng: &mut impl Rng) -> Voice {
+    let (file_id, file_unique_id) = file_ids(rng, "AwACAgIAAxkBAAI");
+    let duration = rng.random_range(1..=120);
+    Voice {
+        file_id,
+        file_unique_id,
+        duration,
+        mime_type: Some("audio/ogg".into()),
+        // Opus voice notes run at roughly 2 KB per second.
+        file_size: Some(u64::from(duration) * rng.random_range(1_600..2_600)),
+    }
+}
+
+/// The sizes Telegram generates for one photo, smallest first, sharing the aspect ratio.
+pub fn photo_sizes(rng: &mut impl Rng) -> Vec<PhotoSize> {
+    let (w, h) = *[(4, 3), (3, 4), (16, 9), (9, 16), (1, 1)]
+        .choose(rng)
+        .expect("ratios");
+    let largest = *[800u32, 1280, 2560].choose(rng).expect("sizes");
+    let (_, unique) = file_ids(rng, "");
+    [90u32, 320, 800, 1280, 2560]
+        .into_iter()
+        .filter(|side| *side <= largest)
+        .enumerate()
+        .map(|(i, side)| {
+            let (width, height) = if w >= h {
+                (side, side * h / w)
+            } else {
+                (side * w / h, side)
+            };
+            let (file_id, _) = file_ids(rng, "AgACAgIAAxkBAAI");
+            let pixels = u64::from(width) * u64::from(height);
+            PhotoSize {
+                file_id,
+                file_unique_id: format!("{}{}", &unique[..12], i),
+                width,
+                height,
+                file_size: Some(pixels / rng.random_range(8..14)),
+            }
+        })
+        .collect()
+}
+
+const DOCUMENTS: &[(&str, &str)] = &[
+    ("report.pdf", "application/pdf"),
+    (
+        "Отчёт за квартал.docx",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ),
+    ("data.csv", "text/csv"),
+    ("archive.zip", "application/zip"),
+    ("notes.txt", "text/plain"),
+    (
+        "スライド.pptx",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ),
+    ("trace.json", "application/json"),
+];
+
+pub fn document(rng: &mut impl Rng) -> Document {
+    let (file_id, file_unique_id) = file_ids(rng, "BQACAgIAAxkBAAI");
+    let (name, mime) = *DOCUMENTS.choose(rng).expect("documents");
+    Document {
+        file_id,
+        file_unique_id,
+        file_name: Some(name.into()),
+        mime_type: Some(mime.into()),
+        file_size: Some(rng.random_range(1_000..20_000_000)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand::rngs::SmallRng;
+
+    fn factory() -> (UpdateFactory, SmallRng) {
+        let mut rng = SmallRng::seed_from_u64(1);
+        let sender = Sender::generate(6_900_100_001, Tier::Guest, &mut rng);
+        let f = UpdateFactory::new(
+            Arc::new(UpdateIds::new(1..1000)),
+            Arc::new(ChatMessageIds::default()),
+            sender,
+        );
+        (f, rng)
+    }
+
+    #[test]
+    fn command_entity_is_measured_in_utf16() {
+        let (mut f, _) = factory();
+        let u = f.command("/translate", "ru Привет 😀").unwrap();
+        let m = u.message.unwrap();
+        assert_eq!(m.text.as_deref(), Some("/translate ru Привет 😀"));
+        assert_eq!(m.entities.unwrap()[0].length, 10);
+        assert_eq!(u.update_id, 1);
+        assert_eq!(m.message_id, 1);
+        assert_eq!(m.chat.id, 6_900_100_001);
+    }
+
+    #[test]
+    fn text_marks_commands_anywhere() {
+        let e = command_entities("😀 try /help or /start@my_bot now, not a/b or /");
+        assert_eq!(
+            e.iter().map(|e| (e.offset, e.length)).collect::<Vec<_>>(),
+            vec![(7, 5), (16, 13)]
+        );
+    }
+
+    #[test]
+    fn photo_sizes_are_smallest_first() {
+        let (mut f, mut rng) = factory();
+        for _ in 0..50 {
+            let u = f.media(MediaKind::Photo, Some("look"), &mut rng).unwrap();
+            let sizes = u.message.unwrap().photo.unwrap();
+            assert!(sizes.len() >= 3);
+            assert!(
+                sizes
+                    .windows(2)
+                    .all(|w| w[0].width * w[0].height < w[1].width * w[1].height)
+            );
+        }
+    }
+
+    #[test]
+    fn ids_increase_per_update_and_per_message() {
+        let (mut f, mut rng) = factory();
+        let a = f.text("hi").unwrap();
+        let b = f.media(MediaKind::Voice, None, &mut rng).unwrap();
+        let c = f
+            .callback(a.message.as_ref().unwrap(), "mode:code")
+            .unwrap();
+        assert_eq!((a.update_id, b.update_id, c.update_id), (1, 2, 3));
+        assert_eq!(b.message.unwrap().message_id, 2);
+        let q = c.callback_query.unwrap();
+        assert_eq!(
+            super::super::ids::callback_query_sender(&q.id),
+            Some(6_900_100_001)
+        );
+    }
+}
