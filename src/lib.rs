@@ -3,7 +3,16 @@
 //! The pipeline (see DESIGN.md): scripts and a profile drive virtual users, whose host calls
 //! build Telegram updates ([`telegram`]) and POST them to a bot's webhook; the Bot API stand-in
 //! ([`botapi`]) catches the bot's replies; the demo bot ([`target`]) is the bot to test when the
-//! user brings none.
+//! user brings none, started in-process by [`local`].
 
 pub mod botapi;
+pub mod chat;
+pub mod cli;
+pub mod config;
+pub mod local;
+mod run;
+pub mod selfcheck;
+pub mod target;
 pub mod telegram;
+
+pub use run::{EXIT_USAGE, exit_code, run};
