@@ -143,9 +143,12 @@ impl ChatUser {
             .await
             .context("reading the webhook response")?;
         let latency = started.elapsed();
-        if let Some(Err(e)) = botapi::webhook_reply(&self.api, content_type.as_deref(), body).await
-        {
-            anyhow::bail!("the bot's webhook answer was a bad method call: {e}");
+        // Like Telegram, only a successful answer's body can carry a method call.
+        if (200..300).contains(&status) {
+            let reply = botapi::webhook_reply(&self.api, content_type.as_deref(), body).await;
+            if let Some(Err(e)) = reply {
+                anyhow::bail!("the bot's webhook answer was a bad method call: {e}");
+            }
         }
         let mut events = Vec::new();
         while let Some(e) = self.inbox.try_recv() {

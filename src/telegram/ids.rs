@@ -5,6 +5,9 @@
 use std::ops::Range;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+/// Telegram's update_id is a signed 32-bit number; frameworks parse it as such.
+pub const MAX_UPDATE_ID: i64 = i32::MAX as i64;
+
 /// The first `update_id` of a run when no range is given.
 pub const DEFAULT_FIRST_UPDATE_ID: i64 = 100_000_000;
 
@@ -37,7 +40,7 @@ impl UpdateIds {
 
     /// The whole default range, for a run that is not sharded.
     pub fn unsharded() -> Self {
-        Self::new(DEFAULT_FIRST_UPDATE_ID..i64::MAX)
+        Self::new(DEFAULT_FIRST_UPDATE_ID..MAX_UPDATE_ID)
     }
 
     /// Shard `index` of `count` (0-based): equal, disjoint slices of `range`, in shard order.

@@ -1,0 +1,65 @@
+//! Shared helpers: an in-process demo bot and stand-in on port 0, and test users.
+
+use std::sync::Arc;
+
+use stress::chat::ChatUser;
+use stress::local::LocalStack;
+use stress::target::{Latency, TargetConfig, TargetStats};
+use stress::telegram::{Tier, UpdateIds};
+
+/// A demo bot with no latency, replying through the stand-in.
+pub async fn stack() -> LocalStack {
+    stack_with(TargetConfig {
+        latency: Latency::zero(),
+        reply_in_webhook: false,
+        ..TargetConfig::default()
+    })
+    .await
+}
+
+pub async fn stack_with(config: TargetConfig) -> LocalStack {
+    LocalStack::start(config).await.expect("local stack starts")
+}
+
+pub struct Users {
+    pub ids: Arc<UpdateIds>,
+    pub client: reqwest::Client,
+}
+
+impl Default for Users {
+    fn default() -> Self {
+        Self {
+            ids: Arc::new(UpdateIds::unsharded()),
+            client: reqwest::Client::new(),
+        }
+    }
+}
+
+impl Users {
+    /// User `index` of `tier`'s pool, talking to the stack's demo bot.
+    pub fn user(&self, stack: &LocalStack, tier: Tier, index: u64) -> ChatUser {
+        let pools = stack.bot.config().pools.clone();
+        let secret = stack.bot.config().secret_token.clone();
+        ChatUser::new(
+            stack.api.clone(),
+            self.ids.clone(),
+            &pools,
+            tier,
+            index,
+            stack.webhook_url(),
+            secret,
+            self.client.clone(),
+        )
+        .expect("pool has room")
+    }
+}
+
+/// The demo bot's `/stats`, fetched over HTTP as a user would.
+pub async fn stats(stack: &LocalStack) -> TargetStats {
+    reqwest::get(format!("http://{}/stats", stack.bot_addr))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}

@@ -1,0 +1,1 @@
+//! Placeholder until the aiogram interop test lands.

@@ -1,0 +1,7 @@
+//! The integration tests: one binary, a module per area (see STYLE.md).
+
+mod common;
+mod demo_bot;
+mod encodings;
+mod interop;
+mod model;
