@@ -132,7 +132,7 @@ proptest! {
         let entities = m.entities.clone().unwrap_or_default();
         prop_assert_eq!(entities.len(), commands.len());
         for (e, word) in entities.iter().zip(commands) {
-            prop_assert_eq!(e.type_field.clone(), MessageEntityType::BotCommand);
+            prop_assert_eq!(e.type_field, MessageEntityType::BotCommand);
             prop_assert_eq!(&covered(&text, e.offset, e.length), word);
         }
     }
