@@ -10,6 +10,7 @@ pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod local;
+pub mod profile;
 mod run;
 pub mod selfcheck;
 pub mod target;

@@ -1,0 +1,242 @@
+//! Load profiles: how many virtual users over time. The four presets, a TOML file (flat or with
+//! stages) and the `--users`/`--spawn-rate`/`--run-time` flags all become one [`Profile`]: a list
+//! of stages the scheduler walks with a single loop.
+
+pub mod file;
+pub mod split;
+
+use std::time::Duration;
+
+pub use split::ClassSplit;
+
+/// One stage: move to `users` at `spawn_rate` users per second, and stay until the stage has
+/// lasted `duration` (counted from its start, ramp included).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    pub users: u32,
+    pub spawn_rate: f64,
+    pub duration: Duration,
+}
+
+/// A load profile in its one normal form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    pub name: String,
+    pub stages: Vec<Stage>,
+}
+
+/// A profile that cannot run, naming the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ProfileError {
+    pub field: String,
+    pub message: String,
+}
+
+fn err(field: impl Into<String>, message: impl Into<String>) -> ProfileError {
+    ProfileError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// The presets' names, in the order `--help` lists them.
+pub const PRESETS: [&str; 4] = ["ramp_up", "sustained", "spike", "soak"];
+
+impl Profile {
+    fn single(name: &str, users: u32, spawn_rate: f64, duration: Duration) -> Self {
+        Self {
+            name: name.into(),
+            stages: vec![Stage {
+                users,
+                spawn_rate,
+                duration,
+            }],
+        }
+    }
+
+    /// ramp_up 1000 users at 10/s for 5m; sustained 1000 at 50/s for 10m; spike 2000 at 100/s
+    /// for 3m; soak 200 at 20/s for 1h.
+    pub fn preset(name: &str) -> Option<Self> {
+        let min = |m: u64| Duration::from_secs(60 * m);
+        Some(match name {
+            "ramp_up" => Self::single(name, 1000, 10.0, min(5)),
+            "sustained" => Self::single(name, 1000, 50.0, min(10)),
+            "spike" => Self::single(name, 2000, 100.0, min(3)),
+            "soak" => Self::single(name, 200, 20.0, min(60)),
+            _ => return None,
+        })
+    }
+
+    /// The whole run's length.
+    pub fn run_time(&self) -> Duration {
+        self.stages.iter().map(|s| s.duration).sum()
+    }
+
+    /// The most users at any time.
+    pub fn peak_users(&self) -> u32 {
+        self.stages.iter().map(|s| s.users).max().unwrap_or(0)
+    }
+
+    /// Applies the command-line overrides. `users` scales every stage's target so the shape is
+    /// kept (a one-stage profile simply gets the number); `spawn_rate` replaces every stage's
+    /// rate; `run_time` cuts the plan short or lengthens its last stage.
+    pub fn with_overrides(
+        mut self,
+        users: Option<u32>,
+        spawn_rate: Option<f64>,
+        run_time: Option<Duration>,
+    ) -> Result<Self, ProfileError> {
+        if let Some(users) = users {
+            let peak = self.peak_users().max(1);
+            for s in &mut self.stages {
+                s.users = ((u64::from(s.users) * u64::from(users) + u64::from(peak) / 2)
+                    / u64::from(peak)) as u32;
+            }
+        }
+        if let Some(rate) = spawn_rate {
+            for s in &mut self.stages {
+                s.spawn_rate = rate;
+            }
+        }
+        if let Some(limit) = run_time {
+            let mut kept = Vec::new();
+            let mut elapsed = Duration::ZERO;
+            for mut s in self.stages {
+                if elapsed >= limit {
+                    break;
+                }
+                s.duration = s.duration.min(limit - elapsed);
+                elapsed += s.duration;
+                kept.push(s);
+            }
+            if let Some(last) = kept.last_mut() {
+                last.duration += limit.saturating_sub(elapsed);
+            }
+            self.stages = kept;
+        }
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// Checks that the profile can run.
+    pub fn validate(&self) -> Result<(), ProfileError> {
+        if self.stages.is_empty() {
+            return Err(err("stages", "a profile needs at least one stage"));
+        }
+        for (i, s) in self.stages.iter().enumerate() {
+            let at = |f: &str| {
+                if self.stages.len() == 1 {
+                    f.to_string()
+                } else {
+                    format!("stages[{i}].{f}")
+                }
+            };
+            if !(s.spawn_rate.is_finite() && s.spawn_rate > 0.0) {
+                return Err(err(
+                    at("spawn_rate"),
+                    format!("{} is not a positive rate (users per second)", s.spawn_rate),
+                ));
+            }
+            if s.duration.is_zero() {
+                return Err(err(at("run_time"), "a stage must last longer than zero"));
+            }
+        }
+        if self.peak_users() == 0 {
+            return Err(err("users", "the profile never starts a user"));
+        }
+        Ok(())
+    }
+
+    /// How many users should be running `t` after the start: each stage ramps from the previous
+    /// stage's users towards its own at its spawn rate.
+    pub fn users_at(&self, t: Duration) -> u32 {
+        let mut from = 0u32;
+        let mut start = Duration::ZERO;
+        for s in &self.stages {
+            let end = start + s.duration;
+            if t < end || std::ptr::eq(s, self.stages.last().expect("validated")) {
+                let ramped = (t.saturating_sub(start).as_secs_f64() * s.spawn_rate).floor() as i64;
+                let (from_i, to_i) = (i64::from(from), i64::from(s.users));
+                let now = if to_i >= from_i {
+                    (from_i + ramped).min(to_i)
+                } else {
+                    (from_i - ramped).max(to_i)
+                };
+                return now as u32;
+            }
+            from = s.users;
+            start = end;
+        }
+        from
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_match_the_design() {
+        let p = Profile::preset("spike").unwrap();
+        assert_eq!(
+            (p.peak_users(), p.run_time()),
+            (2000, Duration::from_secs(180))
+        );
+        assert_eq!(p.users_at(Duration::from_millis(10_500)), 1050);
+        assert_eq!(p.users_at(Duration::from_secs(100)), 2000);
+        for name in PRESETS {
+            Profile::preset(name).unwrap().validate().unwrap();
+        }
+        assert!(Profile::preset("nope").is_none());
+    }
+
+    #[test]
+    fn overrides_keep_the_shape() {
+        let p = Profile {
+            name: "steps".into(),
+            stages: vec![
+                Stage {
+                    users: 100,
+                    spawn_rate: 10.0,
+                    duration: Duration::from_secs(60),
+                },
+                Stage {
+                    users: 400,
+                    spawn_rate: 10.0,
+                    duration: Duration::from_secs(60),
+                },
+                Stage {
+                    users: 50,
+                    spawn_rate: 10.0,
+                    duration: Duration::from_secs(60),
+                },
+            ],
+        };
+        let q = p
+            .clone()
+            .with_overrides(Some(200), Some(5.0), Some(Duration::from_secs(90)))
+            .unwrap();
+        assert_eq!(
+            q.stages.iter().map(|s| s.users).collect::<Vec<_>>(),
+            [50, 200]
+        );
+        assert_eq!(q.run_time(), Duration::from_secs(90));
+        assert!(q.stages.iter().all(|s| s.spawn_rate == 5.0));
+        let longer = p
+            .with_overrides(None, None, Some(Duration::from_secs(600)))
+            .unwrap();
+        assert_eq!(longer.stages[2].duration, Duration::from_secs(480));
+        // Ramping down from 400 to 50 at 10/s.
+        assert_eq!(longer.users_at(Duration::from_secs(125)), 350);
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        let p = Profile::preset("soak").unwrap();
+        let e = p.clone().with_overrides(Some(0), None, None).unwrap_err();
+        assert_eq!(e.field, "users");
+        let e = p.with_overrides(None, Some(0.0), None).unwrap_err();
+        assert_eq!(e.field, "spawn_rate");
+    }
+}

@@ -1,0 +1,110 @@
+//! Exact class split: which user class the n-th virtual user belongs to, so that at every
+//! count the split is as near the declared weights as integers allow (1000 users at 80/15/4/1
+//! is exactly 800/150/40/10), never a random draw.
+
+/// Assigns users to classes one at a time, keeping each class within one user of its quota.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassSplit {
+    weights: Vec<u64>,
+    total_weight: u64,
+    counts: Vec<u64>,
+}
+
+impl ClassSplit {
+    /// `weights` must not be empty and each must be positive.
+    pub fn new(weights: &[u32]) -> Self {
+        assert!(
+            !weights.is_empty() && weights.iter().all(|w| *w > 0),
+            "positive weights"
+        );
+        let weights: Vec<u64> = weights.iter().map(|w| u64::from(*w)).collect();
+        let total_weight = weights.iter().sum();
+        Self {
+            counts: vec![0; weights.len()],
+            weights,
+            total_weight,
+        }
+    }
+
+    pub fn counts(&self) -> &[u64] {
+        &self.counts
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// Deficit of class `i` once the total is `n`, scaled by the total weight to stay integral:
+    /// `w_i * n - c_i * W`.
+    fn deficit(&self, i: usize, n: u64) -> i128 {
+        i128::from(self.weights[i]) * i128::from(n)
+            - i128::from(self.counts[i]) * i128::from(self.total_weight)
+    }
+
+    /// The class of the next user started: the one furthest below its quota (ties go to the
+    /// heavier class, then the first).
+    pub fn add(&mut self) -> usize {
+        let n = self.total() + 1;
+        let i = (0..self.weights.len())
+            .max_by_key(|&i| (self.deficit(i, n), self.weights[i], std::cmp::Reverse(i)))
+            .expect("at least one class");
+        self.counts[i] += 1;
+        i
+    }
+
+    /// The class of the next user stopped: the one furthest above its quota.
+    pub fn remove(&mut self) -> Option<usize> {
+        let n = self.total().checked_sub(1)?;
+        let i = (0..self.weights.len())
+            .filter(|&i| self.counts[i] > 0)
+            .min_by_key(|&i| (self.deficit(i, n), self.weights[i], std::cmp::Reverse(i)))?;
+        self.counts[i] -= 1;
+        Some(i)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn within_one_of_quota(s: &ClassSplit) -> bool {
+        let n = s.total() as f64;
+        let w = s.total_weight as f64;
+        s.counts
+            .iter()
+            .zip(&s.weights)
+            .all(|(c, wi)| (*c as f64 - n * *wi as f64 / w).abs() < 1.0)
+    }
+
+    #[test]
+    fn exact_at_whole_quotas_and_near_everywhere_on_the_way_up_and_down() {
+        let mut s = ClassSplit::new(&[80, 15, 4, 1]);
+        for n in 1..=2000u64 {
+            s.add();
+            assert!(within_one_of_quota(&s), "at {n}: {:?}", s.counts);
+            if n == 200 {
+                assert_eq!(s.counts, [160, 30, 8, 2]);
+            }
+            if n == 1000 {
+                assert_eq!(s.counts, [800, 150, 40, 10]);
+            }
+        }
+        for n in (0..2000u64).rev() {
+            s.remove().unwrap();
+            assert!(within_one_of_quota(&s), "down at {n}: {:?}", s.counts);
+            if n == 200 {
+                assert_eq!(s.counts, [160, 30, 8, 2]);
+            }
+        }
+        assert_eq!(s.remove(), None);
+    }
+
+    #[test]
+    fn odd_weights_stay_within_one() {
+        let mut s = ClassSplit::new(&[3, 7, 1, 13, 2]);
+        for _ in 0..500 {
+            s.add();
+            assert!(within_one_of_quota(&s), "{:?}", s.counts);
+        }
+    }
+}
