@@ -54,7 +54,8 @@ struct Slot {
     ids: Arc<ChatMessageIds>,
     inbox: Mutex<VecDeque<BotEvent>>,
     notify: Notify,
-    subscribed: std::sync::atomic::AtomicBool,
+    /// Inboxes open on this chat.
+    subscribers: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -120,12 +121,8 @@ impl ReplyHub {
             .entry(chat_id)
             .or_default()
             .clone();
-        slot.subscribed.store(true, Ordering::Release);
-        ChatInbox {
-            chat_id,
-            slot,
-            hub: self.clone(),
-        }
+        slot.subscribers.fetch_add(1, Ordering::AcqRel);
+        ChatInbox { chat_id, slot }
     }
 
     /// The next `message_id` for a bot message in this chat.
@@ -141,7 +138,7 @@ impl ReplyHub {
         let counters = &self.0.counters;
         let Some(slot) = self
             .slot(event.chat_id)
-            .filter(|s| s.subscribed.load(Ordering::Acquire))
+            .filter(|s| s.subscribers.load(Ordering::Acquire) > 0)
         else {
             counters.unclaimed.fetch_add(1, Ordering::Relaxed);
             return;
@@ -173,7 +170,6 @@ impl ReplyHub {
 pub struct ChatInbox {
     chat_id: i64,
     slot: Arc<Slot>,
-    hub: ReplyHub,
 }
 
 impl ChatInbox {
@@ -214,15 +210,10 @@ impl ChatInbox {
 
 impl Drop for ChatInbox {
     fn drop(&mut self) {
-        self.slot.subscribed.store(false, Ordering::Release);
-        self.clear();
-        let mut shard = self.hub.shard(self.chat_id).lock().expect("hub shard");
-        // Keep the slot (and so the message_id sequence) only while someone else holds it.
-        if shard
-            .get(&self.chat_id)
-            .is_some_and(|s| Arc::strong_count(s) <= 2)
-        {
-            shard.remove(&self.chat_id);
+        // The slot stays: it carries the chat's message_id sequence, which a later virtual user
+        // in the same chat continues. Slots exist only for chats someone subscribed to.
+        if self.slot.subscribers.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.clear();
         }
     }
 }
@@ -284,9 +275,17 @@ mod tests {
         assert_eq!(inbox.clear(), INBOX_CAPACITY);
         assert_eq!(inbox.message_ids().next(), 1);
         assert_eq!(hub.next_message_id(3), 2);
+        let second = hub.subscribe(3);
         drop(inbox);
         hub.deliver(event(3));
+        assert_eq!(hub.stats().unclaimed, 0, "the second inbox still listens");
+        drop(second);
+        hub.deliver(event(3));
         assert_eq!(hub.stats().unclaimed, 1);
-        assert!(hub.slot(3).is_none());
+        assert_eq!(
+            hub.subscribe(3).message_ids().next(),
+            3,
+            "the chat's sequence continues"
+        );
     }
 }

@@ -148,6 +148,19 @@ impl Profile {
         Ok(())
     }
 
+    /// Users `into` a stage that started with `from`: a ramp towards its target at its rate,
+    /// which may end before the target is reached.
+    fn ramp(from: u32, s: &Stage, into: Duration) -> u32 {
+        let ramped = (into.as_secs_f64() * s.spawn_rate).floor() as i64;
+        let (from, to) = (i64::from(from), i64::from(s.users));
+        let now = if to >= from {
+            (from + ramped).min(to)
+        } else {
+            (from - ramped).max(to)
+        };
+        now as u32
+    }
+
     /// How many users should be running `t` after the start: each stage ramps from the previous
     /// stage's users towards its own at its spawn rate.
     pub fn users_at(&self, t: Duration) -> u32 {
@@ -156,16 +169,9 @@ impl Profile {
         for s in &self.stages {
             let end = start + s.duration;
             if t < end || std::ptr::eq(s, self.stages.last().expect("validated")) {
-                let ramped = (t.saturating_sub(start).as_secs_f64() * s.spawn_rate).floor() as i64;
-                let (from_i, to_i) = (i64::from(from), i64::from(s.users));
-                let now = if to_i >= from_i {
-                    (from_i + ramped).min(to_i)
-                } else {
-                    (from_i - ramped).max(to_i)
-                };
-                return now as u32;
+                return Self::ramp(from, s, t.saturating_sub(start));
             }
-            from = s.users;
+            from = Self::ramp(from, s, s.duration);
             start = end;
         }
         from
@@ -227,6 +233,23 @@ mod tests {
             .with_overrides(None, None, Some(Duration::from_secs(600)))
             .unwrap();
         assert_eq!(longer.stages[2].duration, Duration::from_secs(480));
+        // A stage too short for its ramp hands on the count it reached.
+        let slow = Profile {
+            name: "slow".into(),
+            stages: vec![
+                Stage {
+                    users: 1000,
+                    spawn_rate: 1.0,
+                    duration: Duration::from_secs(60),
+                },
+                Stage {
+                    users: 1000,
+                    spawn_rate: 1.0,
+                    duration: Duration::from_secs(60),
+                },
+            ],
+        };
+        assert_eq!(slow.users_at(Duration::from_secs(61)), 61);
         // Ramping down from 400 to 50 at 10/s.
         assert_eq!(longer.users_at(Duration::from_secs(125)), 350);
     }

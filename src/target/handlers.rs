@@ -125,6 +125,7 @@ pub fn handle(
 fn message(state: &BotState, counters: &Counters, m: &Message, rng: &mut SmallRng) -> Handled {
     let chat = m.chat.id;
     let user = m.from.as_ref().map_or(chat, |u| u.id);
+    state.with_user(user, |u| u.history = u.history.saturating_add(1));
     if let Some(word) = m.command() {
         let Ok(cmd) = word.parse::<Command>() else {
             let text = format!("I don't know {word}. Try /help.");
@@ -150,7 +151,16 @@ fn message(state: &BotState, counters: &Counters, m: &Message, rng: &mut SmallRn
                 circuit: None,
             };
         }
-        let (calls, circuit) = command(state, counters, cmd, m.command_args(), user, tier, rng);
+        let (calls, circuit) = command(
+            state,
+            counters,
+            cmd,
+            m.command_args(),
+            chat,
+            user,
+            tier,
+            rng,
+        );
         return Handled {
             kind: Kind::Command,
             command: Some(cmd),
@@ -219,9 +229,7 @@ fn message(state: &BotState, counters: &Counters, m: &Message, rng: &mut SmallRn
             circuit: None,
         };
     }
-    let user_state_note = state.with_user(user, |u| u.history);
-    let trace_id = state.record_trace(user, kind.as_str(), spans(rng, 2));
-    debug_assert!(user_state_note > 0 && !trace_id.is_empty());
+    state.record_trace(user, kind.as_str(), spans(rng, 2));
     Handled {
         kind,
         command: None,
@@ -333,11 +341,11 @@ fn command(
     counters: &Counters,
     cmd: Command,
     args: &str,
+    chat: i64,
     user: i64,
     tier: Tier,
     rng: &mut SmallRng,
 ) -> (Vec<Call>, Option<usize>) {
-    let chat = user;
     let say = |text: String| vec![Call::message(chat, text)];
     let with_typing = |text: String| vec![Call::typing(chat, "typing"), Call::message(chat, text)];
     let trace = state.record_trace(user, cmd.name(), spans(rng, 1));

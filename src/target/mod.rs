@@ -109,7 +109,8 @@ impl Latency {
         if base.is_zero() || self.jitter <= 0.0 {
             return base;
         }
-        base.mul_f64(1.0 + rng.random_range(-self.jitter..=self.jitter))
+        let jitter = self.jitter.min(1.0);
+        base.mul_f64(1.0 + rng.random_range(-jitter..=jitter))
     }
 }
 

@@ -40,6 +40,17 @@ pub struct TaskItem {
     pub done: bool,
 }
 
+/// Longest text the bot stores, in chars.
+pub const MAX_STORED_TEXT: usize = 256;
+
+fn bounded(s: String) -> String {
+    if s.chars().count() <= MAX_STORED_TEXT {
+        s
+    } else {
+        s.chars().take(MAX_STORED_TEXT).collect()
+    }
+}
+
 /// What the bot remembers about one user.
 #[derive(Debug, Clone, Default)]
 pub struct UserState {
@@ -56,7 +67,9 @@ pub struct UserState {
 }
 
 impl UserState {
-    pub fn add_reminder(&mut self, r: Reminder) {
+    pub fn add_reminder(&mut self, mut r: Reminder) {
+        r.when = bounded(r.when);
+        r.text = bounded(r.text);
         if self.reminders.len() == MAX_REMINDERS {
             self.reminders.pop_front();
         }
@@ -64,6 +77,7 @@ impl UserState {
     }
 
     pub fn add_task(&mut self, text: String) -> u32 {
+        let text = bounded(text);
         if self.tasks.len() == MAX_TASKS {
             self.tasks.pop_front();
         }
@@ -184,15 +198,17 @@ impl BotState {
     /// Runs `f` on the user's state; a user the bot has no room for gets a blank state that is
     /// not kept.
     pub fn with_user<R>(&self, user_id: i64, f: impl FnOnce(&mut UserState) -> R) -> R {
+        // Only test users are remembered: made-up sender ids cannot crowd them out.
+        if !self.pools.contains(user_id) {
+            return f(&mut UserState::default());
+        }
         let mut shard = self.users[(user_id.unsigned_abs() as usize) % SHARDS]
             .lock()
             .expect("users");
         if !shard.contains_key(&user_id) && shard.len() >= USERS_PER_SHARD {
             return f(&mut UserState::default());
         }
-        let state = shard.entry(user_id).or_default();
-        state.history = state.history.saturating_add(1);
-        f(state)
+        f(shard.entry(user_id).or_default())
     }
 
     pub fn user_count(&self) -> usize {
@@ -304,7 +320,7 @@ mod tests {
         let latest = s.latest_traces(3);
         assert_eq!(latest[0].id, format!("tr_{:06x}", MAX_TRACES + 10));
         assert!(s.trace("tr_000001").is_none());
-        s.with_user(1, |u| {
+        s.with_user(s.pools().id(Tier::User, 0).unwrap(), |u| {
             for i in 0..MAX_TASKS + 5 {
                 u.add_task(format!("t{i}"));
             }
