@@ -429,11 +429,7 @@ fn command(
             ),
         },
         Command::Translate => {
-            let mut words = args.splitn(2, char::is_whitespace);
-            let (lang, text) = (
-                words.next().unwrap_or(""),
-                words.next().unwrap_or("").trim(),
-            );
+            let (lang, text) = first_word(args);
             if lang.is_empty() || text.is_empty() {
                 return (
                     say(
@@ -477,11 +473,7 @@ fn command(
             )
         }
         Command::Remind => {
-            let mut words = args.splitn(2, char::is_whitespace);
-            let (when, text) = (
-                words.next().unwrap_or(""),
-                words.next().unwrap_or("").trim(),
-            );
+            let (when, text) = first_word(args);
             if when.is_empty() || text.is_empty() {
                 return (
                     say("Usage: /remind WHEN TEXT, for example /remind 10m stretch".into()),
@@ -603,6 +595,14 @@ fn command(
             ]]);
             (vec![Call::message(chat, text).keyboard(kb)], None)
         }
+    }
+}
+
+/// The first word of `args` and the trimmed rest (`/translate de good morning`).
+fn first_word(args: &str) -> (&str, &str) {
+    match args.split_once(char::is_whitespace) {
+        Some((word, rest)) => (word, rest.trim()),
+        None => (args, ""),
     }
 }
 
