@@ -10,15 +10,30 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "stress",
     version,
-    about = "Load tests for Telegram bots, with virtual users written in Rhai"
+    about = "Load tests for Telegram bots, with virtual users written in Rhai",
+    long_about = "Load tests for Telegram bots, with virtual users written in Rhai.\n\n\
+        Without a subcommand, `stress` runs a load test (the same as `stress run`).",
+    args_conflicts_with_subcommands = true,
+    after_help = EXIT_CODES
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
+
+/// The exit codes, as `--help` shows them.
+pub const EXIT_CODES: &str = "Exit codes: 0 the run completed; 1 a runtime failure (a port, \
+    a file); 2 a usage error: a bad flag, a script that does not compile or declares a bad \
+    class, an unknown profile.";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a load test: virtual users from Rhai scripts against a bot's webhook.
+    Run(Box<RunArgs>),
+    /// Compile scripts and show their classes, tasks, weights and expected shares.
+    Check(CheckArgs),
     /// Run the demo bot: a webhook server with 22 commands in four tiers.
     Target(TargetArgs),
     /// Run the Bot API stand-in alone, for a real bot to call instead of api.telegram.org.
@@ -29,7 +44,7 @@ pub enum Command {
     Selfcheck(SelfcheckArgs),
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Default)]
 pub struct PoolArgs {
     /// Replace a tier's id pool: TIER=START..END (half-open), repeatable.
     #[arg(long = "pool", value_name = "TIER=START..END")]
@@ -111,4 +126,106 @@ pub struct SelfcheckArgs {
     /// Write the demo bot's /stats JSON here at the end.
     #[arg(long)]
     pub stats_json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    /// A script or a folder of scripts (every .rhai inside); repeatable. Default: scripts/.
+    #[arg(long = "script", value_name = "PATH")]
+    pub scripts: Vec<PathBuf>,
+    /// Folder of shared modules scripts import (after the script's own folder).
+    #[arg(long, value_name = "DIR", default_value = "stdlib")]
+    pub stdlib: PathBuf,
+    /// A preset (ramp_up, sustained, spike, soak, smoke) or a profile TOML file.
+    #[arg(long, value_name = "NAME|FILE", default_value = "smoke")]
+    pub profile: String,
+    /// Folder where --profile NAME looks for NAME.toml before the built-in presets.
+    #[arg(long, value_name = "DIR", default_value = "profiles")]
+    pub profiles_dir: PathBuf,
+    /// Peak number of users (scales every stage).
+    #[arg(long)]
+    pub users: Option<u32>,
+    /// Users started (or stopped) per second, in every stage.
+    #[arg(long)]
+    pub spawn_rate: Option<f64>,
+    /// Length of the run, e.g. 30s, 5m, 1h.
+    #[arg(long, value_name = "DURATION")]
+    pub run_time: Option<String>,
+    /// Each user stops after this many tasks; the run ends when all have.
+    #[arg(long, value_name = "N")]
+    pub iterations: Option<u64>,
+    /// Seed for every user's randomness; the same seed replays the same users. Default: random
+    /// (printed, to replay the run).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Override every class's wait between tasks: SECONDS or MIN..MAX. `--wait 0` also skips
+    /// wait() inside tasks (no think time at all).
+    #[arg(long, value_name = "SPEC")]
+    pub wait: Option<String>,
+    /// The bot's webhook URL. Default: the demo bot, started in-process on a loopback port.
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+    /// Send this X-Telegram-Bot-Api-Secret-Token (with the demo bot, it also requires it).
+    #[arg(long)]
+    pub secret_token: Option<String>,
+    /// With --target: serve the Bot API stand-in here, for the bot to send its replies to
+    /// (point the bot's API base URL at it). Replies are then awaited and timed.
+    #[arg(long, value_name = "ADDR")]
+    pub botapi_listen: Option<std::net::SocketAddr>,
+    /// Requests in flight to the webhook at most (Telegram's default is 40, its maximum 100).
+    #[arg(long, default_value_t = 40)]
+    pub max_connections: u32,
+    /// Give up on a webhook request after this long.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub timeout: String,
+    /// Wait this long for the bot's first reply to each send.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub reply_timeout: String,
+    /// Do not wait for the bot's reply after a send (replies in the webhook body still count).
+    #[arg(long)]
+    pub no_await_reply: bool,
+    /// At the end, running tasks may finish for this long; then on_stop runs.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub stop_timeout: String,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Write the full result here as JSON (schema: schema/result.v1.json).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// No live progress line.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Demo bot: latency per kind, KIND=DURATION (kinds: command, text, complex, media, callback).
+    #[arg(long = "bot-latency", value_name = "KIND=DURATION")]
+    pub bot_latency: Vec<String>,
+    /// Demo bot: answer at once.
+    #[arg(long)]
+    pub bot_no_latency: bool,
+    /// Demo bot: share of updates answered with HTTP 500 (0..1).
+    #[arg(long, default_value_t = 0.0)]
+    pub bot_error_rate: f64,
+    /// Demo bot: share of updates whose connection is dropped (0..1).
+    #[arg(long, default_value_t = 0.0)]
+    pub bot_reset_rate: f64,
+    /// Demo bot: put replies in the webhook response body instead of calling the stand-in.
+    #[arg(long)]
+    pub bot_reply_in_webhook: bool,
+    #[command(flatten)]
+    pub pools: PoolArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Scripts or folders of scripts. Default: scripts/.
+    pub paths: Vec<PathBuf>,
+    /// Folder of shared modules scripts import.
+    #[arg(long, value_name = "DIR", default_value = "stdlib")]
+    pub stdlib: PathBuf,
+    /// Run N tasks per class against the demo bot in memory and list the commands sent.
+    #[arg(long, value_name = "N")]
+    pub dry_run: Option<u64>,
+    /// Seed for the dry run.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }

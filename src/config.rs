@@ -1,10 +1,14 @@
 //! Typed configuration from the parsed arguments. Every error names the flag it came from.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{PoolArgs, TargetArgs};
+use crate::cli::{PoolArgs, RunArgs, TargetArgs};
+use crate::profile::Profile;
+use crate::script::{Limits, ScriptError, ScriptSet, WaitSpec};
 use crate::target::{ApiEndpoint, Faults, Latency, TargetConfig};
-use crate::telegram::TierPools;
+use crate::telegram::{Tier, TierPools};
+use crate::vu::RunOptions;
 
 /// A bad flag value, reported with the flag's name; exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -82,4 +86,230 @@ pub fn target(args: &TargetArgs) -> Result<TargetConfig, ConfigError> {
         pools: pools(&args.pools)?,
         ..TargetConfig::default()
     })
+}
+
+/// Where a run's updates go.
+#[derive(Debug, Clone)]
+pub enum TargetChoice {
+    /// The demo bot and the Bot API stand-in, in-process on loopback ports.
+    Demo(Box<TargetConfig>),
+    /// A bot the user runs; the stand-in listens at `botapi_listen` when given.
+    External {
+        url: String,
+        secret: Option<String>,
+        botapi_listen: Option<std::net::SocketAddr>,
+    },
+}
+
+/// A load test, fully typed and checked: scripts compiled, profile resolved.
+#[derive(Debug)]
+pub struct RunConfig {
+    pub scripts: ScriptSet,
+    pub profile: Profile,
+    pub target: TargetChoice,
+    pub options: RunOptions,
+    pub max_connections: u32,
+    pub timeout: Duration,
+    pub stop_timeout: Duration,
+    pub workers: usize,
+    pub json: Option<PathBuf>,
+    pub quiet: bool,
+    pub pools: TierPools,
+}
+
+/// Scripts named on the command line, or `scripts/`.
+fn script_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
+    if paths.is_empty() {
+        vec![PathBuf::from("scripts")]
+    } else {
+        paths.to_vec()
+    }
+}
+
+fn stdlib(dir: &Path) -> Option<&Path> {
+    dir.is_dir().then_some(dir)
+}
+
+/// Compiles the scripts a command names.
+pub fn scripts(paths: &[PathBuf], stdlib_dir: &Path) -> Result<ScriptSet, ScriptError> {
+    ScriptSet::load(&script_paths(paths), stdlib(stdlib_dir), &Limits::default())
+}
+
+/// Checks that every tier's pool has an id for each user the profile can start.
+fn check_pools(
+    scripts: &ScriptSet,
+    profile: &Profile,
+    pools: &TierPools,
+) -> Result<(), ConfigError> {
+    let weights = scripts.weights();
+    let total: u64 = weights.iter().map(|w| u64::from(*w)).sum();
+    let peak = u64::from(profile.peak_users());
+    for tier in Tier::ALL {
+        let needed: u64 = scripts
+            .classes
+            .iter()
+            .filter(|c| c.decl.tier == tier)
+            .map(|c| (peak * u64::from(c.decl.weight)).div_ceil(total))
+            .sum();
+        let size = pools.size(tier).max(0) as u64;
+        if needed > size {
+            return Err(bad(
+                "--users",
+                format!(
+                    "{peak} users need {needed} {tier} test users, but the {tier} pool has {size} ids; \
+                     lower --users or widen the pool with --pool {tier}=START..END"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Typed configuration of `stress run`. Every error names its flag, file or line; nothing has
+/// started yet when one is returned.
+pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
+    let pools = pools(&args.pools)?;
+    let run_time = args
+        .run_time
+        .as_deref()
+        .map(|s| duration("--run-time", s))
+        .transpose()?;
+    if let Some(users) = args.users
+        && users == 0
+    {
+        return Err(bad("--users", "at least one user is needed").into());
+    }
+    let profile = crate::profile::file::resolve(&args.profile, &args.profiles_dir)
+        .map_err(|e| bad("--profile", e))?
+        .with_overrides(args.users, args.spawn_rate, run_time)
+        .map_err(|e| {
+            let flag = match e.field.as_str() {
+                "spawn_rate" => "--spawn-rate",
+                "users" => "--users",
+                "run_time" => "--run-time",
+                _ => "--profile",
+            };
+            bad(flag, e)
+        })?;
+    let wait_override = args
+        .wait
+        .as_deref()
+        .map(|s| WaitSpec::parse(s).map_err(|e| bad("--wait", e)))
+        .transpose()?;
+    if args.iterations == Some(0) {
+        return Err(bad("--iterations", "must be at least 1").into());
+    }
+    if !(1..=10_000).contains(&args.max_connections) {
+        return Err(bad(
+            "--max-connections",
+            format!("{} is not between 1 and 10000", args.max_connections),
+        )
+        .into());
+    }
+    let workers = match args.workers {
+        Some(0) => return Err(bad("--workers", "must be at least 1").into()),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let timeout = duration("--timeout", &args.timeout)?;
+    let reply_timeout = duration("--reply-timeout", &args.reply_timeout)?;
+    let stop_timeout = duration("--stop-timeout", &args.stop_timeout)?;
+    if timeout.is_zero() {
+        return Err(bad("--timeout", "must be longer than zero").into());
+    }
+    if let Some(secret) = &args.secret_token
+        && (secret.is_empty()
+            || secret.len() > 256
+            || !secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+    {
+        return Err(bad(
+            "--secret-token",
+            "Telegram allows 1-256 characters of A-Z, a-z, 0-9, _ and -",
+        )
+        .into());
+    }
+    let target = match &args.target {
+        Some(url) => {
+            if !url.starts_with("http://") {
+                return Err(bad(
+                    "--target",
+                    format!("`{url}` must be an http:// URL (https is not supported yet)"),
+                )
+                .into());
+            }
+            TargetChoice::External {
+                url: url.clone(),
+                secret: args.secret_token.clone(),
+                botapi_listen: args.botapi_listen,
+            }
+        }
+        None => {
+            if args.botapi_listen.is_some() {
+                return Err(bad(
+                    "--botapi-listen",
+                    "only with --target (the demo bot has its own stand-in)",
+                )
+                .into());
+            }
+            let mut latency = Latency::default();
+            for spec in &args.bot_latency {
+                latency.set(spec).map_err(|e| bad("--bot-latency", e))?;
+            }
+            if args.bot_no_latency {
+                latency = Latency::zero();
+            }
+            let faults = Faults {
+                error_rate: share("--bot-error-rate", args.bot_error_rate)?,
+                reset_rate: share("--bot-reset-rate", args.bot_reset_rate)?,
+                ..Faults::default()
+            };
+            TargetChoice::Demo(Box::new(TargetConfig {
+                secret_token: args.secret_token.clone(),
+                reply_in_webhook: args.bot_reply_in_webhook,
+                latency,
+                faults,
+                seed: args.seed.unwrap_or(0),
+                pools: pools.clone(),
+                ..TargetConfig::default()
+            }))
+        }
+    };
+    let await_replies = !args.no_await_reply
+        && match &target {
+            TargetChoice::Demo(_) => true,
+            TargetChoice::External { botapi_listen, .. } => botapi_listen.is_some(),
+        };
+    let scripts = scripts(&args.scripts, &args.stdlib)?;
+    check_pools(&scripts, &profile, &pools)?;
+    let seed = args.seed.unwrap_or_else(random_seed);
+    Ok(RunConfig {
+        scripts,
+        profile,
+        target,
+        options: RunOptions {
+            seed,
+            await_replies,
+            reply_timeout,
+            skip_waits: wait_override == Some(WaitSpec::Constant(0.0)),
+            wait_override,
+            iterations: args.iterations,
+        },
+        max_connections: args.max_connections,
+        timeout,
+        stop_timeout,
+        workers,
+        json: args.json.clone(),
+        quiet: args.quiet,
+        pools,
+    })
+}
+
+/// A seed for a run without `--seed`: from the clock and the process id.
+fn random_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    (nanos ^ u64::from(std::process::id()).rotate_left(32)) % 1_000_000_000
 }

@@ -7,13 +7,21 @@
 
 pub mod botapi;
 pub mod chat;
+pub mod check;
 pub mod cli;
 pub mod config;
+pub mod load;
 pub mod local;
+pub mod output;
 pub mod profile;
 mod run;
+pub mod scheduler;
+pub mod script;
 pub mod selfcheck;
+pub mod stats;
 pub mod target;
 pub mod telegram;
+pub mod transport;
+pub mod vu;
 
 pub use run::{EXIT_USAGE, exit_code, run};

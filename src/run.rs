@@ -7,8 +7,12 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::botapi::{ApiConfig, BotApi, ReplyHub};
-use crate::cli::{BotApiArgs, Cli, Command, PoolsArgs, SelfcheckArgs, TargetArgs};
+use crate::cli::{
+    BotApiArgs, CheckArgs, Cli, Command, PoolsArgs, RunArgs, SelfcheckArgs, TargetArgs,
+};
 use crate::config::{self, ConfigError};
+use crate::output::{Format, table};
+use crate::script::ScriptError;
 use crate::target::DemoBot;
 use crate::telegram::Tier;
 
@@ -23,17 +27,23 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Target(args) => target(args).await,
-            Command::Botapi(args) => botapi(args).await,
-            Command::Pools(args) => pools(args),
-            Command::Selfcheck(args) => selfcheck(args).await,
+            None => load(cli.run).await,
+            Some(Command::Run(args)) => load(*args).await,
+            Some(Command::Check(args)) => check(args).await,
+            Some(Command::Target(args)) => target(args).await,
+            Some(Command::Botapi(args)) => botapi(args).await,
+            Some(Command::Pools(args)) => pools(args),
+            Some(Command::Selfcheck(args)) => selfcheck(args).await,
         }
     })
 }
 
-/// The exit code for an error: 2 for configuration errors, 1 otherwise.
+/// The exit code for an error: 2 for configuration and script errors, 1 otherwise.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    if err.chain().any(|e| e.is::<ConfigError>()) {
+    if err
+        .chain()
+        .any(|e| e.is::<ConfigError>() || e.is::<ScriptError>())
+    {
         EXIT_USAGE
     } else {
         1
@@ -42,6 +52,34 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
 
 async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn load(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let config = config::run(&args)?;
+    let json = config.json.clone();
+    let outcome = crate::load::run(config, shutdown_signal()).await?;
+    print!("{}", table::render(&outcome.summary));
+    if let Some(path) = json {
+        Format::Json.write(&outcome.summary, &path, "--json")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let set = config::scripts(&args.paths, &args.stdlib)?;
+    print!("{}", crate::check::describe(&set));
+    if let Some(n) = args.dry_run {
+        if n == 0 {
+            return Err(ConfigError {
+                flag: "--dry-run",
+                message: "must be at least 1".into(),
+            }
+            .into());
+        }
+        let runs = crate::check::dry_run(&set, n, args.seed).await?;
+        print!("\n{}", crate::check::describe_dry_run(&runs, n));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn target(args: TargetArgs) -> anyhow::Result<ExitCode> {

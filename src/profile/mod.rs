@@ -41,7 +41,7 @@ fn err(field: impl Into<String>, message: impl Into<String>) -> ProfileError {
 }
 
 /// The presets' names, in the order `--help` lists them.
-pub const PRESETS: [&str; 4] = ["ramp_up", "sustained", "spike", "soak"];
+pub const PRESETS: [&str; 5] = ["smoke", "ramp_up", "sustained", "spike", "soak"];
 
 impl Profile {
     fn single(name: &str, users: u32, spawn_rate: f64, duration: Duration) -> Self {
@@ -55,11 +55,12 @@ impl Profile {
         }
     }
 
-    /// ramp_up 1000 users at 10/s for 5m; sustained 1000 at 50/s for 10m; spike 2000 at 100/s
+    /// smoke (the default: a quick look) 20 users at 5/s for 30s; ramp_up 1000 users at 10/s for 5m; sustained 1000 at 50/s for 10m; spike 2000 at 100/s
     /// for 3m; soak 200 at 20/s for 1h.
     pub fn preset(name: &str) -> Option<Self> {
         let min = |m: u64| Duration::from_secs(60 * m);
         Some(match name {
+            "smoke" => Self::single(name, 20, 5.0, Duration::from_secs(30)),
             "ramp_up" => Self::single(name, 1000, 10.0, min(5)),
             "sustained" => Self::single(name, 1000, 50.0, min(10)),
             "spike" => Self::single(name, 2000, 100.0, min(3)),

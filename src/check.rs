@@ -1,0 +1,183 @@
+//! `stress check`: compile every script, show each class with its tasks, weights and expected
+//! shares, and with `--dry-run N` run N tasks per class against the demo bot in memory (no
+//! socket, no waits) to list the commands each class sends before any load.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use tokio::sync::mpsc;
+
+use crate::botapi::{ApiConfig, BotApi, ReplyHub};
+use crate::script::ScriptSet;
+use crate::stats::aggregate::StatsMsg;
+use crate::stats::recorder::{ErrorKey, Interval};
+use crate::target::{Command as BotCommand, DemoBot, Latency, TargetConfig};
+use crate::telegram::{TierPools, UpdateIds};
+use crate::transport::MemoryTransport;
+use crate::vu::{Command, RunOptions, TransportSpec, VuSpec, Worker, WorkerShared};
+
+/// The classes and tasks of a script set, with expected shares.
+pub fn describe(set: &ScriptSet) -> String {
+    let mut out = String::new();
+    let total: u64 = set.weights().iter().map(|w| u64::from(*w)).sum();
+    for c in &set.classes {
+        let d = &c.decl;
+        let _ = writeln!(
+            out,
+            "{} ({}): tier {}, weight {} = {:.1}% of users, wait {}{}{}",
+            d.name,
+            c.file.display(),
+            d.tier,
+            d.weight,
+            u64::from(d.weight) as f64 * 100.0 / total as f64,
+            d.wait,
+            if c.has_on_start { ", on_start" } else { "" },
+            if c.has_on_stop { ", on_stop" } else { "" },
+        );
+        let task_total = c.total_task_weight();
+        for t in &c.tasks {
+            let _ = writeln!(
+                out,
+                "  @task({:>2}) {:<24} {:>5.1}%  {}",
+                t.weight,
+                t.name,
+                u64::from(t.weight) as f64 * 100.0 / task_total as f64,
+                t.doc
+            );
+        }
+    }
+    out
+}
+
+/// What one class did in a dry run.
+#[derive(Debug, Clone, Default)]
+pub struct ClassDryRun {
+    pub class: String,
+    /// Request name → count.
+    pub requests: BTreeMap<String, u64>,
+    /// Task name → calls.
+    pub tasks: BTreeMap<String, u64>,
+    pub errors: Vec<(ErrorKey, u64)>,
+}
+
+/// Runs `iterations` tasks of every class, one user per class, against the demo bot in memory.
+pub async fn dry_run(
+    set: &ScriptSet,
+    iterations: u64,
+    seed: u64,
+) -> anyhow::Result<Vec<ClassDryRun>> {
+    let pools = TierPools::default();
+    let bot = DemoBot::new(TargetConfig {
+        reply_in_webhook: true,
+        latency: Latency::zero(),
+        seed,
+        pools: pools.clone(),
+        ..TargetConfig::default()
+    });
+    let path = bot.config().path.clone();
+    let memory = MemoryTransport::new(crate::target::router(bot), path, None);
+    let api = Arc::new(BotApi::new(ApiConfig::default(), ReplyHub::default()));
+    let update_ids = Arc::new(UpdateIds::unsharded());
+    let mut results = Vec::new();
+    for (index, class) in set.classes.iter().enumerate() {
+        let (stats_tx, mut stats_rx) = mpsc::unbounded_channel();
+        let (ended_tx, mut ended_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(WorkerShared {
+            classes: set
+                .classes
+                .iter()
+                .map(|c| Arc::new(ArcSwap::new(c.clone())))
+                .collect(),
+            transport: TransportSpec::Memory(memory.clone()),
+            api: api.clone(),
+            update_ids: update_ids.clone(),
+            pools: pools.clone(),
+            options: RunOptions {
+                seed,
+                await_replies: false,
+                reply_timeout: Duration::ZERO,
+                wait_override: Some(crate::script::WaitSpec::Constant(0.0)),
+                iterations: Some(iterations),
+                skip_waits: true,
+            },
+            stats: stats_tx,
+            ended: ended_tx,
+            started: Instant::now(),
+        });
+        let worker = Worker::start(0, shared)?;
+        worker.send(Command::Spawn(VuSpec {
+            vu: index as u64,
+            class: index,
+            index_in_class: 0,
+            pool_index: 0,
+        }));
+        let _ = ended_rx.recv().await;
+        worker.send(Command::StopAll {
+            deadline: Instant::now(),
+        });
+        tokio::task::spawn_blocking(move || worker.join()).await?;
+        let mut total = Interval::default();
+        while let Some(msg) = stats_rx.recv().await {
+            if let StatsMsg::Interval(i) = msg {
+                total.merge(&i);
+            }
+        }
+        let name = class.decl.name.clone();
+        results.push(ClassDryRun {
+            requests: total
+                .requests
+                .iter()
+                .map(|(k, r)| (k.to_string(), r.count()))
+                .collect(),
+            tasks: total
+                .tasks
+                .get(name.as_str())
+                .map(|t| t.iter().map(|(k, v)| (k.to_string(), v.count())).collect())
+                .unwrap_or_default(),
+            errors: total.errors.into_iter().collect(),
+            class: name,
+        });
+    }
+    Ok(results)
+}
+
+/// The demo bot's commands a dry run sent, and those it did not.
+pub fn coverage(runs: &[ClassDryRun]) -> (Vec<&'static str>, Vec<&'static str>) {
+    BotCommand::ALL
+        .iter()
+        .map(|c| c.name())
+        .partition(|name| runs.iter().any(|r| r.requests.contains_key(*name)))
+}
+
+/// The dry run as text.
+pub fn describe_dry_run(runs: &[ClassDryRun], iterations: u64) -> String {
+    let mut out = String::new();
+    for r in runs {
+        let sent: Vec<String> = r.requests.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let tasks: Vec<String> = r.tasks.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(
+            out,
+            "{} ({iterations} tasks): {}",
+            r.class,
+            tasks.join(", ")
+        );
+        let _ = writeln!(out, "  sent: {}", sent.join(", "));
+        for (e, n) in &r.errors {
+            let _ = writeln!(out, "  script error {n}x at {}: {}", e.location, e.message);
+        }
+    }
+    let (covered, missing) = coverage(runs);
+    let _ = writeln!(
+        out,
+        "demo bot commands covered: {}/{}",
+        covered.len(),
+        covered.len() + missing.len()
+    );
+    if !missing.is_empty() {
+        let _ = writeln!(out, "  not sent: {}", missing.join(" "));
+    }
+    out
+}

@@ -1,0 +1,226 @@
+//! `stress run`: the pipeline of DESIGN.md's architecture, start to end. Scripts and a profile
+//! (already compiled and resolved by `config`) drive the scheduler; workers run the users and
+//! post to the target; the aggregator turns their samples into the summary.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use crate::botapi::{ApiConfig, BotApi, ReplyHub};
+use crate::config::{ConfigError, RunConfig, TargetChoice};
+use crate::local::LocalStack;
+use crate::output::progress;
+use crate::scheduler::{Scheduler, StopReason};
+use crate::stats::summary::{ClassInfo, ProfileInfo, RunInfo, StageInfo};
+use crate::stats::{Aggregator, Snapshot, Summary};
+use crate::telegram::UpdateIds;
+use crate::transport::{HttpTarget, Secret};
+use crate::vu::{TransportSpec, Worker, WorkerShared};
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct Outcome {
+    pub summary: Summary,
+    pub reason: StopReason,
+    /// Users that could not start because their tier's pool was used up.
+    pub pool_exhausted: u64,
+}
+
+/// The bot under test and where its replies are caught.
+struct Target {
+    /// The demo bot and its stand-in, when they run in-process.
+    stack: Option<LocalStack>,
+    api: Arc<BotApi>,
+    http: HttpTarget,
+    secret: Secret,
+    describe: String,
+    /// Stops a stand-in started for an external bot.
+    _stop: watch::Sender<bool>,
+}
+
+async fn start_target(choice: &TargetChoice) -> anyhow::Result<Target> {
+    let (stop, stop_rx) = watch::channel(false);
+    match choice {
+        TargetChoice::Demo(config) => {
+            let stack = LocalStack::start((**config).clone()).await?;
+            let url = stack.webhook_url();
+            let http = HttpTarget::resolve(&url)
+                .await
+                .map_err(|e| anyhow::anyhow!("the demo bot's address: {e}"))?;
+            let secret = config
+                .secret_token
+                .clone()
+                .map_or(Secret::None, Secret::Fixed);
+            Ok(Target {
+                api: stack.api.clone(),
+                describe: format!(
+                    "the demo bot at {url} (stand-in at {})",
+                    stack.api_base_url()
+                ),
+                stack: Some(stack),
+                http,
+                secret,
+                _stop: stop,
+            })
+        }
+        TargetChoice::External {
+            url,
+            secret,
+            botapi_listen,
+        } => {
+            let http = HttpTarget::resolve(url).await.map_err(|e| ConfigError {
+                flag: "--target",
+                message: e,
+            })?;
+            let api = Arc::new(BotApi::new(ApiConfig::default(), ReplyHub::default()));
+            let mut describe = url.clone();
+            if let Some(addr) = botapi_listen {
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("--botapi-listen: binding {addr}"))?;
+                let addr = listener.local_addr()?;
+                describe.push_str(&format!(" (Bot API stand-in at http://{addr})"));
+                let mut rx = stop_rx;
+                tokio::spawn(crate::botapi::serve(listener, api.clone(), async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                }));
+            }
+            let secret = match (secret, botapi_listen) {
+                (Some(s), _) => Secret::Fixed(s.clone()),
+                (None, Some(_)) => Secret::Captured(api.webhook()),
+                (None, None) => Secret::None,
+            };
+            Ok(Target {
+                stack: None,
+                api,
+                http,
+                secret,
+                describe,
+                _stop: stop,
+            })
+        }
+    }
+}
+
+/// Runs a load test until its profile ends, every user finished its iterations, or `stop`
+/// resolves (Ctrl-C).
+pub async fn run(
+    config: RunConfig,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<Outcome> {
+    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let target = start_target(&config.target).await?;
+    let classes = &config.scripts.classes;
+    if !config.quiet {
+        let names: Vec<String> = classes
+            .iter()
+            .map(|c| format!("{} ({})", c.decl.name, c.decl.weight))
+            .collect();
+        eprintln!(
+            "stress: {} against {}; profile {} ({} users at most, {}); seed {}",
+            names.join(", "),
+            target.describe,
+            config.profile.name,
+            config.profile.peak_users(),
+            humantime::format_duration(config.profile.run_time()),
+            config.options.seed,
+        );
+    }
+
+    let (stats_tx, stats_rx) = mpsc::unbounded_channel();
+    let (ended_tx, ended_rx) = mpsc::unbounded_channel();
+    let (users_tx, users_rx) = watch::channel(0u32);
+    let (snap_tx, snap_rx) = watch::channel(Snapshot::default());
+    let started = Instant::now();
+    let shared = Arc::new(WorkerShared {
+        classes: classes
+            .iter()
+            .map(|c| Arc::new(ArcSwap::new(c.clone())))
+            .collect(),
+        transport: TransportSpec::Http {
+            target: Arc::new(target.http.clone()),
+            permits: Arc::new(Semaphore::new(config.max_connections as usize)),
+            timeout: config.timeout,
+            secret: target.secret.clone(),
+        },
+        api: target.api.clone(),
+        update_ids: Arc::new(UpdateIds::unsharded()),
+        pools: config.pools.clone(),
+        options: config.options.clone(),
+        stats: stats_tx,
+        ended: ended_tx,
+        started,
+    });
+    let workers = (0..config.workers)
+        .map(|i| Worker::start(i, shared.clone()))
+        .collect::<std::io::Result<Vec<_>>>()
+        .context("starting the worker threads")?;
+    drop(shared);
+
+    let aggregator = tokio::spawn(Aggregator::new(users_rx, started).run(stats_rx, snap_tx));
+    let display =
+        (!config.quiet).then(|| tokio::spawn(progress::show(snap_rx, config.profile.run_time())));
+    let scheduler = Scheduler::new(
+        config.profile.clone(),
+        &config.scripts.weights(),
+        classes.iter().map(|c| c.decl.tier).collect(),
+        config.pools.clone(),
+        workers,
+        users_tx,
+        ended_rx,
+        config.options.iterations.is_some(),
+    );
+    let (end, abandoned) = scheduler.run(started, config.stop_timeout, stop).await;
+    let duration = started.elapsed();
+    let stats = aggregator.await.context("the statistics task")?;
+    if let Some(display) = display {
+        let _ = display.await;
+    }
+
+    let info = RunInfo {
+        started_at,
+        duration_s: duration.as_secs_f64(),
+        seed: config.options.seed,
+        target: target.describe.clone(),
+        profile: ProfileInfo {
+            name: config.profile.name.clone(),
+            stages: config
+                .profile
+                .stages
+                .iter()
+                .map(|s| StageInfo {
+                    users: s.users,
+                    spawn_rate: s.spawn_rate,
+                    duration_s: s.duration.as_secs_f64(),
+                })
+                .collect(),
+        },
+        classes: classes
+            .iter()
+            .zip(&end.started)
+            .map(|(c, started)| ClassInfo {
+                name: c.decl.name.clone(),
+                file: c.file.display().to_string(),
+                tier: c.decl.tier.as_str().into(),
+                weight: c.decl.weight,
+                tasks: c.tasks.iter().map(|t| (t.name.clone(), t.weight)).collect(),
+                users_started: *started,
+            })
+            .collect(),
+        abandoned_users: abandoned,
+        bot: target
+            .stack
+            .as_ref()
+            .map(|s| serde_json::to_value(s.bot.stats()))
+            .transpose()?,
+    };
+    Ok(Outcome {
+        summary: Summary::build(&stats, info),
+        reason: end.reason,
+        pool_exhausted: end.pool_exhausted,
+    })
+}

@@ -1,0 +1,184 @@
+//! The final table, laid out like Locust's: one row per request name and an aggregated row;
+//! then the classes and their tasks (declared against observed), checks and script errors.
+
+use std::fmt::Write;
+
+use crate::stats::Summary;
+use crate::stats::summary::RequestRow;
+
+fn pct(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}
+
+fn request_line(out: &mut String, r: &RequestRow, secs: f64) {
+    let l = &r.latency_ms;
+    let fails_per_s = if secs > 0.0 {
+        r.failures as f64 / secs
+    } else {
+        0.0
+    };
+    let (reply50, reply95) = r.reply_ms.map_or(("-".to_string(), "-".to_string()), |x| {
+        (format!("{:.1}", x.p50), format!("{:.1}", x.p95))
+    });
+    let _ = writeln!(
+        out,
+        "{:<22} {:>8} {:>8}({:>5.2}%) | {:>7.1} {:>7.1} {:>8.1} {:>7.1} {:>7.1} {:>8.1} | {:>7.1} {:>7.1} | {:>7} {:>8} {:>7} {:>7}",
+        r.name,
+        r.count,
+        r.failures,
+        pct(r.failures, r.count),
+        l.mean,
+        l.min,
+        l.max,
+        l.p50,
+        l.p95,
+        l.p99,
+        r.rps,
+        fails_per_s,
+        r.replies,
+        r.no_reply,
+        reply50,
+        reply95,
+    );
+}
+
+/// Renders the whole table.
+pub fn render(s: &Summary) -> String {
+    let mut out = String::new();
+    let rule = "-".repeat(156);
+    let _ = writeln!(
+        out,
+        "{:<22} {:>8} {:>16} | {:>7} {:>7} {:>8} {:>7} {:>7} {:>8} | {:>7} {:>7} | {:>7} {:>8} {:>7} {:>7}",
+        "Name",
+        "# reqs",
+        "# fails",
+        "Avg",
+        "Min",
+        "Max",
+        "Med",
+        "p95",
+        "p99",
+        "req/s",
+        "fail/s",
+        "replies",
+        "no reply",
+        "rep p50",
+        "rep p95"
+    );
+    let _ = writeln!(out, "{rule}");
+    for r in &s.requests {
+        request_line(&mut out, r, s.duration_s);
+    }
+    let _ = writeln!(out, "{rule}");
+    let t = &s.totals;
+    let all = RequestRow {
+        name: "Aggregated".into(),
+        count: t.requests,
+        failures: t.failures,
+        failures_by_kind: Default::default(),
+        rps: t.rps,
+        latency_ms: t.latency_ms,
+        replies: t.replies,
+        no_reply: t.no_reply,
+        reply_ms: t.reply_ms,
+    };
+    request_line(&mut out, &all, s.duration_s);
+    let _ = writeln!(
+        out,
+        "(times in ms; replies: the bot's first reply to a send, through the Bot API stand-in or the webhook body)"
+    );
+
+    let failures: Vec<String> = s
+        .requests
+        .iter()
+        .flat_map(|r| {
+            r.failures_by_kind
+                .iter()
+                .map(move |(k, n)| format!("{} {k}: {n}", r.name))
+        })
+        .collect();
+    if !failures.is_empty() {
+        let _ = writeln!(out, "\nFailures\n{}", failures.join("\n"));
+    }
+
+    let _ = writeln!(
+        out,
+        "\n{:<22} {:<10} {:>6} {:>9} {:>7} {:>9} {:>10}",
+        "Class / task", "Tier", "Weight", "Expected", "Users", "Observed", "Calls"
+    );
+    let _ = writeln!(out, "{}", "-".repeat(80));
+    for c in &s.classes {
+        let _ = writeln!(
+            out,
+            "{:<22} {:<10} {:>6} {:>8.1}% {:>7} {:>8.1}% {:>10}",
+            c.name,
+            c.tier,
+            c.weight,
+            c.expected_share * 100.0,
+            c.users_started,
+            c.observed_share * 100.0,
+            c.tasks.iter().map(|t| t.count).sum::<u64>(),
+        );
+        for task in &c.tasks {
+            let errors = if task.errors > 0 {
+                format!("  ({} script errors)", task.errors)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                out,
+                "  {:<31} {:>6} {:>8.1}% {:>7} {:>8.1}% {:>10}{errors}",
+                task.name,
+                task.weight,
+                task.expected_share * 100.0,
+                "",
+                task.observed_share * 100.0,
+                task.count,
+            );
+        }
+    }
+    if !s.checks.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{:<40} {:>10} {:>10} {:>8}",
+            "Check", "passed", "failed", "rate"
+        );
+        for c in &s.checks {
+            let _ = writeln!(
+                out,
+                "{:<40} {:>10} {:>10} {:>7.2}%",
+                c.name,
+                c.passed,
+                c.failed,
+                pct(c.passed, c.passed + c.failed)
+            );
+        }
+    }
+    if !s.script_errors.is_empty() {
+        let _ = writeln!(out, "\nScript errors");
+        for e in &s.script_errors {
+            let _ = writeln!(
+                out,
+                "{:>6}x {} [{}] {}",
+                e.count, e.location, e.class, e.message
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n{} requests in {:.1} s ({:.1}/s), {} failed; {} tasks, {} script errors; seed {}",
+        t.requests, s.duration_s, t.rps, t.failures, t.tasks, t.script_errors, s.seed
+    );
+    if t.abandoned_users > 0 {
+        let _ = writeln!(
+            out,
+            "{} users were still in a task at the end of --stop-timeout and were abandoned",
+            t.abandoned_users
+        );
+    }
+    out
+}

@@ -1,0 +1,19 @@
+//! User classes written in Rhai: compiling scripts, reading their declarations (class, tier,
+//! weight, wait time, `@task(N)` weights), and the sandboxed engines tasks run on.
+//!
+//! A script's top level runs once, at load: its `import`s and its `user_class(..)` declaration.
+//! Tasks then run with `eval_ast(false)`, on an engine of their own that has the script's imports
+//! registered as static modules, so a task call pays for nothing but the task (RHAI_NOTES.md).
+
+mod decl;
+mod engine;
+mod error;
+pub mod host;
+mod reply;
+mod set;
+
+pub use decl::{ClassDecl, TaskDecl, WaitSpec};
+pub use engine::Limits;
+pub use error::{ScriptError, locate};
+pub use reply::reply_map;
+pub use set::{ClassScript, ScriptSet, compile, discover};

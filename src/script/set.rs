@@ -1,0 +1,256 @@
+//! Compiling scripts into user classes: one file, one class. Each compile gets fresh module
+//! resolvers (the script's own folder first, then `stdlib/`), so an edited module is always
+//! read again (Rhai's file resolver would otherwise cache it forever).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rand::Rng;
+use rhai::module_resolvers::{FileModuleResolver, ModuleResolversCollection};
+use rhai::{AST, Engine, EvalAltResult, Map, Module, NativeCallContext, Scope};
+
+use super::decl::{self, ClassDecl, TaskDecl};
+use super::engine::{Limits, base_engine};
+use super::error::{ScriptError, locate};
+use super::host;
+
+/// One compiled user class, ready to run. Shared by all its virtual users (and threads).
+pub struct ClassScript {
+    /// The script's path as the user gave it, for messages.
+    pub file: PathBuf,
+    pub decl: ClassDecl,
+    pub tasks: Vec<TaskDecl>,
+    pub has_on_start: bool,
+    pub has_on_stop: bool,
+    /// The engine tasks run on: host functions, limits, and the script's imports.
+    pub engine: Engine,
+    pub ast: AST,
+    /// The source name Rhai reports in errors (the file's path).
+    pub source_name: String,
+    cumulative: Vec<u64>,
+}
+
+impl std::fmt::Debug for ClassScript {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClassScript")
+            .field("file", &self.file)
+            .field("decl", &self.decl)
+            .field("tasks", &self.tasks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClassScript {
+    /// Draws a task by weight.
+    pub fn pick_task(&self, rng: &mut impl Rng) -> usize {
+        let total = *self.cumulative.last().expect("a class has tasks");
+        let x = rng.random_range(0..total);
+        self.cumulative.partition_point(|&c| c <= x)
+    }
+
+    pub fn total_task_weight(&self) -> u64 {
+        *self.cumulative.last().expect("a class has tasks")
+    }
+}
+
+/// Every `.rhai` file named, with folders expanded to the scripts directly inside them (sorted,
+/// so the class order is stable).
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScriptError> {
+    let mut files = Vec::new();
+    for path in paths {
+        let fail = |m: String| ScriptError {
+            file: path.clone(),
+            line: 0,
+            col: 0,
+            message: m,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+        if meta.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| fail(format!("cannot list: {e}")))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "rhai") && p.is_file())
+                .collect();
+            if found.is_empty() {
+                return Err(fail("no .rhai scripts in this folder".into()));
+            }
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    files.dedup();
+    Ok(files)
+}
+
+fn resolvers(script_dir: &Path, stdlib: Option<&Path>) -> ModuleResolversCollection {
+    let mut collection = ModuleResolversCollection::new();
+    collection.push(FileModuleResolver::new_with_path(script_dir));
+    if let Some(stdlib) = stdlib {
+        collection.push(FileModuleResolver::new_with_path(stdlib));
+    }
+    collection
+}
+
+/// Compiles one script: parses it, runs its top level once (imports and `user_class`), and
+/// reads its tasks. Every problem comes back with the file, line and column.
+pub fn compile(
+    path: &Path,
+    stdlib: Option<&Path>,
+    limits: &Limits,
+) -> Result<ClassScript, ScriptError> {
+    let source_name = path.display().to_string();
+    let at = |line: usize, col: usize, m: String| ScriptError {
+        file: path.to_path_buf(),
+        line,
+        col,
+        message: m,
+    };
+    let source =
+        std::fs::read_to_string(path).map_err(|e| at(0, 0, format!("cannot read: {e}")))?;
+    let script_dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+
+    // The top level runs on an engine that also knows `user_class`.
+    let declared: Arc<Mutex<Vec<ClassDecl>>> = Arc::default();
+    let mut top = base_engine(limits);
+    host::register(&mut top);
+    let sink = declared.clone();
+    top.register_fn(
+        "user_class",
+        move |ctx: NativeCallContext, name: &str, options: Map| -> Result<(), Box<EvalAltResult>> {
+            let decl = decl::class_from_call(name, &options, ctx.call_position())?;
+            sink.lock().expect("declarations").push(decl);
+            Ok(())
+        },
+    );
+    top.set_module_resolver(resolvers(script_dir, stdlib));
+
+    let mut ast = top.compile(&source).map_err(|e| {
+        let pos = e.position();
+        at(
+            pos.line().unwrap_or(0),
+            pos.position().unwrap_or(0),
+            e.err_type().to_string(),
+        )
+    })?;
+    ast.set_source(source_name.as_str());
+    let module =
+        Module::eval_ast_as_new(Scope::new(), &ast, &top).map_err(|e| locate(&source_name, &e))?;
+
+    let decl = {
+        let mut declared = declared.lock().expect("declarations");
+        match declared.len() {
+            1 => declared.remove(0),
+            0 => {
+                return Err(at(
+                    1,
+                    1,
+                    "no user_class(..) declaration; add for example \
+                     user_class(\"GuestUser\", #{ tier: \"guest\", weight: 80, wait: between(1, 5) });"
+                        .into(),
+                ));
+            }
+            _ => {
+                return Err(at(
+                    declared[1].line,
+                    1,
+                    format!(
+                        "a second user_class(..) declaration (one class per file; the first is on line {})",
+                        declared[0].line
+                    ),
+                ));
+            }
+        }
+    };
+    let tasks = decl::tasks(&ast, &source_name, &source)?;
+    if tasks.is_empty() {
+        return Err(at(
+            decl.line,
+            1,
+            format!(
+                "class {} has no task; mark a function with `/// @task(N)` above its `fn`",
+                decl.name
+            ),
+        ));
+    }
+    let has = |name: &str| ast.iter_functions().any(|f| f.name == name);
+    let (has_on_start, has_on_stop) = (has("on_start"), has("on_stop"));
+
+    let mut engine = base_engine(limits);
+    host::register(&mut engine);
+    engine.register_fn(
+        "user_class",
+        |ctx: NativeCallContext, _: &str, _: Map| -> Result<(), Box<EvalAltResult>> {
+            Err(EvalAltResult::ErrorRuntime(
+                "user_class(..) belongs at the top level of a script, not inside a function".into(),
+                ctx.call_position(),
+            )
+            .into())
+        },
+    );
+    for (alias, imported) in module.iter_sub_modules() {
+        engine.register_static_module(alias, imported.clone());
+    }
+    engine.set_module_resolver(resolvers(script_dir, stdlib));
+
+    let mut cumulative = Vec::with_capacity(tasks.len());
+    let mut sum = 0u64;
+    for t in &tasks {
+        sum += u64::from(t.weight);
+        cumulative.push(sum);
+    }
+    Ok(ClassScript {
+        file: path.to_path_buf(),
+        decl,
+        tasks,
+        has_on_start,
+        has_on_stop,
+        engine,
+        ast: ast.clone_functions_only(),
+        source_name,
+        cumulative,
+    })
+}
+
+/// The classes of a run, compiled from the scripts named on the command line.
+#[derive(Debug)]
+pub struct ScriptSet {
+    pub classes: Vec<Arc<ClassScript>>,
+}
+
+impl ScriptSet {
+    /// Compiles every script; the first error stops the load. Two files may not declare the
+    /// same class name.
+    pub fn load(
+        paths: &[PathBuf],
+        stdlib: Option<&Path>,
+        limits: &Limits,
+    ) -> Result<Self, ScriptError> {
+        let mut classes: Vec<Arc<ClassScript>> = Vec::new();
+        for file in discover(paths)? {
+            let class = compile(&file, stdlib, limits)?;
+            if let Some(other) = classes.iter().find(|c| c.decl.name == class.decl.name) {
+                return Err(ScriptError {
+                    file: file.clone(),
+                    line: class.decl.line,
+                    col: 1,
+                    message: format!(
+                        "class {} is already declared in {}",
+                        class.decl.name,
+                        other.file.display()
+                    ),
+                });
+            }
+            classes.push(Arc::new(class));
+        }
+        Ok(Self { classes })
+    }
+
+    pub fn weights(&self) -> Vec<u32> {
+        self.classes.iter().map(|c| c.decl.weight).collect()
+    }
+}

@@ -1,0 +1,262 @@
+//! One worker thread's recorder: the samples of the current interval, keyed by request name,
+//! task, check and error location. Owned by the thread (an `Rc<RefCell<..>>`, never shared
+//! across threads); [`Recorder::take`] hands the interval to the aggregator.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use super::hist;
+use crate::script::ScriptError;
+use crate::transport::ErrorKind;
+
+/// Requests of one name (a command such as `/help`, or a kind such as `text`).
+#[derive(Debug, Clone)]
+pub struct RequestStats {
+    /// Webhook latency of every request, failed or not.
+    pub latency: Histogram<u64>,
+    pub failures: [u64; ErrorKind::ALL.len()],
+    /// Time from the send to the bot's first reply, when one came.
+    pub reply: Histogram<u64>,
+    /// Requests whose reply was awaited and did not come in time.
+    pub no_reply: u64,
+}
+
+impl Default for RequestStats {
+    fn default() -> Self {
+        Self {
+            latency: hist::new(),
+            failures: [0; ErrorKind::ALL.len()],
+            reply: hist::new(),
+            no_reply: 0,
+        }
+    }
+}
+
+impl RequestStats {
+    pub fn count(&self) -> u64 {
+        self.latency.len()
+    }
+
+    pub fn failed(&self) -> u64 {
+        self.failures.iter().sum()
+    }
+
+    pub fn merge(&mut self, other: &RequestStats) {
+        hist::merge(&mut self.latency, &other.latency);
+        hist::merge(&mut self.reply, &other.reply);
+        for (a, b) in self.failures.iter_mut().zip(other.failures) {
+            *a += b;
+        }
+        self.no_reply += other.no_reply;
+    }
+}
+
+/// Calls of one task.
+#[derive(Debug, Clone)]
+pub struct TaskStats {
+    pub duration: Histogram<u64>,
+    /// Calls that ended in a script error.
+    pub errors: u64,
+}
+
+impl Default for TaskStats {
+    fn default() -> Self {
+        Self {
+            duration: hist::new(),
+            errors: 0,
+        }
+    }
+}
+
+impl TaskStats {
+    pub fn count(&self) -> u64 {
+        self.duration.len()
+    }
+
+    pub fn merge(&mut self, other: &TaskStats) {
+        hist::merge(&mut self.duration, &other.duration);
+        self.errors += other.errors;
+    }
+}
+
+/// Where a script error happened, and what it said.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ErrorKey {
+    pub class: String,
+    /// `file:line:col`.
+    pub location: String,
+    pub message: String,
+}
+
+/// Passed and failed counts of one check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CheckCounts {
+    pub passed: u64,
+    pub failed: u64,
+}
+
+/// Everything recorded during one interval.
+#[derive(Debug, Clone, Default)]
+pub struct Interval {
+    /// Seconds since the run's start at the end of the interval.
+    pub second: u64,
+    pub requests: HashMap<Box<str>, RequestStats>,
+    /// Class name, then task name.
+    pub tasks: HashMap<Box<str>, HashMap<Box<str>, TaskStats>>,
+    pub checks: HashMap<Box<str>, CheckCounts>,
+    pub errors: HashMap<ErrorKey, u64>,
+}
+
+impl Interval {
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty()
+            && self.tasks.is_empty()
+            && self.checks.is_empty()
+            && self.errors.is_empty()
+    }
+
+    /// Adds `other` into `self`.
+    pub fn merge(&mut self, other: &Interval) {
+        for (name, r) in &other.requests {
+            self.requests.entry(name.clone()).or_default().merge(r);
+        }
+        for (class, tasks) in &other.tasks {
+            let mine = self.tasks.entry(class.clone()).or_default();
+            for (task, t) in tasks {
+                mine.entry(task.clone()).or_default().merge(t);
+            }
+        }
+        for (name, c) in &other.checks {
+            let mine = self.checks.entry(name.clone()).or_default();
+            mine.passed += c.passed;
+            mine.failed += c.failed;
+        }
+        for (key, n) in &other.errors {
+            *self.errors.entry(key.clone()).or_default() += n;
+        }
+    }
+}
+
+/// How a send's reply went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyOutcome {
+    /// Replies were not awaited (no stand-in, `--no-await-reply`, or the request failed).
+    NotAwaited,
+    Missing,
+    After(Duration),
+}
+
+/// A worker thread's recorder.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    current: Interval,
+}
+
+fn entry<'a, V: Default>(map: &'a mut HashMap<Box<str>, V>, key: &str) -> &'a mut V {
+    // Look up by &str first: the key is allocated once per name, not per sample.
+    if !map.contains_key(key) {
+        map.insert(key.into(), V::default());
+    }
+    map.get_mut(key).expect("inserted above")
+}
+
+impl Recorder {
+    pub fn request(
+        &mut self,
+        name: &str,
+        latency: Duration,
+        error: Option<ErrorKind>,
+        reply: ReplyOutcome,
+    ) {
+        let r = entry(&mut self.current.requests, name);
+        hist::record(&mut r.latency, latency);
+        if let Some(kind) = error {
+            r.failures[kind.index()] += 1;
+        }
+        match reply {
+            ReplyOutcome::NotAwaited => {}
+            ReplyOutcome::Missing => r.no_reply += 1,
+            ReplyOutcome::After(d) => hist::record(&mut r.reply, d),
+        }
+    }
+
+    pub fn task(&mut self, class: &str, task: &str, duration: Duration, failed: bool) {
+        let t = entry(entry(&mut self.current.tasks, class), task);
+        hist::record(&mut t.duration, duration);
+        if failed {
+            t.errors += 1;
+        }
+    }
+
+    pub fn check(&mut self, name: &str, passed: bool) {
+        let c = entry(&mut self.current.checks, name);
+        if passed {
+            c.passed += 1;
+        } else {
+            c.failed += 1;
+        }
+    }
+
+    pub fn script_error(&mut self, class: &str, err: &ScriptError) {
+        let key = ErrorKey {
+            class: class.to_string(),
+            location: err.location(),
+            message: err.message.clone(),
+        };
+        *self.current.errors.entry(key).or_default() += 1;
+    }
+
+    /// The interval so far; recording starts afresh.
+    pub fn take(&mut self, second: u64) -> Interval {
+        let mut interval = std::mem::take(&mut self.current);
+        interval.second = second;
+        interval
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_and_merges_exactly() {
+        let mut a = Recorder::default();
+        let mut b = Recorder::default();
+        for i in 0..100 {
+            a.request(
+                "/help",
+                Duration::from_millis(i),
+                None,
+                ReplyOutcome::Missing,
+            );
+            b.request(
+                "/help",
+                Duration::from_millis(100 + i),
+                Some(ErrorKind::Timeout),
+                ReplyOutcome::After(Duration::from_millis(5)),
+            );
+        }
+        a.check("ok", true);
+        b.check("ok", false);
+        let mut total = a.take(1);
+        total.merge(&b.take(1));
+        let help = &total.requests["/help"];
+        assert_eq!(help.count(), 200);
+        assert_eq!(help.failed(), 100);
+        assert_eq!(help.failures[ErrorKind::Timeout.index()], 100);
+        assert_eq!(help.no_reply, 100);
+        assert_eq!(help.reply.len(), 100);
+        let median = help.latency.value_at_quantile(0.5);
+        assert!((99_000..=101_000).contains(&median), "{median}");
+        assert_eq!(
+            total.checks["ok"],
+            CheckCounts {
+                passed: 1,
+                failed: 1
+            }
+        );
+        assert!(a.take(2).is_empty());
+    }
+}

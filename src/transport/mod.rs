@@ -1,0 +1,132 @@
+//! Delivering updates to the bot's webhook as Telegram does: POST with exactly
+//! `Content-Type: application/json`, the secret header when one is known, at most
+//! `--max-connections` requests in flight. A failure is data, classified by [`ErrorKind`],
+//! never a reason to stop.
+//!
+//! [`Transport::Http`] is the real one (hyper HTTP/1.1 connections kept alive, one pool per
+//! worker thread); [`Transport::Memory`] hands the request to the demo bot's router in-process,
+//! for `stress check --dry-run` and tests.
+
+mod http;
+mod memory;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+pub use http::{HttpTarget, HttpTransport, Secret};
+pub use memory::MemoryTransport;
+
+/// Why a request failed. Stable names: they appear in reports and JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorKind {
+    /// The TCP connection or HTTP handshake failed.
+    Connect,
+    /// No complete answer within `--timeout`.
+    Timeout,
+    /// The connection broke while the request or answer was on it.
+    Reset,
+    /// The bot answered 4xx.
+    Http4xx,
+    /// The bot answered 5xx.
+    Http5xx,
+    /// Another status that is not 2xx (1xx or 3xx).
+    HttpOther,
+    /// An answer that is not valid HTTP, or too large.
+    BadResponse,
+    /// The host refused to send (a /grant or /revoke naming an id outside the test pools).
+    Refused,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 8] = [
+        ErrorKind::Connect,
+        ErrorKind::Timeout,
+        ErrorKind::Reset,
+        ErrorKind::Http4xx,
+        ErrorKind::Http5xx,
+        ErrorKind::HttpOther,
+        ErrorKind::BadResponse,
+        ErrorKind::Refused,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Connect => "connect",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Reset => "reset",
+            ErrorKind::Http4xx => "http_4xx",
+            ErrorKind::Http5xx => "http_5xx",
+            ErrorKind::HttpOther => "http_other",
+            ErrorKind::BadResponse => "bad_response",
+            ErrorKind::Refused => "refused",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The failure a status stands for, if it is not a success.
+    pub fn from_status(status: u16) -> Option<Self> {
+        match status {
+            200..=299 => None,
+            400..=499 => Some(ErrorKind::Http4xx),
+            500..=599 => Some(ErrorKind::Http5xx),
+            _ => Some(ErrorKind::HttpOther),
+        }
+    }
+}
+
+/// The bot's answer to one POST.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Bytes,
+}
+
+/// What one POST came to.
+#[derive(Debug)]
+pub struct Posted {
+    /// An answer (whatever its status), or the failure that prevented one.
+    pub result: Result<Response, ErrorKind>,
+    /// When the request started (after waiting for a connection slot).
+    pub started: Instant,
+    /// From the start of the request (connection included) to the end of the answer's body.
+    pub latency: Duration,
+}
+
+impl Posted {
+    pub fn status(&self) -> u16 {
+        self.result.as_ref().map_or(0, |r| r.status)
+    }
+
+    /// The failure, counting a non-2xx answer as one.
+    pub fn error(&self) -> Option<ErrorKind> {
+        match &self.result {
+            Ok(r) => ErrorKind::from_status(r.status),
+            Err(kind) => Some(*kind),
+        }
+    }
+}
+
+/// Where a worker's updates go.
+#[derive(Debug)]
+pub enum Transport {
+    Http(HttpTransport),
+    Memory(MemoryTransport),
+}
+
+impl Transport {
+    /// POSTs one update's JSON.
+    pub async fn post(&self, body: Bytes) -> Posted {
+        match self {
+            Transport::Http(t) => t.post(body).await,
+            Transport::Memory(t) => t.post(body).await,
+        }
+    }
+}
+
+/// Largest webhook answer read; Telegram's own limit on a method call in the body is far below.
+pub const MAX_RESPONSE_BYTES: usize = 1 << 20;

@@ -1,0 +1,135 @@
+//! Running one script function as a coroutine, driven by the user's async loop.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+use rhai::{CallFnOptions, Dynamic, Scope};
+
+use super::ctx::VuCtx;
+use super::{Io, Resume, stack};
+use crate::script::host::{self, Host};
+use crate::script::{ClassScript, ScriptError, locate};
+
+/// Which function of a script to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Entry {
+    Task(usize),
+    OnStart,
+    OnStop,
+}
+
+impl Entry {
+    fn name(self, script: &ClassScript) -> &str {
+        match self {
+            Entry::Task(i) => &script.tasks[i].name,
+            Entry::OnStart => "on_start",
+            Entry::OnStop => "on_stop",
+        }
+    }
+}
+
+/// The outcome of one step of a task.
+pub(crate) enum Step {
+    Io(Io),
+    Done(Result<(), ScriptError>),
+}
+
+type Output = (Dynamic, Result<(), ScriptError>);
+
+/// A task in progress. Dropping it while suspended unwinds the task's stack cleanly.
+pub(crate) struct RunningTask {
+    coroutine: Option<Coroutine<Resume, Io, Output, corosensei::stack::DefaultStack>>,
+    ctx: *mut VuCtx,
+    script: Arc<ClassScript>,
+    state: Option<Dynamic>,
+}
+
+impl RunningTask {
+    /// Prepares `entry` of `script` to run as the user `ctx`, on `state` (bound to `this`).
+    pub fn new(
+        script: Arc<ClassScript>,
+        entry: Entry,
+        ctx: *mut VuCtx,
+        state: Dynamic,
+    ) -> Result<Self, (Dynamic, ScriptError)> {
+        let stack = match stack::take() {
+            Ok(s) => s,
+            Err(e) => {
+                let err = ScriptError {
+                    file: script.file.clone(),
+                    line: 0,
+                    col: 0,
+                    message: format!("cannot map a coroutine stack: {e}"),
+                };
+                return Err((state, err));
+            }
+        };
+        let s = script.clone();
+        let coroutine = Coroutine::with_stack(stack, move |y: &Yielder<Resume, Io>, _: Resume| {
+            // SAFETY: `ctx` outlives the task (the user owns both), and the driver does not
+            // touch it while the coroutine runs.
+            unsafe { (*ctx).yielder = y };
+            let mut state = state;
+            let mut scope = Scope::new();
+            let options = CallFnOptions::new()
+                .eval_ast(false)
+                .rewind_scope(true)
+                .bind_this_ptr(&mut state);
+            let result = s
+                .engine
+                .call_fn_with_options::<Dynamic>(options, &mut scope, &s.ast, entry.name(&s), ())
+                .map(|_| ())
+                .map_err(|e| locate(&s.source_name, &e));
+            (state, result)
+        });
+        Ok(Self {
+            coroutine: Some(coroutine),
+            ctx,
+            script,
+            state: None,
+        })
+    }
+
+    /// Resumes the task until it asks for I/O or ends.
+    pub fn resume(&mut self, input: Resume) -> Step {
+        let Some(coroutine) = self.coroutine.as_mut() else {
+            return Step::Done(Ok(()));
+        };
+        let host: *mut (dyn Host + 'static) = self.ctx;
+        let step = host::enter(host, || {
+            catch_unwind(AssertUnwindSafe(|| coroutine.resume(input)))
+        });
+        match step {
+            Ok(CoroutineResult::Yield(io)) => Step::Io(io),
+            Ok(CoroutineResult::Return((state, result))) => {
+                let coroutine = self.coroutine.take().expect("present");
+                stack::give(coroutine.into_stack());
+                self.state = Some(state);
+                Step::Done(result)
+            }
+            Err(panic) => {
+                // The coroutine is finished; its stack is not reused.
+                self.coroutine = None;
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                Step::Done(Err(ScriptError {
+                    file: self.script.file.clone(),
+                    line: 0,
+                    col: 0,
+                    message: format!("the task panicked in a host function: {what}"),
+                }))
+            }
+        }
+    }
+
+    /// The user's state after the task ended (a fresh map if the task panicked).
+    pub fn into_state(mut self) -> Dynamic {
+        self.state
+            .take()
+            .unwrap_or_else(|| Dynamic::from_map(Default::default()))
+    }
+}

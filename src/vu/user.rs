@@ -1,0 +1,316 @@
+//! One virtual user's life: `on_start`, then weighted tasks separated by the class's wait, then
+//! `on_stop`. The user takes the newest script version at the start of each task, so a reload
+//! reaches it between tasks and never in the middle of one.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use rhai::Dynamic;
+use tokio::sync::Notify;
+
+use super::ctx::VuCtx;
+use super::task::{Entry, RunningTask, Step};
+use super::{Exchange, Io, Resume};
+use crate::botapi::{self, BotApi, BotEvent, ChatInbox};
+use crate::script::{ClassScript, ScriptError, WaitSpec};
+use crate::stats::Recorder;
+use crate::stats::aggregate::VuReport;
+use crate::stats::recorder::ReplyOutcome;
+use crate::telegram::{Sender, TierPools, UpdateFactory, UpdateIds};
+use crate::transport::Transport;
+
+/// Which user to start: its number in the run, its class, and its place in its tier's pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VuSpec {
+    pub vu: u64,
+    pub class: usize,
+    /// The n-th user of its class in this run (seeds its randomness).
+    pub index_in_class: u64,
+    /// Index of its test-user id in its tier's pool.
+    pub pool_index: u64,
+}
+
+/// How users behave, for the whole run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub seed: u64,
+    /// Wait for the bot's first reply after each send (the stand-in is on).
+    pub await_replies: bool,
+    pub reply_timeout: Duration,
+    /// Replaces every class's wait between tasks (`--wait`).
+    pub wait_override: Option<WaitSpec>,
+    /// Each user stops after this many tasks.
+    pub iterations: Option<u64>,
+    /// `wait()` inside tasks returns at once (dry runs, `--wait 0`).
+    pub skip_waits: bool,
+}
+
+/// A user's stop switch, pressed by its worker.
+#[derive(Debug, Default)]
+pub(crate) struct Control {
+    stop: Cell<bool>,
+    notify: Notify,
+}
+
+impl Control {
+    pub fn stop(&self) {
+        self.stop.set(true);
+        self.notify.notify_one();
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stop.get()
+    }
+
+    async fn stopped(&self) {
+        while !self.stop.get() {
+            self.notify.notified().await;
+        }
+    }
+}
+
+/// What a user needs from its worker.
+pub(crate) struct Env {
+    pub classes: Vec<Arc<ArcSwap<ClassScript>>>,
+    pub transport: Rc<Transport>,
+    pub api: Arc<BotApi>,
+    pub update_ids: Arc<UpdateIds>,
+    pub pools: Rc<TierPools>,
+    pub recorder: Rc<RefCell<Recorder>>,
+    pub options: RunOptions,
+}
+
+pub(crate) struct Vu {
+    // Boxed: running tasks point at it.
+    ctx: Box<VuCtx>,
+    state: Dynamic,
+    class: Arc<ArcSwap<ClassScript>>,
+    control: Rc<Control>,
+    env: Rc<Env>,
+    inbox: ChatInbox,
+    iterations: u64,
+}
+
+fn mix(a: u64, b: u64) -> u64 {
+    let mut z = a ^ b.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn name_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl Vu {
+    pub fn new(spec: VuSpec, env: Rc<Env>, control: Rc<Control>) -> Result<Self, String> {
+        let class = env.classes[spec.class].clone();
+        let script = class.load();
+        let tier = script.decl.tier;
+        let user_id = env
+            .pools
+            .id(tier, spec.pool_index)
+            .map_err(|e| format!("class {}: {e}", script.decl.name))?;
+        // Seeded by (run seed, class, n-th user of the class): the same seed replays the same
+        // users, whatever the timing.
+        let mut rng = SmallRng::seed_from_u64(mix(
+            mix(env.options.seed, name_hash(&script.decl.name)),
+            spec.index_in_class,
+        ));
+        let sender = Sender::generate(user_id, tier, &mut rng);
+        let inbox = env.api.hub().subscribe(user_id);
+        let factory = UpdateFactory::new(env.update_ids.clone(), inbox.message_ids(), sender);
+        let ctx = Box::new(VuCtx {
+            vu: spec.vu,
+            class: Rc::from(script.decl.name.as_str()),
+            tier,
+            rng,
+            factory,
+            pools: env.pools.clone(),
+            recorder: env.recorder.clone(),
+            keyboard: None,
+            yielder: std::ptr::null(),
+            skip_waits: env.options.skip_waits,
+            requests: 0,
+            digest: 0,
+        });
+        drop(script);
+        Ok(Self {
+            ctx,
+            state: Dynamic::from_map(Default::default()),
+            class,
+            control,
+            env,
+            inbox,
+            iterations: 0,
+        })
+    }
+
+    fn done(&self) -> bool {
+        self.control.is_stopped()
+            || self
+                .env
+                .options
+                .iterations
+                .is_some_and(|n| self.iterations >= n)
+    }
+
+    /// The user's whole life. Returns its report for the aggregator.
+    pub async fn run(mut self) -> VuReport {
+        let script = self.class.load_full();
+        if script.has_on_start {
+            if let Err(e) = self.call(&script, Entry::OnStart).await {
+                self.ctx
+                    .recorder
+                    .borrow_mut()
+                    .script_error(&script.decl.name, &e);
+            }
+        }
+        drop(script);
+        while !self.done() {
+            let script = self.class.load_full();
+            let task = script.pick_task(&mut self.ctx.rng);
+            let started = Instant::now();
+            let result = self.call(&script, Entry::Task(task)).await;
+            {
+                let mut recorder = self.ctx.recorder.borrow_mut();
+                recorder.task(
+                    &script.decl.name,
+                    &script.tasks[task].name,
+                    started.elapsed(),
+                    result.is_err(),
+                );
+                if let Err(e) = &result {
+                    recorder.script_error(&script.decl.name, e);
+                }
+            }
+            self.iterations += 1;
+            if self.done() {
+                break;
+            }
+            let wait = self
+                .env
+                .options
+                .wait_override
+                .unwrap_or(script.decl.wait)
+                .sample(&mut self.ctx.rng);
+            self.pause(wait).await;
+        }
+        let script = self.class.load_full();
+        if script.has_on_stop {
+            self.ctx.skip_waits = true;
+            if let Err(e) = self.call(&script, Entry::OnStop).await {
+                self.ctx
+                    .recorder
+                    .borrow_mut()
+                    .script_error(&script.decl.name, &e);
+            }
+        }
+        VuReport {
+            class: script.decl.name.clone(),
+            vu: self.ctx.vu,
+            iterations: self.iterations,
+            requests: self.ctx.requests,
+            digest: self.ctx.digest,
+        }
+    }
+
+    /// Runs one script function to its end, performing the I/O it asks for.
+    async fn call(&mut self, script: &Arc<ClassScript>, entry: Entry) -> Result<(), ScriptError> {
+        let state = std::mem::take(&mut self.state);
+        let ctx: *mut VuCtx = &mut *self.ctx;
+        let mut task = match RunningTask::new(script.clone(), entry, ctx, state) {
+            Ok(t) => t,
+            Err((state, e)) => {
+                self.state = state;
+                return Err(e);
+            }
+        };
+        let mut input = Resume::Start;
+        loop {
+            match task.resume(input) {
+                Step::Io(Io::Post { body }) => input = Resume::Posted(self.exchange(body).await),
+                Step::Io(Io::Sleep(d)) => {
+                    self.pause(d).await;
+                    input = Resume::Slept;
+                }
+                Step::Done(result) => {
+                    self.state = task.into_state();
+                    return result;
+                }
+            }
+        }
+    }
+
+    /// Sleeps, or less if the user is told to stop.
+    async fn pause(&self, d: Duration) {
+        if d.is_zero() {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(d) => {}
+            _ = self.control.stopped() => {}
+        }
+    }
+
+    /// POSTs an update and collects what the bot did in this chat in answer.
+    async fn exchange(&mut self, body: Bytes) -> Exchange {
+        // Late answers to an earlier update are not answers to this one.
+        self.inbox.clear();
+        let posted = self.env.transport.post(body).await;
+        let success = matches!(&posted.result, Ok(r) if (200..300).contains(&r.status));
+        if let (true, Ok(response)) = (success, &posted.result) {
+            // A method call in the answer's body is the bot's reply, as with Telegram.
+            let _ = botapi::webhook_reply(
+                &self.env.api,
+                response.content_type.as_deref(),
+                response.body.clone(),
+            )
+            .await;
+        }
+        let mut events = Vec::new();
+        while let Some(e) = self.inbox.try_recv() {
+            events.push(e);
+        }
+        let first_reply = |events: &[BotEvent]| {
+            events
+                .iter()
+                .find(|e| e.is_reply())
+                .map(|e| e.at.saturating_duration_since(posted.started))
+        };
+        let reply = match first_reply(&events) {
+            Some(d) => ReplyOutcome::After(d),
+            None if !(success && self.env.options.await_replies) => ReplyOutcome::NotAwaited,
+            None => {
+                let deadline = posted.started + self.env.options.reply_timeout;
+                loop {
+                    match tokio::time::timeout_at(deadline.into(), self.inbox.recv()).await {
+                        Ok(e) => {
+                            let is_reply = e.is_reply();
+                            events.push(e);
+                            if is_reply {
+                                break ReplyOutcome::After(
+                                    first_reply(&events).expect("a reply was just pushed"),
+                                );
+                            }
+                        }
+                        Err(_) => break ReplyOutcome::Missing,
+                    }
+                }
+            }
+        };
+        Exchange {
+            posted,
+            events,
+            reply,
+        }
+    }
+}

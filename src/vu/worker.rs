@@ -1,0 +1,225 @@
+//! Worker threads: one OS thread with a current-thread tokio runtime per core. A worker owns
+//! its users, its connections and its recorder; nothing on the hot path is shared between
+//! threads but the in-flight semaphore and the update-id counter (both atomics).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::{JoinHandle, LocalSet};
+
+use super::user::{Control, Env, RunOptions, Vu, VuSpec};
+use crate::botapi::BotApi;
+use crate::script::ClassScript;
+use crate::stats::Recorder;
+use crate::stats::aggregate::StatsMsg;
+use crate::telegram::{TierPools, UpdateIds};
+use crate::transport::{HttpTarget, HttpTransport, MemoryTransport, Secret, Transport};
+
+/// How each worker builds its transport.
+#[derive(Debug, Clone)]
+pub enum TransportSpec {
+    Http {
+        target: Arc<HttpTarget>,
+        /// `--max-connections`, shared by all workers.
+        permits: Arc<Semaphore>,
+        timeout: Duration,
+        secret: Secret,
+    },
+    Memory(MemoryTransport),
+}
+
+impl TransportSpec {
+    fn build(&self) -> Transport {
+        match self {
+            TransportSpec::Http {
+                target,
+                permits,
+                timeout,
+                secret,
+            } => Transport::Http(HttpTransport::new(
+                target.clone(),
+                permits.clone(),
+                *timeout,
+                secret.clone(),
+            )),
+            TransportSpec::Memory(m) => Transport::Memory(m.clone()),
+        }
+    }
+}
+
+/// What every worker shares, read-only.
+#[derive(Debug)]
+pub struct WorkerShared {
+    pub classes: Vec<Arc<ArcSwap<ClassScript>>>,
+    pub transport: TransportSpec,
+    pub api: Arc<BotApi>,
+    pub update_ids: Arc<UpdateIds>,
+    pub pools: TierPools,
+    pub options: RunOptions,
+    pub stats: mpsc::UnboundedSender<StatsMsg>,
+    /// Users that ended (by themselves, or stopped): their numbers.
+    pub ended: mpsc::UnboundedSender<u64>,
+    pub started: Instant,
+}
+
+/// What the scheduler tells a worker.
+#[derive(Debug)]
+pub enum Command {
+    Spawn(VuSpec),
+    /// Stop one user after its current task.
+    Stop(u64),
+    /// Stop every user; tasks still running at `deadline` are abandoned.
+    StopAll {
+        deadline: Instant,
+    },
+}
+
+/// How a worker ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerEnd {
+    /// Users still in a task (or `on_stop`) at the stop deadline.
+    pub abandoned: u64,
+}
+
+/// A running worker thread.
+#[derive(Debug)]
+pub struct Worker {
+    tx: mpsc::UnboundedSender<Command>,
+    thread: std::thread::JoinHandle<WorkerEnd>,
+}
+
+impl Worker {
+    pub fn start(index: usize, shared: Arc<WorkerShared>) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let thread = std::thread::Builder::new()
+            .name(format!("stress-worker-{index}"))
+            .spawn(move || {
+                let local = LocalSet::new();
+                local.block_on(&runtime, work(shared, rx))
+            })?;
+        Ok(Self { tx, thread })
+    }
+
+    /// Sends a command; a worker that is gone has nothing left to do with it.
+    pub fn send(&self, command: Command) {
+        let _ = self.tx.send(command);
+    }
+
+    /// Waits for the thread to end (after [`Command::StopAll`]).
+    pub fn join(self) -> WorkerEnd {
+        drop(self.tx);
+        self.thread.join().unwrap_or_default()
+    }
+}
+
+type Users = Rc<RefCell<HashMap<u64, (Rc<Control>, JoinHandle<()>)>>>;
+
+fn second_of(started: Instant) -> u64 {
+    (started.elapsed() + Duration::from_millis(500)).as_secs()
+}
+
+async fn work(shared: Arc<WorkerShared>, mut rx: mpsc::UnboundedReceiver<Command>) -> WorkerEnd {
+    let recorder = Rc::new(RefCell::new(Recorder::default()));
+    let env = Rc::new(Env {
+        classes: shared.classes.clone(),
+        transport: Rc::new(shared.transport.build()),
+        api: shared.api.clone(),
+        update_ids: shared.update_ids.clone(),
+        pools: Rc::new(shared.pools.clone()),
+        recorder: recorder.clone(),
+        options: shared.options.clone(),
+    });
+    let flush = |recorder: &RefCell<Recorder>| {
+        let interval = recorder.borrow_mut().take(second_of(shared.started));
+        if !interval.is_empty() {
+            let _ = shared.stats.send(StatsMsg::Interval(interval));
+        }
+    };
+    let flusher = {
+        let recorder = recorder.clone();
+        let shared = shared.clone();
+        tokio::task::spawn_local(async move {
+            let mut tick = tokio::time::interval_at(
+                (shared.started + Duration::from_secs(1)).into(),
+                Duration::from_secs(1),
+            );
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let interval = recorder.borrow_mut().take(second_of(shared.started));
+                if !interval.is_empty() {
+                    let _ = shared.stats.send(StatsMsg::Interval(interval));
+                }
+            }
+        })
+    };
+
+    let users: Users = Rc::default();
+    let mut deadline = None;
+    while let Some(command) = rx.recv().await {
+        match command {
+            Command::Spawn(spec) => spawn(spec, &env, &users, &shared),
+            Command::Stop(vu) => {
+                if let Some((control, _)) = users.borrow().get(&vu) {
+                    control.stop();
+                }
+            }
+            Command::StopAll { deadline: d } => {
+                deadline = Some(d);
+                break;
+            }
+        }
+    }
+    for (control, _) in users.borrow().values() {
+        control.stop();
+    }
+    let deadline = deadline.unwrap_or_else(Instant::now);
+    let handles: Vec<JoinHandle<()>> = users
+        .borrow_mut()
+        .drain()
+        .map(|(_, (_, handle))| handle)
+        .collect();
+    let mut abandoned = 0;
+    for mut handle in handles {
+        if tokio::time::timeout_at(deadline.into(), &mut handle)
+            .await
+            .is_err()
+        {
+            // Dropping the user's future unwinds its task's coroutine.
+            handle.abort();
+            let _ = handle.await;
+            abandoned += 1;
+        }
+    }
+    flusher.abort();
+    flush(&recorder);
+    WorkerEnd { abandoned }
+}
+
+fn spawn(spec: VuSpec, env: &Rc<Env>, users: &Users, shared: &Arc<WorkerShared>) {
+    let control = Rc::new(Control::default());
+    let vu = match Vu::new(spec, env.clone(), control.clone()) {
+        Ok(vu) => vu,
+        Err(e) => {
+            tracing::error!("user {} could not start: {e}", spec.vu);
+            let _ = shared.ended.send(spec.vu);
+            return;
+        }
+    };
+    let (stats, ended, registry) = (shared.stats.clone(), shared.ended.clone(), users.clone());
+    let handle = tokio::task::spawn_local(async move {
+        let report = vu.run().await;
+        let _ = stats.send(StatsMsg::VuDone(report));
+        registry.borrow_mut().remove(&spec.vu);
+        let _ = ended.send(spec.vu);
+    });
+    users.borrow_mut().insert(spec.vu, (control, handle));
+}
