@@ -195,7 +195,7 @@ pub struct TaskDecl {
 }
 
 /// Line (1-based) of `fn name` in `source`, and of the `@task` marker above it.
-fn fn_lines(source: &str, name: &str) -> (usize, usize) {
+pub(crate) fn fn_lines(source: &str, name: &str) -> (usize, usize) {
     let lines: Vec<&str> = source.lines().collect();
     let fn_line = lines
         .iter()

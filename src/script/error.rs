@@ -58,11 +58,43 @@ pub fn locate(default_file: &str, err: &EvalAltResult) -> ScriptError {
     ScriptError::new(file, err.position(), message)
 }
 
-/// The error's own text, without Rhai's trailing " (line 3, position 5)".
+/// The error's own text, without Rhai's trailing " (line 3, position 5)", with a hint for the
+/// limits a runaway script hits.
 fn innermost_message(err: &EvalAltResult) -> String {
-    let text = err.to_string();
-    match text.rfind(" (line ") {
+    let hint = match err {
+        EvalAltResult::ErrorTooManyOperations(_) => {
+            " (the task ran past its operation limit: an endless loop?)"
+        }
+        EvalAltResult::ErrorStackOverflow(_) => {
+            " (calls nested past the call-depth limit: endless recursion?)"
+        }
+        EvalAltResult::ErrorDataTooLarge(..) => " (past the sandbox's size limit)",
+        _ => "",
+    };
+    let text = match err {
+        // A script's `throw` or a host function's refusal: the message is the whole story.
+        EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
+        _ => err.to_string(),
+    };
+    let text = match text.rfind(" (line ") {
         Some(i) if text.ends_with(')') => text[..i].to_string(),
         _ => text,
+    };
+    format!("{text}{hint}")
+}
+
+/// Rhai reports the limits' errors (operations, stack, sizes) at the position of the outermost
+/// call, which for a task is none: such an error is placed on the line of the function that
+/// was called instead.
+pub fn place_in_function(
+    err: &mut ScriptError,
+    script_file: &std::path::Path,
+    function: &str,
+    line: usize,
+) {
+    if err.line == 0 && err.file == script_file && line > 0 {
+        err.line = line;
+        err.col = 0;
+        err.message = format!("{} in {function}()", err.message);
     }
 }

@@ -14,6 +14,6 @@ mod set;
 
 pub use decl::{ClassDecl, TaskDecl, WaitSpec};
 pub use engine::Limits;
-pub use error::{ScriptError, locate};
+pub use error::{ScriptError, locate, place_in_function};
 pub use reply::reply_map;
 pub use set::{ClassScript, ScriptSet, compile, discover};

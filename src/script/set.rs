@@ -28,6 +28,8 @@ pub struct ClassScript {
     /// The source name Rhai reports in errors (the file's path).
     pub source_name: String,
     cumulative: Vec<u64>,
+    /// Line of each task, on_start and on_stop, for errors Rhai reports without one.
+    lines: Vec<(String, usize)>,
 }
 
 impl std::fmt::Debug for ClassScript {
@@ -46,6 +48,14 @@ impl ClassScript {
         let total = *self.cumulative.last().expect("a class has tasks");
         let x = rng.random_range(0..total);
         self.cumulative.partition_point(|&c| c <= x)
+    }
+
+    /// The line where function `name` is defined (0 if unknown).
+    pub fn line_of(&self, name: &str) -> usize {
+        self.lines
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(0, |(_, l)| *l)
     }
 
     pub fn total_task_weight(&self) -> u64 {
@@ -203,7 +213,14 @@ pub fn compile(
         sum += u64::from(t.weight);
         cumulative.push(sum);
     }
+    let lines = tasks
+        .iter()
+        .map(|t| t.name.as_str())
+        .chain(["on_start", "on_stop"])
+        .map(|name| (name.to_string(), decl::fn_lines(&source, name).0))
+        .collect();
     Ok(ClassScript {
+        lines,
         file: path.to_path_buf(),
         decl,
         tasks,

@@ -9,7 +9,7 @@ use rhai::{CallFnOptions, Dynamic, Scope};
 use super::ctx::VuCtx;
 use super::{Io, Resume, stack};
 use crate::script::host::{self, Host};
-use crate::script::{ClassScript, ScriptError, locate};
+use crate::script::{ClassScript, ScriptError, locate, place_in_function};
 
 /// Which function of a script to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +80,12 @@ impl RunningTask {
                 .engine
                 .call_fn_with_options::<Dynamic>(options, &mut scope, &s.ast, entry.name(&s), ())
                 .map(|_| ())
-                .map_err(|e| locate(&s.source_name, &e));
+                .map_err(|e| {
+                    let mut err = locate(&s.source_name, &e);
+                    let name = entry.name(&s);
+                    place_in_function(&mut err, &s.file, name, s.line_of(name));
+                    err
+                });
             (state, result)
         });
         Ok(Self {

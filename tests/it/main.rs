@@ -5,3 +5,4 @@ mod demo_bot;
 mod encodings;
 mod interop;
 mod model;
+mod run;
