@@ -247,3 +247,48 @@ impl HttpTransport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registration(secret: Option<&str>) -> Option<WebhookRegistration> {
+        Some(WebhookRegistration {
+            url: "http://127.0.0.1:1/webhook".into(),
+            secret_token: secret.map(str::to_string),
+            max_connections: 40,
+            allowed_updates: None,
+            drop_pending_updates: false,
+        })
+    }
+
+    #[test]
+    fn a_captured_secret_follows_the_bots_latest_set_webhook() {
+        let (tx, rx) = watch::channel(None);
+        let mut cache = SecretCache::new(Secret::Captured(rx));
+        assert_eq!(cache.header(), None, "no secret before the bot registers");
+        tx.send_replace(registration(Some("first")));
+        assert_eq!(cache.header().unwrap(), "first");
+        tx.send_replace(registration(Some("second")));
+        assert_eq!(cache.header().unwrap(), "second");
+        tx.send_replace(registration(None));
+        assert_eq!(cache.header(), None, "the bot dropped its secret");
+        let mut fixed = SecretCache::new(Secret::Fixed("given".into()));
+        assert_eq!(fixed.header().unwrap(), "given");
+    }
+
+    #[tokio::test]
+    async fn targets_resolve_and_https_is_refused_clearly() {
+        let t = HttpTarget::resolve("http://127.0.0.1:8080/webhook?x=1")
+            .await
+            .unwrap();
+        assert_eq!(t.addr.port(), 8080);
+        assert_eq!(t.path, "/webhook?x=1");
+        assert_eq!(t.authority, "127.0.0.1:8080");
+        let e = HttpTarget::resolve("https://127.0.0.1/webhook")
+            .await
+            .unwrap_err();
+        assert!(e.contains("https"), "{e}");
+        assert!(HttpTarget::resolve("127.0.0.1:80").await.is_err());
+    }
+}

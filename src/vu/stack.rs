@@ -15,27 +15,61 @@ pub const STACK_SIZE: usize = 1 << 20;
 #[cfg(debug_assertions)]
 pub const STACK_SIZE: usize = 4 << 20;
 
-/// Free stacks kept per thread; more are unmapped when returned.
-const POOL_MAX: usize = 1024;
+/// Free stacks always kept per thread.
+const POOL_MIN: usize = 16;
+
+/// A thread's free stacks, and how many were in use at most since the last trim.
+#[derive(Default)]
+struct Pool {
+    free: Vec<DefaultStack>,
+    in_use: usize,
+    peak: usize,
+}
 
 thread_local! {
-    static POOL: RefCell<Vec<DefaultStack>> = const { RefCell::new(Vec::new()) };
+    static POOL: RefCell<Pool> = RefCell::new(Pool::default());
 }
 
 /// A stack from this thread's pool, or a new one.
 pub fn take() -> std::io::Result<DefaultStack> {
-    match POOL.with(|p| p.borrow_mut().pop()) {
-        Some(stack) => Ok(stack),
-        None => DefaultStack::new(STACK_SIZE),
-    }
+    POOL.with(|p| {
+        let mut pool = p.borrow_mut();
+        let stack = match pool.free.pop() {
+            Some(stack) => stack,
+            None => DefaultStack::new(STACK_SIZE)?,
+        };
+        pool.in_use += 1;
+        pool.peak = pool.peak.max(pool.in_use);
+        Ok(stack)
+    })
 }
 
 /// Returns a stack to this thread's pool.
 pub fn give(stack: DefaultStack) {
     POOL.with(|p| {
         let mut pool = p.borrow_mut();
-        if pool.len() < POOL_MAX {
-            pool.push(stack);
+        pool.in_use = pool.in_use.saturating_sub(1);
+        pool.free.push(stack);
+    });
+}
+
+/// A stack given up without being returned (its task panicked).
+pub fn lost() {
+    POOL.with(|p| {
+        let mut pool = p.borrow_mut();
+        pool.in_use = pool.in_use.saturating_sub(1);
+    });
+}
+
+/// Unmaps the free stacks the last period did not need (called once a second): a burst of
+/// concurrent tasks does not leave its stacks' touched pages behind once users go idle.
+pub fn trim() {
+    POOL.with(|p| {
+        let mut pool = p.borrow_mut();
+        let keep = pool.peak.saturating_sub(pool.in_use).max(POOL_MIN);
+        if pool.free.len() > keep {
+            pool.free.truncate(keep);
         }
+        pool.peak = pool.in_use;
     });
 }

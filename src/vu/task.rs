@@ -116,6 +116,7 @@ impl RunningTask {
             Err(panic) => {
                 // The coroutine is finished; its stack is not reused.
                 self.coroutine = None;
+                stack::lost();
                 let what = panic
                     .downcast_ref::<&str>()
                     .map(|s| s.to_string())
@@ -136,5 +137,15 @@ impl RunningTask {
         self.state
             .take()
             .unwrap_or_else(|| Dynamic::from_map(Default::default()))
+    }
+}
+
+impl Drop for RunningTask {
+    fn drop(&mut self) {
+        if self.coroutine.is_some() {
+            // Abandoned while suspended: dropping the coroutine unwinds the task and unmaps
+            // its stack.
+            stack::lost();
+        }
     }
 }

@@ -237,7 +237,10 @@ impl Vu {
         let mut input = Resume::Start;
         loop {
             match task.resume(input) {
-                Step::Io(Io::Post { body }) => input = Resume::Posted(self.exchange(body).await),
+                // Boxed: an idle user's future stays small (it is sized for its largest await).
+                Step::Io(Io::Post { body }) => {
+                    input = Resume::Posted(Box::pin(self.exchange(body)).await);
+                }
                 Step::Io(Io::Sleep(d)) => {
                     self.pause(d).await;
                     input = Resume::Slept;

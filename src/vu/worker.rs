@@ -154,6 +154,7 @@ async fn work(shared: Arc<WorkerShared>, mut rx: mpsc::UnboundedReceiver<Command
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
+                super::stack::trim();
                 let interval = recorder.borrow_mut().take(second_of(shared.started));
                 if !interval.is_empty() {
                     let _ = shared.stats.send(StatsMsg::Interval(interval));
@@ -215,11 +216,12 @@ fn spawn(spec: VuSpec, env: &Rc<Env>, users: &Users, shared: &Arc<WorkerShared>)
         }
     };
     let (stats, ended, registry) = (shared.stats.clone(), shared.ended.clone(), users.clone());
-    let handle = tokio::task::spawn_local(async move {
+    let fut = async move {
         let report = vu.run().await;
         let _ = stats.send(StatsMsg::VuDone(report));
         registry.borrow_mut().remove(&spec.vu);
         let _ = ended.send(spec.vu);
-    });
+    };
+    let handle = tokio::task::spawn_local(fut);
     users.borrow_mut().insert(spec.vu, (control, handle));
 }

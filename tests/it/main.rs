@@ -6,3 +6,4 @@ mod encodings;
 mod interop;
 mod model;
 mod run;
+mod transport;
