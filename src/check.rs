@@ -7,11 +7,10 @@ use std::fmt::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 
 use crate::botapi::{ApiConfig, BotApi, ReplyHub};
-use crate::script::ScriptSet;
+use crate::script::{ClassTable, ScriptSet};
 use crate::stats::aggregate::StatsMsg;
 use crate::stats::recorder::{ErrorKey, Interval};
 use crate::target::{Command as BotCommand, DemoBot, Latency, TargetConfig};
@@ -81,16 +80,13 @@ pub async fn dry_run(
     let memory = MemoryTransport::new(crate::target::router(bot), path, None);
     let api = Arc::new(BotApi::new(ApiConfig::default(), ReplyHub::default()));
     let update_ids = Arc::new(UpdateIds::unsharded());
+    let classes = Arc::new(ClassTable::new(set));
     let mut results = Vec::new();
     for (index, class) in set.classes.iter().enumerate() {
         let (stats_tx, mut stats_rx) = mpsc::unbounded_channel();
         let (ended_tx, mut ended_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(WorkerShared {
-            classes: set
-                .classes
-                .iter()
-                .map(|c| Arc::new(ArcSwap::new(c.clone())))
-                .collect(),
+            classes: classes.clone(),
             transport: TransportSpec::Memory(memory.clone()),
             api: api.clone(),
             update_ids: update_ids.clone(),
@@ -118,7 +114,9 @@ pub async fn dry_run(
         worker.send(Command::StopAll {
             deadline: Instant::now(),
         });
-        tokio::task::spawn_blocking(move || worker.join()).await?;
+        tokio::task::spawn_blocking(move || worker.join())
+            .await?
+            .map_err(|e| anyhow::anyhow!("the dry run's worker panicked: {e}"))?;
         let mut total = Interval::default();
         while let Some(msg) = stats_rx.recv().await {
             if let StatsMsg::Interval(i) = msg {

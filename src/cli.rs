@@ -184,12 +184,22 @@ pub struct RunArgs {
     /// Do not wait for the bot's reply after a send (replies in the webhook body still count).
     #[arg(long)]
     pub no_await_reply: bool,
-    /// At the end, running tasks may finish for this long; then on_stop runs.
+    /// At the end, running tasks and then on_stop get this long in all; whatever still runs
+    /// is abandoned (and its request in flight counted as abandoned).
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub stop_timeout: String,
     /// Worker threads (default: one per core).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Serve the control API here (status, users, reload, stop), e.g. 127.0.0.1:8089.
+    #[arg(long, value_name = "ADDR")]
+    pub control: Option<std::net::SocketAddr>,
+    /// Token the control API requires (needed when --control is not a loopback address).
+    #[arg(long, value_name = "TOKEN")]
+    pub control_token: Option<String>,
+    /// Do not watch the scripts and the profile file for changes.
+    #[arg(long)]
+    pub no_reload: bool,
     /// Write the full result here as JSON (schema: schema/result.v1.json).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,

@@ -1,5 +1,6 @@
 //! Typed configuration from the parsed arguments. Every error names the flag it came from.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -115,6 +116,12 @@ pub struct RunConfig {
     pub json: Option<PathBuf>,
     pub quiet: bool,
     pub pools: TierPools,
+    /// The profile's file, watched for edits, when it came from one.
+    pub profile_file: Option<PathBuf>,
+    pub control: Option<SocketAddr>,
+    pub control_token: Option<String>,
+    /// Watch scripts and the profile file.
+    pub reload: bool,
 }
 
 /// Scripts named on the command line, or `scripts/`.
@@ -135,34 +142,55 @@ pub fn scripts(paths: &[PathBuf], stdlib_dir: &Path) -> Result<ScriptSet, Script
     ScriptSet::load(&script_paths(paths), stdlib(stdlib_dir), &Limits::default())
 }
 
-/// Checks that every tier's pool has an id for each user the profile can start.
-fn check_pools(
-    scripts: &ScriptSet,
-    profile: &Profile,
-    pools: &TierPools,
-) -> Result<(), ConfigError> {
-    let weights = scripts.weights();
-    let total: u64 = weights.iter().map(|w| u64::from(*w)).sum();
-    let peak = u64::from(profile.peak_users());
+/// Checks that every tier's pool has an id for each of `users` split over `classes` (tier,
+/// weight).
+pub fn pool_capacity(classes: &[(Tier, u32)], users: u32, pools: &TierPools) -> Result<(), String> {
+    let total: u64 = classes
+        .iter()
+        .map(|(_, w)| u64::from(*w))
+        .sum::<u64>()
+        .max(1);
+    let users = u64::from(users);
     for tier in Tier::ALL {
-        let needed: u64 = scripts
-            .classes
+        let needed: u64 = classes
             .iter()
-            .filter(|c| c.decl.tier == tier)
-            .map(|c| (peak * u64::from(c.decl.weight)).div_ceil(total))
+            .filter(|(t, _)| *t == tier)
+            .map(|(_, w)| (users * u64::from(*w)).div_ceil(total))
             .sum();
-        let size = pools.size(tier).max(0) as u64;
+        let size = pools.user_capacity(tier);
         if needed > size {
-            return Err(bad(
-                "--users",
-                format!(
-                    "{peak} users need {needed} {tier} test users, but the {tier} pool has {size} ids; \
-                     lower --users or widen the pool with --pool {tier}=START..END"
-                ),
+            return Err(format!(
+                "{users} users need {needed} {tier} test users, but the {tier} pool has {size} \
+                 ids for users (a tenth is kept for test_user_id); lower the users or widen the \
+                 pool with --pool {tier}=START..END"
             ));
         }
     }
     Ok(())
+}
+
+fn check_pools(
+    scripts: &ScriptSet,
+    profile: &Profile,
+    pools: &TierPools,
+    users_flag: bool,
+) -> Result<(), ConfigError> {
+    let classes: Vec<(Tier, u32)> = scripts
+        .classes
+        .iter()
+        .map(|c| (c.decl.tier, c.decl.weight))
+        .collect();
+    let flag = if users_flag { "--users" } else { "--profile" };
+    pool_capacity(&classes, profile.peak_users(), pools).map_err(|e| bad(flag, e))
+}
+
+/// The file a `--profile` argument names, if it is one (a preset is not).
+fn profile_file(arg: &str, profiles_dir: &Path) -> Option<PathBuf> {
+    if arg.contains('/') || arg.ends_with(".toml") {
+        return Some(PathBuf::from(arg));
+    }
+    let candidate = profiles_dir.join(format!("{arg}.toml"));
+    candidate.is_file().then_some(candidate)
 }
 
 /// Typed configuration of `stress run`. Every error names its flag, file or line; nothing has
@@ -183,11 +211,16 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
         .map_err(|e| bad("--profile", e))?
         .with_overrides(args.users, args.spawn_rate, run_time)
         .map_err(|e| {
-            let flag = match e.field.as_str() {
-                "spawn_rate" => "--spawn-rate",
-                "users" => "--users",
-                "run_time" => "--run-time",
-                _ => "--profile",
+            // Blame the flag only when it was given; otherwise the profile is at fault.
+            let field = e.field.as_str();
+            let flag = if field.ends_with("spawn_rate") && args.spawn_rate.is_some() {
+                "--spawn-rate"
+            } else if field.ends_with("users") && args.users.is_some() {
+                "--users"
+            } else if (field.ends_with("run_time") || field == "stages") && run_time.is_some() {
+                "--run-time"
+            } else {
+                "--profile"
             };
             bad(flag, e)
         })?;
@@ -281,8 +314,18 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
             TargetChoice::Demo(_) => true,
             TargetChoice::External { botapi_listen, .. } => botapi_listen.is_some(),
         };
+    if let Some(addr) = args.control
+        && !addr.ip().is_loopback()
+        && args.control_token.is_none()
+    {
+        return Err(bad(
+            "--control",
+            format!("{addr} is not a loopback address: give --control-token too"),
+        )
+        .into());
+    }
     let scripts = scripts(&args.scripts, &args.stdlib)?;
-    check_pools(&scripts, &profile, &pools)?;
+    check_pools(&scripts, &profile, &pools, args.users.is_some())?;
     let seed = args.seed.unwrap_or_else(random_seed);
     Ok(RunConfig {
         scripts,
@@ -303,6 +346,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
         json: args.json.clone(),
         quiet: args.quiet,
         pools,
+        profile_file: profile_file(&args.profile, &args.profiles_dir),
+        control: args.control,
+        control_token: args.control_token.clone(),
+        reload: !args.no_reload,
     })
 }
 

@@ -6,15 +6,17 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use anyhow::Context;
-use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::botapi::{ApiConfig, BotApi, ReplyHub};
 use crate::config::{ConfigError, RunConfig, TargetChoice};
+use crate::control::{ControlState, keys};
 use crate::local::LocalStack;
 use crate::output::progress;
-use crate::scheduler::{Scheduler, StopReason};
+use crate::reload::Reloader;
+use crate::scheduler::{Scheduler, SchedulerIo, SchedulerStatus, StopReason};
+use crate::script::ClassTable;
 use crate::stats::summary::{ClassInfo, ProfileInfo, RunInfo, StageInfo};
 use crate::stats::{Aggregator, Snapshot, Summary};
 use crate::telegram::UpdateIds;
@@ -106,17 +108,34 @@ async fn start_target(choice: &TargetChoice) -> anyhow::Result<Target> {
     }
 }
 
-/// Runs a load test until its profile ends, every user finished its iterations, or `stop`
-/// resolves (Ctrl-C).
+/// Where the control API listens, once started.
+#[derive(Debug, Clone, Copy)]
+pub struct Started {
+    pub control: Option<std::net::SocketAddr>,
+}
+
+/// Runs a load test until its profile ends, every user finished its iterations, the control
+/// API says stop, or `stop` resolves (Ctrl-C).
 pub async fn run(
     config: RunConfig,
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<Outcome> {
+    run_with(config, stop, |_| {}).await
+}
+
+/// [`run`], telling `on_start` where the control API listens once everything is up.
+pub async fn run_with(
+    config: RunConfig,
+    stop: impl std::future::Future<Output = ()>,
+    on_start: impl FnOnce(Started),
+) -> anyhow::Result<Outcome> {
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let target = start_target(&config.target).await?;
-    let classes = &config.scripts.classes;
+    let table = Arc::new(ClassTable::new(&config.scripts));
     if !config.quiet {
-        let names: Vec<String> = classes
+        let names: Vec<String> = config
+            .scripts
+            .classes
             .iter()
             .map(|c| format!("{} ({})", c.decl.name, c.decl.weight))
             .collect();
@@ -133,14 +152,15 @@ pub async fn run(
 
     let (stats_tx, stats_rx) = mpsc::unbounded_channel();
     let (ended_tx, ended_rx) = mpsc::unbounded_channel();
+    let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+    let (reload_tx, reload_rx) = mpsc::unbounded_channel();
     let (users_tx, users_rx) = watch::channel(0u32);
+    let (status_tx, status_rx) = watch::channel(SchedulerStatus::default());
     let (snap_tx, snap_rx) = watch::channel(Snapshot::default());
+    let (done_tx, done_rx) = watch::channel(false);
     let started = Instant::now();
     let shared = Arc::new(WorkerShared {
-        classes: classes
-            .iter()
-            .map(|c| Arc::new(ArcSwap::new(c.clone())))
-            .collect(),
+        classes: table.clone(),
         transport: TransportSpec::Http {
             target: Arc::new(target.http.clone()),
             permits: Arc::new(Semaphore::new(config.max_connections as usize)),
@@ -151,7 +171,7 @@ pub async fn run(
         update_ids: Arc::new(UpdateIds::unsharded()),
         pools: config.pools.clone(),
         options: config.options.clone(),
-        stats: stats_tx,
+        stats: stats_tx.clone(),
         ended: ended_tx,
         started,
     });
@@ -161,26 +181,90 @@ pub async fn run(
         .context("starting the worker threads")?;
     drop(shared);
 
+    let reloader = config.reload.then(|| Reloader {
+        table: table.clone(),
+        profile_file: config.profile_file.clone(),
+        scheduler: commands_tx.clone(),
+        stats: stats_tx.clone(),
+        requests: reload_rx,
+        started,
+        quiet: config.quiet,
+    });
+    drop(stats_tx);
+    let reloading = reloader.map(|r| {
+        let done = done_rx.clone();
+        tokio::spawn(async move {
+            if let Err(e) = r.run(done).await {
+                tracing::warn!("scripts will not be reloaded: {e:#}");
+                eprintln!("warning: scripts will not be reloaded: {e:#}");
+            }
+        })
+    });
+
+    let mut control_addr = None;
+    if let Some(addr) = config.control {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("--control: binding {addr}"))?;
+        let addr = listener.local_addr()?;
+        control_addr = Some(addr);
+        if !config.quiet {
+            eprintln!("control API on http://{addr}/api/status");
+        }
+        let state = Arc::new(ControlState {
+            scheduler: commands_tx.clone(),
+            reload: reload_tx.clone(),
+            status: status_rx.clone(),
+            snapshot: snap_rx.clone(),
+            table: table.clone(),
+            pools: config.pools.clone(),
+            token: config.control_token.clone(),
+        });
+        let mut done = done_rx.clone();
+        tokio::spawn(crate::control::serve(listener, state, async move {
+            let _ = done.wait_for(|d| *d).await;
+        }));
+    }
+    let _keys = (!config.quiet)
+        .then(|| keys::listen(commands_tx.clone(), reload_tx.clone(), status_rx.clone()))
+        .flatten();
+    drop((commands_tx, reload_tx));
+
     let aggregator = tokio::spawn(Aggregator::new(users_rx, started).run(stats_rx, snap_tx));
     let display =
         (!config.quiet).then(|| tokio::spawn(progress::show(snap_rx, config.profile.run_time())));
     let scheduler = Scheduler::new(
         config.profile.clone(),
-        &config.scripts.weights(),
-        classes.iter().map(|c| c.decl.tier).collect(),
+        &table.weights(),
+        table.slots().iter().map(|s| s.load().decl.tier).collect(),
         config.pools.clone(),
         workers,
-        users_tx,
-        ended_rx,
+        SchedulerIo {
+            users: users_tx,
+            status: status_tx,
+            ended: ended_rx,
+            commands: commands_rx,
+        },
         config.options.iterations.is_some(),
     );
-    let (end, abandoned) = scheduler.run(started, config.stop_timeout, stop).await;
+    on_start(Started {
+        control: control_addr,
+    });
+    let end = scheduler.run(started, config.stop_timeout, stop).await;
+    if let Some(panic) = end.worker_panics.first() {
+        anyhow::bail!("a worker thread panicked ({panic}); its users' statistics are lost");
+    }
     let duration = started.elapsed();
+    done_tx.send_replace(true);
+    if let Some(r) = reloading {
+        let _ = r.await;
+    }
     let stats = aggregator.await.context("the statistics task")?;
     if let Some(display) = display {
         let _ = display.await;
     }
 
+    let slots = table.slots();
     let info = RunInfo {
         started_at,
         duration_s: duration.as_secs_f64(),
@@ -199,19 +283,22 @@ pub async fn run(
                 })
                 .collect(),
         },
-        classes: classes
+        classes: slots
             .iter()
-            .zip(&end.started)
-            .map(|(c, started)| ClassInfo {
-                name: c.decl.name.clone(),
-                file: c.file.display().to_string(),
-                tier: c.decl.tier.as_str().into(),
-                weight: c.decl.weight,
-                tasks: c.tasks.iter().map(|t| (t.name.clone(), t.weight)).collect(),
-                users_started: *started,
+            .enumerate()
+            .map(|(i, slot)| {
+                let c = slot.load();
+                ClassInfo {
+                    name: c.decl.name.clone(),
+                    file: slot.file.display().to_string(),
+                    tier: c.decl.tier.as_str().into(),
+                    weight: slot.weight(),
+                    tasks: c.tasks.iter().map(|t| (t.name.clone(), t.weight)).collect(),
+                    users_started: end.started.get(i).copied().unwrap_or(0),
+                }
             })
             .collect(),
-        abandoned_users: abandoned,
+        abandoned_users: end.abandoned,
         bot: target
             .stack
             .as_ref()

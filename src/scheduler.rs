@@ -1,10 +1,13 @@
 //! The scheduler: the only part that starts and stops virtual users. It walks the run's
-//! [`Profile`] with one loop, assigns each new user its class through the exact [`ClassSplit`]
-//! and the lowest free id of its tier's pool, and spreads users over the workers.
+//! [`Profile`] with one loop, or the users and spawn rate the control API set, never faster
+//! than the spawn rate; assigns each new user its class through the exact [`ClassSplit`] and
+//! the lowest free id of its tier's pool; moves users between classes one at a time when a
+//! reload changes the weights; and spreads users over the workers.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
 use crate::profile::{ClassSplit, Profile};
@@ -34,6 +37,44 @@ impl PoolSlots {
     }
 }
 
+/// What the control API, the reloader and the profile watcher tell the scheduler.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SchedulerCmd {
+    /// Move to `users` at `spawn_rate` per second (the profile's current rate if none); the
+    /// profile's shape no longer applies.
+    SetUsers {
+        users: u32,
+        spawn_rate: Option<f64>,
+    },
+    /// End the run this long from now.
+    SetRemaining(Duration),
+    /// A new profile (its file was edited), timed from the run's start; it ends the override
+    /// of `SetUsers`.
+    Profile(Profile),
+    /// Class weights and tiers after a reload (classes are only appended).
+    Classes {
+        weights: Vec<u32>,
+        tiers: Vec<Tier>,
+    },
+    Stop,
+}
+
+/// The scheduler's state, for the control API and the dashboard.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SchedulerStatus {
+    /// Users running now.
+    pub users: u32,
+    /// Users the scheduler is moving to.
+    pub target: u32,
+    pub spawn_rate: f64,
+    /// Users assigned per class (in the class table's order).
+    pub per_class: Vec<u64>,
+    pub elapsed_s: f64,
+    pub remaining_s: f64,
+    /// Users and rate come from the control API rather than the profile.
+    pub manual: bool,
+}
+
 /// Why the scheduler stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
@@ -41,7 +82,7 @@ pub enum StopReason {
     RunTime,
     /// Every user finished its `--iterations`.
     Iterations,
-    /// Ctrl-C or the caller's stop signal.
+    /// Ctrl-C, the control API, or the caller's stop signal.
     Interrupted,
 }
 
@@ -53,6 +94,26 @@ pub struct SchedulerEnd {
     pub started: Vec<u64>,
     /// Users that could not start because their tier's pool was used up.
     pub pool_exhausted: u64,
+    /// Users still in a task at the stop deadline.
+    pub abandoned: u64,
+    /// Worker threads that panicked (a bug), with their messages.
+    pub worker_panics: Vec<String>,
+}
+
+/// The channels a scheduler talks through.
+pub struct SchedulerIo {
+    /// Users running now (read by the aggregator).
+    pub users: watch::Sender<u32>,
+    pub status: watch::Sender<SchedulerStatus>,
+    /// Users that ended, from the workers.
+    pub ended: mpsc::UnboundedReceiver<u64>,
+    pub commands: mpsc::UnboundedReceiver<SchedulerCmd>,
+}
+
+struct Live {
+    class: usize,
+    tier: Tier,
+    pool_index: u64,
 }
 
 pub struct Scheduler {
@@ -64,27 +125,26 @@ pub struct Scheduler {
     workers: Vec<Worker>,
     /// Running users per class, most recent last: (user, worker).
     running: Vec<Vec<(u64, usize)>>,
-    /// Every live user: class, worker, tier pool index.
-    live: HashMap<u64, (usize, usize, u64)>,
+    live: HashMap<u64, Live>,
+    /// Users told to stop that have not ended yet.
+    stopping: std::collections::HashSet<u64>,
     started: Vec<u64>,
     next_vu: u64,
     pool_exhausted: u64,
-    users: watch::Sender<u32>,
-    ended: mpsc::UnboundedReceiver<u64>,
+    io: SchedulerIo,
     iterations: bool,
+    manual: Option<(u32, f64)>,
 }
 
 impl Scheduler {
-    /// `weights` and `tiers` are the classes', in the workers' class order.
-    #[allow(clippy::too_many_arguments)]
+    /// `weights` and `tiers` are the classes', in the class table's order.
     pub fn new(
         profile: Profile,
         weights: &[u32],
         tiers: Vec<Tier>,
         pools: TierPools,
         workers: Vec<Worker>,
-        users: watch::Sender<u32>,
-        ended: mpsc::UnboundedReceiver<u64>,
+        io: SchedulerIo,
         iterations: bool,
     ) -> Self {
         let n = weights.len();
@@ -97,20 +157,22 @@ impl Scheduler {
             workers,
             running: vec![Vec::new(); n],
             live: HashMap::new(),
+            stopping: Default::default(),
             started: vec![0; n],
             next_vu: 0,
             pool_exhausted: 0,
-            users,
-            ended,
+            io,
             iterations,
+            manual: None,
         }
     }
 
-    fn spawn(&mut self) {
-        let class = self.split.add();
+    /// Starts a user of `class` (already counted in the split; taken back if it cannot start).
+    fn start(&mut self, class: usize) {
         let tier = self.tiers[class];
-        let size = self.pools.size(tier).max(0) as u64;
+        let size = self.pools.user_capacity(tier);
         let Some(pool_index) = self.slots[tier.index()].take(size) else {
+            self.split.undo(class);
             self.pool_exhausted += 1;
             if self.pool_exhausted == 1 {
                 tracing::error!(
@@ -131,77 +193,145 @@ impl Scheduler {
         };
         self.started[class] += 1;
         self.running[class].push((vu, worker));
-        self.live.insert(vu, (class, worker, pool_index));
+        self.live.insert(
+            vu,
+            Live {
+                class,
+                tier,
+                pool_index,
+            },
+        );
         self.workers[worker].send(Command::Spawn(spec));
     }
 
-    fn stop_one(&mut self) {
-        let Some(class) = self.split.remove() else {
-            return;
-        };
+    /// Stops the most recently started running user of `class`.
+    fn halt(&mut self, class: usize) {
         if let Some((vu, worker)) = self.running[class].pop() {
+            self.stopping.insert(vu);
             self.workers[worker].send(Command::Stop(vu));
         }
     }
 
     fn on_ended(&mut self, vu: u64) {
-        if let Some((class, _, pool_index)) = self.live.remove(&vu) {
-            self.running[class].retain(|(v, _)| *v != vu);
-            self.slots[self.tiers[class].index()].give(pool_index);
+        if let Some(live) = self.live.remove(&vu) {
+            self.running[live.class].retain(|(v, _)| *v != vu);
+            self.slots[live.tier.index()].give(live.pool_index);
+            // A user that ended without being told to (it could not start) is replaced; with
+            // --iterations, ending is what users do.
+            if !self.stopping.remove(&vu) && !self.iterations {
+                self.split.undo(live.class);
+            }
         }
     }
 
-    fn publish(&self) {
-        self.users.send_replace(self.live.len() as u32);
+    fn on_command(&mut self, cmd: SchedulerCmd, started: Instant, end: &mut Instant) -> bool {
+        match cmd {
+            SchedulerCmd::SetUsers { users, spawn_rate } => {
+                let t = started.elapsed();
+                let rate = spawn_rate.unwrap_or_else(|| {
+                    self.manual
+                        .map_or_else(|| self.profile.rate_at(t), |(_, r)| r)
+                });
+                self.manual = Some((users, rate));
+            }
+            SchedulerCmd::SetRemaining(d) => *end = Instant::now() + d,
+            SchedulerCmd::Profile(p) => {
+                *end = started + p.run_time();
+                self.profile = p;
+                self.manual = None;
+            }
+            SchedulerCmd::Classes { weights, tiers } => {
+                if weights.iter().any(|w| *w > 0) {
+                    self.split.set_weights(&weights);
+                }
+                self.running.resize(weights.len(), Vec::new());
+                self.started.resize(weights.len(), 0);
+                self.tiers = tiers;
+            }
+            SchedulerCmd::Stop => return false,
+        }
+        true
+    }
+
+    fn publish(&self, target: u32, rate: f64, started: Instant, end: Instant) {
+        let users = self.live.len() as u32;
+        self.io.users.send_replace(users);
+        self.io.status.send_replace(SchedulerStatus {
+            users,
+            target,
+            spawn_rate: rate,
+            per_class: self.split.counts().to_vec(),
+            elapsed_s: started.elapsed().as_secs_f64(),
+            remaining_s: end.saturating_duration_since(Instant::now()).as_secs_f64(),
+            manual: self.manual.is_some(),
+        });
     }
 
     /// Walks the profile until its run time is over, every user finished its iterations, or
-    /// `stop` resolves. Then stops every user (tasks finish up to `stop_timeout`, then
-    /// `on_stop` runs) and waits for the workers.
+    /// `stop` resolves (or the control API says stop). Then stops every user (tasks finish up
+    /// to `stop_timeout`, then `on_stop` runs) and waits for the workers.
     pub async fn run(
         mut self,
         started: Instant,
         stop_timeout: Duration,
         stop: impl std::future::Future<Output = ()>,
-    ) -> (SchedulerEnd, u64) {
-        let run_time = self.profile.run_time();
-        let final_users = self.profile.users_at(run_time);
-        let fastest = self
-            .profile
-            .stages
-            .iter()
-            .map(|s| s.spawn_rate)
-            .fold(0.0, f64::max);
-        let tick = Duration::from_secs_f64((1.0 / fastest).clamp(0.001, 0.1));
+    ) -> SchedulerEnd {
+        let mut end = started + self.profile.run_time();
+        let mut credit = 1.0_f64;
+        let mut last = Instant::now();
         tokio::pin!(stop);
         let reason = loop {
-            let t = started.elapsed();
-            if t >= run_time {
+            let now = Instant::now();
+            if now >= end {
                 break StopReason::RunTime;
             }
-            let target = u64::from(self.profile.users_at(t));
-            while self.split.total() < target {
-                self.spawn();
+            let t = now - started;
+            let (target, rate) = self
+                .manual
+                .unwrap_or_else(|| (self.profile.users_at(t), self.profile.rate_at(t)));
+            // Never faster than the spawn rate, with at most a second's worth in hand.
+            credit = (credit + rate * (now - last).as_secs_f64()).min(rate.max(1.0));
+            last = now;
+            while credit >= 1.0 {
+                let total = self.split.total();
+                if total < u64::from(target) {
+                    let class = self.split.add();
+                    self.start(class);
+                } else if total > u64::from(target) {
+                    if let Some(class) = self.split.remove() {
+                        self.halt(class);
+                    }
+                } else if let Some((from, to)) = self.split.rebalance() {
+                    self.halt(from);
+                    self.start(to);
+                } else {
+                    break;
+                }
+                credit -= 1.0;
             }
-            while self.split.total() > target {
-                self.stop_one();
-            }
-            self.publish();
+            self.publish(target, rate, started, end);
+            let final_users = self.profile.users_at(self.profile.run_time());
             if self.iterations
+                && self.manual.is_none()
+                && t >= self.profile.settled_at()
                 && self.split.total() == u64::from(final_users)
-                && self.profile.users_at(t) == final_users
                 && self.live.is_empty()
             {
                 break StopReason::Iterations;
             }
-            let next = tokio::time::Instant::from(started + run_time)
-                .min(tokio::time::Instant::now() + tick);
+            let tick = Duration::from_secs_f64((1.0 / rate).clamp(0.001, 0.1));
+            let next = tokio::time::Instant::from(end).min(tokio::time::Instant::now() + tick);
             tokio::select! {
                 _ = tokio::time::sleep_until(next) => {}
-                Some(vu) = self.ended.recv() => {
+                Some(vu) = self.io.ended.recv() => {
                     self.on_ended(vu);
-                    while let Ok(vu) = self.ended.try_recv() {
+                    while let Ok(vu) = self.io.ended.try_recv() {
                         self.on_ended(vu);
+                    }
+                }
+                Some(cmd) = self.io.commands.recv() => {
+                    if !self.on_command(cmd, started, &mut end) {
+                        break StopReason::Interrupted;
                     }
                 }
                 _ = &mut stop => break StopReason::Interrupted,
@@ -212,22 +342,23 @@ impl Scheduler {
             w.send(Command::StopAll { deadline });
         }
         let workers = std::mem::take(&mut self.workers);
-        let abandoned = tokio::task::spawn_blocking(move || {
-            workers.into_iter().map(|w| w.join().abandoned).sum::<u64>()
+        let ends = tokio::task::spawn_blocking(move || {
+            workers.into_iter().map(Worker::join).collect::<Vec<_>>()
         })
         .await
-        .unwrap_or(0);
-        while let Ok(vu) = self.ended.try_recv() {
+        .unwrap_or_default();
+        let abandoned = ends.iter().flatten().map(|e| e.abandoned).sum();
+        let worker_panics = ends.into_iter().filter_map(Result::err).collect();
+        while let Ok(vu) = self.io.ended.try_recv() {
             self.on_ended(vu);
         }
-        self.publish();
-        (
-            SchedulerEnd {
-                reason,
-                started: self.started,
-                pool_exhausted: self.pool_exhausted,
-            },
+        self.publish(0, 0.0, started, end);
+        SchedulerEnd {
+            reason,
+            started: self.started,
+            pool_exhausted: self.pool_exhausted,
             abandoned,
-        )
+            worker_panics,
+        }
     }
 }

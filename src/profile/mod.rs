@@ -162,6 +162,34 @@ impl Profile {
         now as u32
     }
 
+    /// When the profile reaches its final number of users for good: the last stage's start plus
+    /// its ramp.
+    pub fn settled_at(&self) -> Duration {
+        let Some(last) = self.stages.last() else {
+            return Duration::ZERO;
+        };
+        let start = self.run_time() - last.duration;
+        let from = if self.stages.len() > 1 {
+            self.users_at(start.saturating_sub(Duration::from_nanos(1)))
+        } else {
+            0
+        };
+        let ramp = f64::from(from.abs_diff(last.users)) / last.spawn_rate;
+        (start + Duration::from_secs_f64(ramp)).min(self.run_time())
+    }
+
+    /// The spawn rate of the stage running `t` after the start (the last stage's after the end).
+    pub fn rate_at(&self, t: Duration) -> f64 {
+        let mut start = Duration::ZERO;
+        for s in &self.stages {
+            start += s.duration;
+            if t < start {
+                return s.spawn_rate;
+            }
+        }
+        self.stages.last().map_or(1.0, |s| s.spawn_rate)
+    }
+
     /// How many users should be running `t` after the start: each stage ramps from the previous
     /// stage's users towards its own at its spawn rate.
     pub fn users_at(&self, t: Duration) -> u32 {

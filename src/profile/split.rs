@@ -11,12 +11,10 @@ pub struct ClassSplit {
 }
 
 impl ClassSplit {
-    /// `weights` must not be empty and each must be positive.
+    /// `weights` must not be empty and at least one must be positive; a class of weight 0 (a
+    /// removed script) never gets a user.
     pub fn new(weights: &[u32]) -> Self {
-        assert!(
-            !weights.is_empty() && weights.iter().all(|w| *w > 0),
-            "positive weights"
-        );
+        assert!(weights.iter().any(|w| *w > 0), "a positive weight");
         let weights: Vec<u64> = weights.iter().map(|w| u64::from(*w)).collect();
         let total_weight = weights.iter().sum();
         Self {
@@ -24,6 +22,39 @@ impl ClassSplit {
             weights,
             total_weight,
         }
+    }
+
+    /// New weights (a reload): the same classes first, maybe more after them. The users stay
+    /// where they are; [`ClassSplit::rebalance`] then moves them one at a time.
+    pub fn set_weights(&mut self, weights: &[u32]) {
+        assert!(
+            weights.len() >= self.counts.len() && weights.iter().any(|w| *w > 0),
+            "classes are only added, and one has a positive weight"
+        );
+        self.weights = weights.iter().map(|w| u64::from(*w)).collect();
+        self.total_weight = self.weights.iter().sum();
+        self.counts.resize(weights.len(), 0);
+    }
+
+    /// One user to move after a change of weights: from the class furthest above its quota to
+    /// the one furthest below, while one is a whole user off. `None` once the split is as near
+    /// the weights as integers allow.
+    pub fn rebalance(&mut self) -> Option<(usize, usize)> {
+        let n = self.total();
+        let w = i128::from(self.total_weight);
+        let classes = 0..self.weights.len();
+        let from = classes
+            .clone()
+            .filter(|&i| self.counts[i] > 0)
+            .min_by_key(|&i| (self.deficit(i, n), self.weights[i]))?;
+        let to = classes.max_by_key(|&i| (self.deficit(i, n), self.weights[i]))?;
+        let (over, under) = (self.deficit(from, n), self.deficit(to, n));
+        if from == to || self.weights[to] == 0 || (over > -w && under < w) {
+            return None;
+        }
+        self.counts[from] -= 1;
+        self.counts[to] += 1;
+        Some((from, to))
     }
 
     pub fn counts(&self) -> &[u64] {
@@ -46,10 +77,17 @@ impl ClassSplit {
     pub fn add(&mut self) -> usize {
         let n = self.total() + 1;
         let i = (0..self.weights.len())
+            .filter(|&i| self.weights[i] > 0)
             .max_by_key(|&i| (self.deficit(i, n), self.weights[i], std::cmp::Reverse(i)))
             .expect("at least one class");
         self.counts[i] += 1;
         i
+    }
+
+    /// Takes back a user [`ClassSplit::add`] assigned but that could not run (no pool id, or it
+    /// ended by itself): the next `add` assigns it again.
+    pub fn undo(&mut self, class: usize) {
+        self.counts[class] = self.counts[class].saturating_sub(1);
     }
 
     /// The class of the next user stopped: the one furthest above its quota.
@@ -97,6 +135,31 @@ mod tests {
             }
         }
         assert_eq!(s.remove(), None);
+    }
+
+    #[test]
+    fn rebalancing_after_new_weights_reaches_the_exact_split() {
+        let mut s = ClassSplit::new(&[80, 15, 4, 1]);
+        for _ in 0..200 {
+            s.add();
+        }
+        assert_eq!(s.rebalance(), None, "nothing to move when the weights hold");
+        // The guest weight drops, a fifth class appears, the admin class is removed.
+        s.set_weights(&[40, 15, 4, 0, 41]);
+        let mut moves = 0;
+        while s.rebalance().is_some() {
+            moves += 1;
+            assert_eq!(s.total(), 200);
+        }
+        assert!(within_one_of_quota(&s), "{:?}", s.counts);
+        assert_eq!(s.counts[3], 0, "a removed class keeps no user");
+        assert_eq!(moves, 2 + 80, "admins out, guests over to the new class");
+        // Adding from here keeps to the new weights.
+        for _ in 0..100 {
+            s.add();
+            assert!(within_one_of_quota(&s), "{:?}", s.counts);
+            assert_eq!(s.counts[3], 0);
+        }
     }
 
     #[test]

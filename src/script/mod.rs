@@ -11,9 +11,11 @@ mod error;
 pub mod host;
 mod reply;
 mod set;
+mod table;
 
 pub use decl::{ClassDecl, TaskDecl, WaitSpec};
 pub use engine::Limits;
 pub use error::{ScriptError, locate, place_in_function};
 pub use reply::reply_map;
 pub use set::{ClassScript, ScriptSet, compile, discover};
+pub use table::{ClassSlot, ClassTable, ReloadOutcome};

@@ -30,6 +30,8 @@ pub struct ClassScript {
     cumulative: Vec<u64>,
     /// Line of each task, on_start and on_stop, for errors Rhai reports without one.
     lines: Vec<(String, usize)>,
+    /// The script version this class belongs to: 0 at start, then one more per reload.
+    pub version: u64,
 }
 
 impl std::fmt::Debug for ClassScript {
@@ -220,6 +222,7 @@ pub fn compile(
         .map(|name| (name.to_string(), decl::fn_lines(&source, name).0))
         .collect();
     Ok(ClassScript {
+        version: 0,
         lines,
         file: path.to_path_buf(),
         decl,
@@ -233,10 +236,15 @@ pub fn compile(
     })
 }
 
-/// The classes of a run, compiled from the scripts named on the command line.
+/// The classes of a run, compiled from the scripts named on the command line, and what is
+/// needed to compile them again (a reload).
 #[derive(Debug)]
 pub struct ScriptSet {
     pub classes: Vec<Arc<ClassScript>>,
+    /// The scripts and folders as named.
+    pub paths: Vec<PathBuf>,
+    pub stdlib: Option<PathBuf>,
+    pub limits: Limits,
 }
 
 impl ScriptSet {
@@ -264,7 +272,12 @@ impl ScriptSet {
             }
             classes.push(Arc::new(class));
         }
-        Ok(Self { classes })
+        Ok(Self {
+            classes,
+            paths: paths.to_vec(),
+            stdlib: stdlib.map(Path::to_path_buf),
+            limits: *limits,
+        })
     }
 
     pub fn weights(&self) -> Vec<u32> {

@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::hist::Latency;
 use super::recorder::{Interval, RequestStats};
+use crate::reload::ReloadEvent;
 
 /// A virtual user's life, reported when it ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,11 +23,12 @@ pub struct VuReport {
     pub digest: u64,
 }
 
-/// What workers tell the aggregator.
+/// What workers (and the reloader) tell the aggregator.
 #[derive(Debug)]
 pub enum StatsMsg {
     Interval(Interval),
     VuDone(VuReport),
+    Reload(ReloadEvent),
 }
 
 /// One second of the run.
@@ -44,6 +46,8 @@ pub struct HistoryPoint {
     pub reply_p95_ms: Option<f64>,
     pub tasks: u64,
     pub script_errors: u64,
+    /// The script version a reload published during this second, if one did.
+    pub reload: Option<u64>,
 }
 
 /// What the live display shows.
@@ -58,6 +62,8 @@ pub struct Snapshot {
     pub p50_ms: f64,
     pub p95_ms: f64,
     pub script_errors: u64,
+    /// Reloads so far, the latest last.
+    pub reloads: Vec<ReloadEvent>,
 }
 
 /// Per class: how its users' sequences came out.
@@ -77,7 +83,14 @@ pub struct Aggregator {
     pub all: RequestStats,
     pub history: Vec<HistoryPoint>,
     pub runs: HashMap<String, ClassRuns>,
+    pub reloads: Vec<ReloadEvent>,
     pending: BTreeMap<u64, Interval>,
+    /// Second of the run → the version a reload published in it.
+    reload_marks: BTreeMap<u64, u64>,
+    /// Second of the run → users running when it ended.
+    users_at: BTreeMap<u64, u32>,
+    /// The last second turned into a history point.
+    settled: u64,
     users: watch::Receiver<u32>,
     started: Instant,
 }
@@ -97,7 +110,11 @@ impl Aggregator {
             all: RequestStats::default(),
             history: Vec::new(),
             runs: HashMap::new(),
+            reloads: Vec::new(),
             pending: BTreeMap::new(),
+            reload_marks: BTreeMap::new(),
+            users_at: BTreeMap::new(),
+            settled: 0,
             users,
             started,
         }
@@ -108,10 +125,10 @@ impl Aggregator {
             self.all.merge(r);
         }
         self.totals.merge(&interval);
-        self.pending
-            .entry(interval.second)
-            .or_default()
-            .merge(&interval);
+        // A worker running late: its second is in the history already, so it counts in the
+        // next one (the totals are exact either way).
+        let second = interval.second.max(self.settled + 1);
+        self.pending.entry(second).or_default().merge(&interval);
     }
 
     fn vu_done(&mut self, report: VuReport) {
@@ -121,14 +138,29 @@ impl Aggregator {
         runs.digest = runs.digest.wrapping_add(mix(report.vu, report.digest));
     }
 
+    fn reload(&mut self, event: ReloadEvent) {
+        if event.ok {
+            // Interval k covers the second (k-1, k].
+            self.reload_marks
+                .insert(event.t_s.ceil().max(1.0) as u64, event.version);
+            self.pending
+                .entry(event.t_s.ceil().max(1.0) as u64)
+                .or_default();
+        }
+        self.reloads.push(event);
+    }
+
     /// Turns every pending second up to `upto` into a history point.
     fn settle(&mut self, upto: u64) {
-        let users = *self.users.borrow();
+        let now = *self.users.borrow();
         while let Some(entry) = self.pending.first_entry() {
             if *entry.key() > upto {
                 break;
             }
             let (t, interval) = entry.remove_entry();
+            self.settled = t;
+            let users = self.users_at.get(&t).copied().unwrap_or(now);
+            self.users_at = self.users_at.split_off(&t);
             let mut all = RequestStats::default();
             for r in interval.requests.values() {
                 all.merge(r);
@@ -151,6 +183,7 @@ impl Aggregator {
                 reply_p95_ms: (!all.reply.is_empty()).then(|| Latency::of(&all.reply).p95),
                 tasks,
                 script_errors: interval.errors.values().sum(),
+                reload: self.reload_marks.remove(&t),
             });
         }
     }
@@ -166,6 +199,7 @@ impl Aggregator {
             p50_ms: lat.p50,
             p95_ms: lat.p95,
             script_errors: self.totals.errors.values().sum(),
+            reloads: self.reloads.clone(),
         }
     }
 
@@ -186,12 +220,14 @@ impl Aggregator {
                 msg = rx.recv() => match msg {
                     Some(StatsMsg::Interval(i)) => self.add(i),
                     Some(StatsMsg::VuDone(r)) => self.vu_done(r),
+                    Some(StatsMsg::Reload(e)) => self.reload(e),
                     None => break,
                 },
                 _ = tick.tick() => {
                     // Workers flush on their own one-second ticks; a second is complete once
                     // the next has begun everywhere.
-                    let now = self.started.elapsed().as_secs();
+                    let now = (self.started.elapsed() + Duration::from_millis(500)).as_secs();
+                    self.users_at.insert(now, *self.users.borrow());
                     self.settle(now.saturating_sub(2));
                     snapshots.send_replace(self.snapshot());
                 }
@@ -218,12 +254,8 @@ mod tests {
             for second in 1..=3 {
                 let mut r = Recorder::default();
                 for _ in 0..(10 * worker + second) {
-                    r.request(
-                        "/help",
-                        Duration::from_millis(3),
-                        None,
-                        ReplyOutcome::NotAwaited,
-                    );
+                    r.request("/help", Duration::from_millis(3), None);
+                    r.reply("/help", ReplyOutcome::NotAwaited);
                 }
                 r.task("Guest", "browse", Duration::from_millis(1), false);
                 tx.send(StatsMsg::Interval(r.take(second))).unwrap();

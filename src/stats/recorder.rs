@@ -21,6 +21,8 @@ pub struct RequestStats {
     pub reply: Histogram<u64>,
     /// Requests whose reply was awaited and did not come in time.
     pub no_reply: u64,
+    /// Requests the host refused to send (counted, with no latency).
+    pub unsent: u64,
 }
 
 impl Default for RequestStats {
@@ -30,13 +32,14 @@ impl Default for RequestStats {
             failures: [0; ErrorKind::ALL.len()],
             reply: hist::new(),
             no_reply: 0,
+            unsent: 0,
         }
     }
 }
 
 impl RequestStats {
     pub fn count(&self) -> u64 {
-        self.latency.len()
+        self.latency.len() + self.unsent
     }
 
     pub fn failed(&self) -> u64 {
@@ -50,6 +53,7 @@ impl RequestStats {
             *a += b;
         }
         self.no_reply += other.no_reply;
+        self.unsent += other.unsent;
     }
 }
 
@@ -163,18 +167,28 @@ fn entry<'a, V: Default>(map: &'a mut HashMap<Box<str>, V>, key: &str) -> &'a mu
 }
 
 impl Recorder {
-    pub fn request(
-        &mut self,
-        name: &str,
-        latency: Duration,
-        error: Option<ErrorKind>,
-        reply: ReplyOutcome,
-    ) {
+    /// One request sent, as soon as its answer (or failure) is known.
+    pub fn request(&mut self, name: &str, latency: Duration, error: Option<ErrorKind>) {
         let r = entry(&mut self.current.requests, name);
         hist::record(&mut r.latency, latency);
         if let Some(kind) = error {
             r.failures[kind.index()] += 1;
         }
+    }
+
+    /// A request the host refused to send.
+    pub fn refused(&mut self, name: &str) {
+        let r = entry(&mut self.current.requests, name);
+        r.unsent += 1;
+        r.failures[ErrorKind::Refused.index()] += 1;
+    }
+
+    /// How the reply to a request went.
+    pub fn reply(&mut self, name: &str, reply: ReplyOutcome) {
+        if reply == ReplyOutcome::NotAwaited {
+            return;
+        }
+        let r = entry(&mut self.current.requests, name);
         match reply {
             ReplyOutcome::NotAwaited => {}
             ReplyOutcome::Missing => r.no_reply += 1,
@@ -225,19 +239,16 @@ mod tests {
         let mut a = Recorder::default();
         let mut b = Recorder::default();
         for i in 0..100 {
-            a.request(
-                "/help",
-                Duration::from_millis(i),
-                None,
-                ReplyOutcome::Missing,
-            );
+            a.request("/help", Duration::from_millis(i), None);
+            a.reply("/help", ReplyOutcome::Missing);
             b.request(
                 "/help",
                 Duration::from_millis(100 + i),
                 Some(ErrorKind::Timeout),
-                ReplyOutcome::After(Duration::from_millis(5)),
             );
+            b.reply("/help", ReplyOutcome::After(Duration::from_millis(5)));
         }
+        a.refused("/grant");
         a.check("ok", true);
         b.check("ok", false);
         let mut total = a.take(1);

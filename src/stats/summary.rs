@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::aggregate::{Aggregator, HistoryPoint};
 use super::hist::Latency;
 use super::recorder::RequestStats;
+use crate::reload::ReloadEvent;
 use crate::transport::ErrorKind;
 
 /// The `schema` field of every result file.
@@ -120,6 +121,8 @@ pub struct Summary {
     pub checks: Vec<CheckRow>,
     pub script_errors: Vec<ErrorRow>,
     pub history: Vec<HistoryPoint>,
+    /// Script and profile reloads during the run, in order.
+    pub reloads: Vec<ReloadEvent>,
     /// The demo bot's own counts (`GET /stats`) when it ran in-process.
     pub bot: Option<serde_json::Value>,
 }
@@ -305,6 +308,7 @@ impl Summary {
             checks,
             script_errors,
             history: agg.history.clone(),
+            reloads: agg.reloads.clone(),
             bot: info.bot,
         }
     }

@@ -144,6 +144,20 @@ impl TierPools {
         r.end - r.start
     }
 
+    /// The end of a tier's pool kept for `test_user_id` (a tenth, at least one id): the ids
+    /// scripts /grant and /revoke, never given to a running virtual user.
+    pub fn test_ids(&self, tier: Tier) -> Range<i64> {
+        let r = &self.ranges[tier.index()];
+        let span = ((r.end - r.start) / 10).max(1).min(r.end - r.start);
+        r.end - span..r.end
+    }
+
+    /// How many virtual users of a tier can run at once: the pool without its test ids.
+    pub fn user_capacity(&self, tier: Tier) -> u64 {
+        let test = self.test_ids(tier);
+        (self.size(tier) - (test.end - test.start)).max(0) as u64
+    }
+
     /// The pool an id belongs to, if any.
     pub fn tier_of(&self, id: i64) -> Option<Tier> {
         Tier::ALL

@@ -189,7 +189,6 @@ impl HttpTransport {
     }
 
     async fn exchange(&self, body: Bytes) -> Result<Response, ErrorKind> {
-        let mut sender = self.sender().await?;
         let mut request = Request::post(self.target.path.clone())
             .header(HOST, self.target.authority.clone())
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -199,10 +198,21 @@ impl HttpTransport {
         let request = request
             .body(Full::new(body))
             .expect("a POST with valid headers builds");
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| classify(&e))?;
+        let mut sender = self.sender().await?;
+        let response = match sender.try_send_request(request).await {
+            Ok(response) => response,
+            // A kept-alive connection the server closed while it sat idle: the request was
+            // never written, so it goes once more on a fresh connection (not a bot failure).
+            Err(mut e) if e.message().is_some() && !e.error().is_user() => {
+                let request = e.take_message().expect("checked above");
+                sender = self.connect().await?;
+                sender
+                    .send_request(request)
+                    .await
+                    .map_err(|e| classify(&e))?
+            }
+            Err(e) => return Err(classify(e.error())),
+        };
         let status = response.status().as_u16();
         let content_type = response
             .headers()

@@ -36,10 +36,12 @@ pub enum ErrorKind {
     BadResponse,
     /// The host refused to send (a /grant or /revoke naming an id outside the test pools).
     Refused,
+    /// Still in flight when the run's stop deadline passed.
+    Abandoned,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 8] = [
+    pub const ALL: [ErrorKind; 9] = [
         ErrorKind::Connect,
         ErrorKind::Timeout,
         ErrorKind::Reset,
@@ -48,6 +50,7 @@ impl ErrorKind {
         ErrorKind::HttpOther,
         ErrorKind::BadResponse,
         ErrorKind::Refused,
+        ErrorKind::Abandoned,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +63,7 @@ impl ErrorKind {
             ErrorKind::HttpOther => "http_other",
             ErrorKind::BadResponse => "bad_response",
             ErrorKind::Refused => "refused",
+            ErrorKind::Abandoned => "abandoned",
         }
     }
 

@@ -19,10 +19,6 @@ use crate::stats::recorder::ReplyOutcome;
 use crate::telegram::{Message, Tier, TierPools, Update, UpdateFactory};
 use crate::transport::ErrorKind;
 
-/// The share of each pool's end that `test_user_id` draws from, away from the users a run
-/// starts at the pool's beginning.
-const TEST_ID_SHARE: i64 = 10;
-
 pub(crate) struct VuCtx {
     pub vu: u64,
     pub class: Rc<str>,
@@ -68,18 +64,33 @@ impl VuCtx {
         yielder.suspend(io)
     }
 
-    /// /grant and /revoke may only name test users: the host refuses any other id.
-    fn refusal(&self, name: &str, args: &str) -> Option<String> {
-        if name != "/grant" && name != "/revoke" {
+    /// /grant and /revoke may only name test users: the host refuses any other id, however
+    /// the script spelled the command (in `send_command`'s name or args, in `send_text`, in a
+    /// caption, in any case, with `@bot`). Checked on the update as built, as the bot sees it.
+    fn refusal(&self, update: &Update) -> Option<String> {
+        let m = update.message.as_ref()?;
+        let text = m.text.as_deref().or(m.caption.as_deref())?;
+        let entities = m.entities.as_ref().or(m.caption_entities.as_ref())?;
+        if !entities
+            .iter()
+            .any(|e| e.kind == "bot_command" && e.offset == 0)
+        {
             return None;
         }
-        let target = args.split_whitespace().next()?;
-        match target.parse::<i64>() {
-            Ok(id) if self.pools.contains(id) => None,
-            _ => Some(format!(
-                "{name} {target}: refused by the host, `{target}` is not a test-user id \
+        let mut words = text.split_whitespace();
+        let command = words.next()?.trim_start_matches('/');
+        let command = command.split('@').next().unwrap_or(command).to_lowercase();
+        if command != "grant" && command != "revoke" {
+            return None;
+        }
+        match words.next().map(|w| (w, w.parse::<i64>())) {
+            Some((_, Ok(id))) if self.pools.contains(id) => None,
+            Some((w, _)) => Some(format!(
+                "/{command} {w}: refused by the host, `{w}` is not a test-user id \
                  (use test_user_id(tier))"
             )),
+            // No id at all: the bot answers with its usage; nothing to protect.
+            None => None,
         }
     }
 
@@ -141,28 +152,23 @@ impl VuCtx {
 
 impl Host for VuCtx {
     fn send(&mut self, out: Outgoing<'_>, pos: Position) -> Result<Dynamic, Box<EvalAltResult>> {
-        if let Outgoing::Command { command, args } = out {
-            let name = command_name(command);
-            if let Some(why) = self.refusal(&name, args) {
-                self.recorder.borrow_mut().request(
-                    &name,
-                    Duration::ZERO,
-                    Some(ErrorKind::Refused),
-                    ReplyOutcome::NotAwaited,
-                );
-                tracing::warn!(target: "script", vu = self.vu, "{why}");
-                return Ok(reply_map(
-                    0,
-                    Some(ErrorKind::Refused.as_str()),
-                    Duration::ZERO,
-                    &[],
-                    None,
-                ));
-            }
-        }
         let (name, update) = self.build(out, pos)?;
+        if let Some(why) = self.refusal(&update) {
+            self.recorder.borrow_mut().refused(&name);
+            tracing::warn!(target: "script", vu = self.vu, "{why}");
+            return Ok(reply_map(
+                0,
+                Some(ErrorKind::Refused.as_str()),
+                Duration::ZERO,
+                &[],
+                None,
+            ));
+        }
         let body = Bytes::from(serde_json::to_vec(&update).expect("updates serialize"));
-        let Resume::Posted(exchange) = self.suspend(Io::Post { body }) else {
+        self.requests += 1;
+        self.digest = (self.digest ^ fnv(name.as_bytes())).wrapping_mul(0x0100_0000_01b3);
+        // The driver records the request (and its reply) as soon as it knows how it went.
+        let Resume::Posted(exchange) = self.suspend(Io::Post { name, body }) else {
             unreachable!("a post is resumed with its exchange")
         };
         let Exchange {
@@ -170,12 +176,6 @@ impl Host for VuCtx {
             events,
             reply,
         } = exchange;
-        let error = posted.error();
-        self.recorder
-            .borrow_mut()
-            .request(&name, posted.latency, error, reply);
-        self.requests += 1;
-        self.digest = (self.digest ^ fnv(name.as_bytes())).wrapping_mul(0x0100_0000_01b3);
         if let Some(m) = events
             .iter()
             .rev()
@@ -190,7 +190,7 @@ impl Host for VuCtx {
         };
         Ok(reply_map(
             posted.status(),
-            error.map(ErrorKind::as_str),
+            posted.error().map(ErrorKind::as_str),
             posted.latency,
             &events,
             reply_after,
@@ -228,12 +228,10 @@ impl Host for VuCtx {
     }
 
     fn test_user_id(&mut self, tier: Tier) -> Result<i64, String> {
-        let range = self.pools.range(tier);
-        let size = range.end - range.start;
-        if size <= 0 {
+        let ids = self.pools.test_ids(tier);
+        if ids.is_empty() {
             return Err(format!("test_user_id: the {tier} pool is empty"));
         }
-        let span = (size / TEST_ID_SHARE).max(1);
-        Ok(self.rng.random_range(range.end - span..range.end))
+        Ok(self.rng.random_range(ids))
     }
 }

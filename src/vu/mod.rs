@@ -26,7 +26,11 @@ use crate::transport::Posted;
 /// What a suspended task asks its driver to do.
 #[derive(Debug)]
 pub(crate) enum Io {
-    Post { body: Bytes },
+    /// `name` is the request's name in the statistics (a command or a kind).
+    Post {
+        name: String,
+        body: Bytes,
+    },
     Sleep(Duration),
 }
 

@@ -42,6 +42,7 @@ pub(crate) struct RunningTask {
     coroutine: Option<Coroutine<Resume, Io, Output, corosensei::stack::DefaultStack>>,
     ctx: *mut VuCtx,
     script: Arc<ClassScript>,
+    entry: Entry,
     state: Option<Dynamic>,
 }
 
@@ -58,9 +59,13 @@ impl RunningTask {
             Err(e) => {
                 let err = ScriptError {
                     file: script.file.clone(),
-                    line: 0,
+                    line: script.line_of(entry.name(&script)),
                     col: 0,
-                    message: format!("cannot map a coroutine stack: {e}"),
+                    message: format!(
+                        "cannot map a coroutine stack for {}(): {e} (each running task needs \
+                         two memory mappings: see `sysctl vm.max_map_count` and `ulimit -v`)",
+                        entry.name(&script)
+                    ),
                 };
                 return Err((state, err));
             }
@@ -92,6 +97,7 @@ impl RunningTask {
             coroutine: Some(coroutine),
             ctx,
             script,
+            entry,
             state: None,
         })
     }
@@ -122,11 +128,12 @@ impl RunningTask {
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "unknown panic".into());
+                let name = self.entry.name(&self.script);
                 Step::Done(Err(ScriptError {
                     file: self.script.file.clone(),
-                    line: 0,
+                    line: self.script.line_of(name),
                     col: 0,
-                    message: format!("the task panicked in a host function: {what}"),
+                    message: format!("{name}() panicked in a host function (a bug): {what}"),
                 }))
             }
         }

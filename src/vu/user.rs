@@ -7,7 +7,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use bytes::Bytes;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
@@ -18,12 +17,12 @@ use super::ctx::VuCtx;
 use super::task::{Entry, RunningTask, Step};
 use super::{Exchange, Io, Resume};
 use crate::botapi::{self, BotApi, BotEvent, ChatInbox};
-use crate::script::{ClassScript, ScriptError, WaitSpec};
+use crate::script::{ClassScript, ClassSlot, ClassTable, ScriptError, WaitSpec};
 use crate::stats::Recorder;
 use crate::stats::aggregate::VuReport;
 use crate::stats::recorder::ReplyOutcome;
 use crate::telegram::{Sender, TierPools, UpdateFactory, UpdateIds};
-use crate::transport::Transport;
+use crate::transport::{ErrorKind, Transport};
 
 /// Which user to start: its number in the run, its class, and its place in its tier's pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +76,7 @@ impl Control {
 
 /// What a user needs from its worker.
 pub(crate) struct Env {
-    pub classes: Vec<Arc<ArcSwap<ClassScript>>>,
+    pub classes: Arc<ClassTable>,
     pub transport: Rc<Transport>,
     pub api: Arc<BotApi>,
     pub update_ids: Arc<UpdateIds>,
@@ -90,7 +89,7 @@ pub(crate) struct Vu {
     // Boxed: running tasks point at it.
     ctx: Box<VuCtx>,
     state: Dynamic,
-    class: Arc<ArcSwap<ClassScript>>,
+    class: Arc<ClassSlot>,
     control: Rc<Control>,
     env: Rc<Env>,
     inbox: ChatInbox,
@@ -112,7 +111,7 @@ fn name_hash(name: &str) -> u64 {
 
 impl Vu {
     pub fn new(spec: VuSpec, env: Rc<Env>, control: Rc<Control>) -> Result<Self, String> {
-        let class = env.classes[spec.class].clone();
+        let class = env.classes.slot(spec.class);
         let script = class.load();
         let tier = script.decl.tier;
         let user_id = env
@@ -238,8 +237,8 @@ impl Vu {
         loop {
             match task.resume(input) {
                 // Boxed: an idle user's future stays small (it is sized for its largest await).
-                Step::Io(Io::Post { body }) => {
-                    input = Resume::Posted(Box::pin(self.exchange(body)).await);
+                Step::Io(Io::Post { name, body }) => {
+                    input = Resume::Posted(Box::pin(self.exchange(&name, body)).await);
                 }
                 Step::Io(Io::Sleep(d)) => {
                     self.pause(d).await;
@@ -264,11 +263,41 @@ impl Vu {
         }
     }
 
-    /// POSTs an update and collects what the bot did in this chat in answer.
-    async fn exchange(&mut self, body: Bytes) -> Exchange {
+    /// POSTs an update and collects what the bot did in this chat in answer. The request is
+    /// recorded as soon as its answer is in, and recorded as abandoned if the run's stop
+    /// deadline drops it while in flight: nothing sent goes uncounted.
+    async fn exchange(&mut self, name: &str, body: Bytes) -> Exchange {
+        struct InFlight<'a> {
+            recorder: &'a RefCell<Recorder>,
+            name: &'a str,
+            started: Instant,
+            done: bool,
+        }
+        impl Drop for InFlight<'_> {
+            fn drop(&mut self) {
+                if !self.done {
+                    self.recorder.borrow_mut().request(
+                        self.name,
+                        self.started.elapsed(),
+                        Some(ErrorKind::Abandoned),
+                    );
+                }
+            }
+        }
         // Late answers to an earlier update are not answers to this one.
         self.inbox.clear();
+        let recorder = self.env.recorder.clone();
+        let mut in_flight = InFlight {
+            recorder: &recorder,
+            name,
+            started: Instant::now(),
+            done: false,
+        };
         let posted = self.env.transport.post(body).await;
+        in_flight.done = true;
+        recorder
+            .borrow_mut()
+            .request(name, posted.latency, posted.error());
         let success = matches!(&posted.result, Ok(r) if (200..300).contains(&r.status));
         if let (true, Ok(response)) = (success, &posted.result) {
             // A method call in the answer's body is the bot's reply, as with Telegram.
@@ -279,9 +308,13 @@ impl Vu {
             )
             .await;
         }
+        // Events from before this request started (it may have waited for a connection) are
+        // answers to an earlier one.
         let mut events = Vec::new();
         while let Some(e) = self.inbox.try_recv() {
-            events.push(e);
+            if e.at >= posted.started {
+                events.push(e);
+            }
         }
         let first_reply = |events: &[BotEvent]| {
             events
@@ -296,6 +329,7 @@ impl Vu {
                 let deadline = posted.started + self.env.options.reply_timeout;
                 loop {
                     match tokio::time::timeout_at(deadline.into(), self.inbox.recv()).await {
+                        Ok(e) if e.at < posted.started => {}
                         Ok(e) => {
                             let is_reply = e.is_reply();
                             events.push(e);
@@ -310,6 +344,7 @@ impl Vu {
                 }
             }
         };
+        recorder.borrow_mut().reply(name, reply);
         Exchange {
             posted,
             events,

@@ -8,13 +8,12 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::{JoinHandle, LocalSet};
 
 use super::user::{Control, Env, RunOptions, Vu, VuSpec};
 use crate::botapi::BotApi;
-use crate::script::ClassScript;
+use crate::script::ClassTable;
 use crate::stats::Recorder;
 use crate::stats::aggregate::StatsMsg;
 use crate::telegram::{TierPools, UpdateIds};
@@ -55,7 +54,7 @@ impl TransportSpec {
 /// What every worker shares, read-only.
 #[derive(Debug)]
 pub struct WorkerShared {
-    pub classes: Vec<Arc<ArcSwap<ClassScript>>>,
+    pub classes: Arc<ClassTable>,
     pub transport: TransportSpec,
     pub api: Arc<BotApi>,
     pub update_ids: Arc<UpdateIds>,
@@ -113,10 +112,17 @@ impl Worker {
         let _ = self.tx.send(command);
     }
 
-    /// Waits for the thread to end (after [`Command::StopAll`]).
-    pub fn join(self) -> WorkerEnd {
+    /// Waits for the thread to end (after [`Command::StopAll`]). A panic in the thread (a bug:
+    /// its statistics are lost) comes back as its message.
+    pub fn join(self) -> Result<WorkerEnd, String> {
         drop(self.tx);
-        self.thread.join().unwrap_or_default()
+        self.thread.join().map_err(|panic| {
+            panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into())
+        })
     }
 }
 

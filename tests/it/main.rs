@@ -5,5 +5,6 @@ mod demo_bot;
 mod encodings;
 mod interop;
 mod model;
+mod reload;
 mod run;
 mod transport;

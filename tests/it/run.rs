@@ -207,7 +207,7 @@ async fn same_seed_replays_users_and_covers_all_commands() {
     let traced = first
         .checks
         .iter()
-        .find(|c| c.name == "trace from /traces is found")
+        .find(|c| c.name == "/trace answers about the id from /traces")
         .expect("the developer checked its traces");
     assert!(traced.passed > 0);
     assert_eq!(traced.failed, 0);
@@ -248,6 +248,8 @@ async fn runaway_tasks_are_counted_script_errors() {
     assert!(at("runaway.rhai:17:5").message.contains("send_text (i64)"));
     assert!(at("runaway.rhai:27:5").message.contains("boom"));
     assert!(at("runaway.rhai:31").message.contains("too large"));
+    // Every call level inside a deeply nested expression: the stack holds, the limit speaks.
+    assert!(at("runaway.rhai:39").message.contains("Stack overflow"));
     let tasks = &class(&s, "Runaway").tasks;
     let fine = tasks.iter().find(|t| t.name == "fine").unwrap();
     assert!(

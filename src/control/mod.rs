@@ -1,0 +1,221 @@
+//! The control API, on a loopback port by default (`--control 127.0.0.1:PORT`): read the run's
+//! status and statistics, set users and spawn rate, reload the scripts now, stop. Bound to any
+//! other address it needs `--control-token`, and then every request must carry it
+//! (`Authorization: Bearer TOKEN`). Every bad request gets a 4xx with a JSON `error` message.
+
+pub mod keys;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::reload::ReloadEvent;
+use crate::scheduler::{SchedulerCmd, SchedulerStatus};
+use crate::script::ClassTable;
+use crate::stats::Snapshot;
+use crate::telegram::TierPools;
+
+/// What the control API reaches.
+pub struct ControlState {
+    pub scheduler: mpsc::UnboundedSender<SchedulerCmd>,
+    pub reload: mpsc::UnboundedSender<oneshot::Sender<ReloadEvent>>,
+    pub status: watch::Receiver<SchedulerStatus>,
+    pub snapshot: watch::Receiver<Snapshot>,
+    pub table: Arc<ClassTable>,
+    pub pools: TierPools,
+    pub token: Option<String>,
+}
+
+type Shared = Arc<ControlState>;
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+async fn require_token(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    if let Some(token) = &state.token {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given != Some(token.as_str()) {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "this control API needs `Authorization: Bearer <--control-token>`",
+            );
+        }
+    }
+    next.run(request).await
+}
+
+#[derive(Debug, Serialize)]
+struct ClassStatus {
+    index: usize,
+    name: String,
+    file: String,
+    tier: String,
+    weight: u32,
+    version: u64,
+    removed: bool,
+    users: u64,
+}
+
+async fn status(State(state): State<Shared>) -> Response {
+    let scheduler = state.status.borrow().clone();
+    let snapshot = state.snapshot.borrow().clone();
+    let classes: Vec<ClassStatus> = state
+        .table
+        .slots()
+        .iter()
+        .enumerate()
+        .map(|(index, slot)| {
+            let script = slot.load();
+            ClassStatus {
+                index,
+                name: script.decl.name.clone(),
+                file: slot.file.display().to_string(),
+                tier: script.decl.tier.as_str().into(),
+                weight: slot.weight(),
+                version: script.version,
+                removed: slot.is_removed(),
+                users: scheduler.per_class.get(index).copied().unwrap_or(0),
+            }
+        })
+        .collect();
+    let last_error = snapshot
+        .reloads
+        .iter()
+        .rev()
+        .find(|r| !r.ok)
+        .map(|r| r.errors.join("\n"));
+    Json(json!({
+        "scheduler": scheduler,
+        "version": state.table.version(),
+        "classes": classes,
+        "stats": {
+            "elapsed_s": snapshot.elapsed.as_secs_f64(),
+            "users": snapshot.users,
+            "requests": snapshot.requests,
+            "failures": snapshot.failures,
+            "rps": snapshot.rps,
+            "p50_ms": snapshot.p50_ms,
+            "p95_ms": snapshot.p95_ms,
+            "script_errors": snapshot.script_errors,
+        },
+        "reloads": snapshot.reloads,
+        "last_reload_error": last_error,
+    }))
+    .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetUsers {
+    users: u32,
+    spawn_rate: Option<f64>,
+}
+
+async fn set_users(
+    State(state): State<Shared>,
+    body: Result<Json<SetUsers>, JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                e.status(),
+                format!(
+                    "{}; expected JSON like {{\"users\": 100, \"spawn_rate\": 10}}",
+                    e.body_text()
+                ),
+            );
+        }
+    };
+    if let Some(rate) = body.spawn_rate
+        && !(rate.is_finite() && rate > 0.0)
+    {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("spawn_rate {rate} is not a positive number of users per second"),
+        );
+    }
+    let slots = state.table.slots();
+    let classes: Vec<_> = slots
+        .iter()
+        .map(|s| (s.load().decl.tier, s.weight()))
+        .collect();
+    if let Err(e) = crate::config::pool_capacity(&classes, body.users, &state.pools) {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, e);
+    }
+    let _ = state.scheduler.send(SchedulerCmd::SetUsers {
+        users: body.users,
+        spawn_rate: body.spawn_rate,
+    });
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({ "users": body.users, "spawn_rate": body.spawn_rate })),
+    )
+        .into_response()
+}
+
+async fn reload(State(state): State<Shared>) -> Response {
+    let (tx, rx) = oneshot::channel();
+    if state.reload.send(tx).is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the run is ending");
+    }
+    match tokio::time::timeout(Duration::from_secs(30), rx).await {
+        Ok(Ok(event)) if event.ok => Json(event).into_response(),
+        Ok(Ok(event)) => (StatusCode::UNPROCESSABLE_ENTITY, Json(event)).into_response(),
+        _ => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the reloader did not answer",
+        ),
+    }
+}
+
+async fn stop(State(state): State<Shared>) -> Response {
+    let _ = state.scheduler.send(SchedulerCmd::Stop);
+    (StatusCode::ACCEPTED, Json(json!({ "stopping": true }))).into_response()
+}
+
+async fn not_found() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "no such endpoint: GET /api/status, POST /api/users, POST /api/reload, POST /api/stop",
+    )
+}
+
+pub fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/api/status", get(status))
+        .route("/api/users", post(set_users))
+        .route("/api/reload", post(reload))
+        .route("/api/stop", post(stop))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .with_state(state)
+}
+
+/// Serves the control API until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    state: Shared,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

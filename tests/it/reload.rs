@@ -1,0 +1,431 @@
+//! Hot reload and live control during a run: an edited script reaches the bot within a second
+//! with no user restarted and nothing lost; a broken edit leaves the old version running and is
+//! reported with its line; users set through the control API and through a profile edit; the
+//! control API's token and its answers to bad requests.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use stress::cli::RunArgs;
+use stress::local::LocalStack;
+use stress::stats::Summary;
+use stress::target::{Latency, TargetConfig};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh folder for a test's scripts.
+fn folder(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("stress-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn editor_script(command: &str) -> String {
+    format!(
+        "user_class(\"Editor\", #{{ tier: \"guest\", weight: 1, wait: 0.02 }});\n\
+         /// @task(1)\n\
+         fn act() {{\n    send_command(\"{command}\");\n}}\n"
+    )
+}
+
+/// Writes a file as editors do: to a temporary name, then renamed over the original.
+fn write_atomically(path: &Path, text: &str) {
+    let tmp = path.with_extension("swp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+fn args(scripts: Vec<PathBuf>, users: u32, run_time: &str) -> RunArgs {
+    RunArgs {
+        scripts,
+        stdlib: root().join("stdlib"),
+        profile: "smoke".into(),
+        profiles_dir: root().join("profiles"),
+        users: Some(users),
+        spawn_rate: Some(100.0),
+        run_time: Some(run_time.into()),
+        seed: Some(3),
+        max_connections: 40,
+        timeout: "10s".into(),
+        reply_timeout: "2s".into(),
+        stop_timeout: "5s".into(),
+        control: Some("127.0.0.1:0".parse().unwrap()),
+        quiet: true,
+        ..RunArgs::default()
+    }
+}
+
+/// Starts a run in the background; returns it and its control API's base URL.
+async fn start(args: RunArgs) -> (JoinHandle<Summary>, String) {
+    let config = stress::config::run(&args).expect("valid configuration");
+    let (tx, rx) = oneshot::channel();
+    let run = tokio::spawn(async move {
+        stress::load::run_with(config, std::future::pending(), move |s| {
+            let _ = tx.send(s.control.expect("a control address"));
+        })
+        .await
+        .expect("the run completes")
+        .summary
+    });
+    let addr = rx.await.expect("the run started");
+    (run, format!("http://{addr}"))
+}
+
+/// Polls `f` every 5 ms until it holds, for at most `limit`.
+async fn until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    f()
+}
+
+async fn status(base: &str) -> Value {
+    reqwest::get(format!("{base}/api/status"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn stop(base: &str) {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/stop"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+}
+
+async fn demo_bot() -> LocalStack {
+    LocalStack::start(TargetConfig {
+        latency: Latency::zero(),
+        reply_in_webhook: true,
+        ..TargetConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn count(stack: &LocalStack, command: &str) -> u64 {
+    stack
+        .bot
+        .stats()
+        .commands
+        .get(command)
+        .copied()
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_script_reaches_the_bot_within_a_second_and_nothing_is_lost() {
+    let stack = demo_bot().await;
+    let dir = folder("edit");
+    let script = dir.join("editor.rhai");
+    std::fs::write(&script, editor_script("/help")).unwrap();
+    let mut a = args(vec![dir.clone()], 4, "60s");
+    a.target = Some(stack.webhook_url());
+    let (run, base) = start(a).await;
+    assert!(until(Duration::from_secs(10), || count(&stack, "/help") > 0).await);
+
+    // A new command, written through a rename as editors do.
+    write_atomically(&script, &editor_script("/status"));
+    let written = Instant::now();
+    assert!(until(Duration::from_secs(10), || count(&stack, "/status") > 0).await);
+    let latency = written.elapsed();
+    assert!(latency < Duration::from_secs(1), "took {latency:?}");
+    // Tasks that started on the old version have finished; the old command has stopped.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let help = count(&stack, "/help");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(count(&stack, "/help"), help, "the old command stopped");
+
+    // A broken edit: the old version goes on, the error is reported with its line.
+    std::fs::write(
+        &script,
+        "user_class(\"Editor\", #{ tier: \"guest\" });\n/// @task(1)\nfn act() { let = 1; }\n",
+    )
+    .unwrap();
+    let broken = &script.display().to_string();
+    let mut last_error = String::new();
+    for _ in 0..400 {
+        let s = status(&base).await;
+        if let Some(e) = s["last_reload_error"].as_str() {
+            last_error = e.to_string();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        last_error.starts_with(&format!("{broken}:3:")),
+        "error: {last_error}"
+    );
+    let status_count = count(&stack, "/status");
+    assert!(
+        until(Duration::from_secs(5), || count(&stack, "/status")
+            > status_count + 10)
+        .await,
+        "the previous version keeps running"
+    );
+
+    // The fix reloads normally.
+    write_atomically(&script, &editor_script("/skills"));
+    assert!(until(Duration::from_secs(5), || count(&stack, "/skills") > 0).await);
+
+    stop(&base).await;
+    let s = run.await.unwrap();
+    let editor = &s.classes[0];
+    assert_eq!(editor.users_started, 4, "no user was restarted");
+    let reloads: Vec<(bool, u64)> = s.reloads.iter().map(|r| (r.ok, r.version)).collect();
+    assert_eq!(reloads.iter().filter(|r| !r.0).count(), 1, "{reloads:?}");
+    assert!(reloads.iter().any(|r| r.0 && r.1 >= 2), "{reloads:?}");
+    assert!(
+        s.history.iter().any(|p| p.reload.is_some()),
+        "history marks reloads"
+    );
+    let bot = stack.bot.stats();
+    for r in &s.requests {
+        assert_eq!(
+            bot.commands.get(&r.name).copied(),
+            Some(r.count),
+            "{}",
+            r.name
+        );
+    }
+    assert_eq!(bot.total, s.totals.requests, "every request counted once");
+    assert_eq!(s.totals.failures, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_script_joins_and_a_deleted_one_leaves() {
+    let stack = demo_bot().await;
+    let dir = folder("join");
+    std::fs::write(dir.join("a.rhai"), editor_script("/help")).unwrap();
+    let mut a = args(vec![dir.clone()], 6, "60s");
+    a.target = Some(stack.webhook_url());
+    let (run, base) = start(a).await;
+    assert!(until(Duration::from_secs(10), || count(&stack, "/help") > 0).await);
+
+    let joiner = editor_script("/status").replace("\"Editor\"", "\"Joiner\"");
+    std::fs::write(dir.join("b.rhai"), joiner).unwrap();
+    assert!(until(Duration::from_secs(5), || count(&stack, "/status") > 0).await);
+    let mut split = Value::Null;
+    for _ in 0..400 {
+        split = status(&base).await["scheduler"]["per_class"].clone();
+        if split == json!([3, 3]) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(split, json!([3, 3]), "the users split over both classes");
+
+    std::fs::remove_file(dir.join("a.rhai")).unwrap();
+    for _ in 0..400 {
+        split = status(&base).await["scheduler"]["per_class"].clone();
+        if split == json!([0, 6]) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(split, json!([0, 6]), "the deleted class's users moved over");
+    stop(&base).await;
+    let s = run.await.unwrap();
+    assert_eq!(s.classes.len(), 2);
+    assert_eq!(s.totals.failures, 0);
+    assert_eq!(stack.bot.stats().total, s.totals.requests);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_follow_the_control_api_and_the_profile_file_at_their_spawn_rate() {
+    let dir = folder("profile");
+    let profile = dir.join("live.toml");
+    std::fs::write(
+        &profile,
+        "users = 10\nspawn_rate = 100\nrun_time = \"60s\"\n",
+    )
+    .unwrap();
+    let mut a = args(vec![root().join("scripts")], 10, "60s");
+    a.users = None;
+    a.spawn_rate = None;
+    a.run_time = None;
+    a.profile = profile.display().to_string();
+    a.bot_no_latency = true;
+    let (run, base) = start(a).await;
+    let users = |s: &Value| s["scheduler"]["users"].as_u64().unwrap_or(0);
+    let mut s = Value::Null;
+    for _ in 0..500 {
+        s = status(&base).await;
+        if users(&s) == 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(users(&s), 10);
+
+    // Up to 40 at 20 per second: 30 more take at least 1.45 s.
+    let asked = Instant::now();
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/users"))
+        .json(&json!({ "users": 40, "spawn_rate": 20 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    for _ in 0..1000 {
+        s = status(&base).await;
+        if users(&s) == 40 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(users(&s), 40);
+    assert!(
+        asked.elapsed() >= Duration::from_millis(1450),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(
+        s["scheduler"]["per_class"],
+        json!([0, 2, 32, 6]),
+        "exact split at 40"
+    );
+
+    // Down to 5 through the control API.
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/users"))
+        .json(&json!({ "users": 5 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    for _ in 0..1000 {
+        s = status(&base).await;
+        if s["scheduler"]["per_class"] == json!([0, 0, 4, 1]) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(s["scheduler"]["per_class"], json!([0, 0, 4, 1]));
+
+    // The profile file edited: 20 users, then a run time that is already over.
+    std::fs::write(
+        &profile,
+        "users = 20\nspawn_rate = 100\nrun_time = \"60s\"\n",
+    )
+    .unwrap();
+    for _ in 0..500 {
+        s = status(&base).await;
+        if s["scheduler"]["target"] == 20 && users(&s) == 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(users(&s), 20, "{s}");
+    assert_eq!(s["scheduler"]["manual"], false);
+    std::fs::write(
+        &profile,
+        "users = 20\nspawn_rate = 100\nrun_time = \"1s\"\n",
+    )
+    .unwrap();
+    let s = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("the shortened run ends")
+        .unwrap();
+    assert!(
+        s.reloads.iter().filter(|r| r.ok).count() >= 2,
+        "{:?}",
+        s.reloads
+    );
+    assert_eq!(s.totals.failures, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_api_refuses_bad_requests_clearly() {
+    let stack = demo_bot().await;
+    let dir = folder("control");
+    std::fs::write(dir.join("a.rhai"), editor_script("/help")).unwrap();
+    let mut a = args(vec![dir.clone()], 2, "60s");
+    a.target = Some(stack.webhook_url());
+    a.control_token = Some("t0ken".into());
+    let (run, base) = start(a).await;
+    let client = reqwest::Client::new();
+
+    let r = client
+        .get(format!("{base}/api/status"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("Bearer"));
+    let authed = |r: reqwest::RequestBuilder| r.bearer_auth("t0ken");
+
+    let r = authed(client.get(format!("{base}/api/status")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let bad: [(&str, &str, u16, &str); 4] = [
+        ("/api/users", "{bad json", 400, "expected JSON"),
+        ("/api/users", r#"{"users": "many"}"#, 422, "users"),
+        (
+            "/api/users",
+            r#"{"users": 10, "spawn_rate": -1}"#,
+            422,
+            "spawn_rate",
+        ),
+        ("/api/users", r#"{"users": 100000000}"#, 422, "pool"),
+    ];
+    for (path, body, status, says) in bad {
+        let r = authed(client.post(format!("{base}{path}")))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "{body}");
+        let answer: Value = r.json().await.unwrap();
+        let message = answer["error"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{body}: {message}");
+    }
+    let r = authed(client.get(format!("{base}/nope")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Reload now, through the API.
+    let r = authed(client.post(format!("{base}/api/reload")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let event: Value = r.json().await.unwrap();
+    assert_eq!(event["ok"], true);
+    assert_eq!(event["version"], 1);
+
+    let r = authed(client.post(format!("{base}/api/stop")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let s = run.await.unwrap();
+    assert_eq!(s.reloads.len(), 1);
+
+    // A control API on a non-loopback address needs a token before anything starts.
+    let mut a = args(vec![dir], 2, "1s");
+    a.control = Some("0.0.0.0:0".parse().unwrap());
+    let e = stress::config::run(&a).unwrap_err();
+    assert_eq!(stress::exit_code(&e), 2);
+    assert!(e.to_string().contains("--control"), "{e}");
+}
