@@ -80,7 +80,7 @@ idle_rss() {
     local users=$1
     taskset -c 1 "$BIN" run --target "http://127.0.0.1:$PORT/webhook" --wait 3600 \
         --users "$users" --spawn-rate 100000 --run-time 60s --workers 1 --seed 1 -q \
-        >/dev/null 2>&1 &
+        --pool admin=6900000100..6900000400 >/dev/null 2>&1 &
     local pid=$!
     sleep "${SETTLE:-6}"
     rss_kib "$pid"
