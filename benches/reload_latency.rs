@@ -12,7 +12,14 @@ use stress::local::LocalStack;
 use stress::target::{Latency, TargetConfig};
 
 const COMMANDS: [&str; 8] = [
-    "/help", "/status", "/skills", "/mode", "/cancel", "/clear", "/settings", "/start",
+    "/help",
+    "/status",
+    "/skills",
+    "/mode",
+    "/cancel",
+    "/clear",
+    "/settings",
+    "/start",
 ];
 
 fn script(command: &str) -> String {
@@ -78,7 +85,10 @@ async fn main() {
             tokio::time::sleep(Duration::from_micros(500)).await;
         }
         let took = written.elapsed();
-        println!("reload {i:>2}: {command:<10} {:>7.1} ms", took.as_secs_f64() * 1e3);
+        println!(
+            "reload {i:>2}: {command:<10} {:>7.1} ms",
+            took.as_secs_f64() * 1e3
+        );
         times.push(took);
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
