@@ -107,6 +107,7 @@ pub async fn dry_run(
         worker.send(Command::Spawn(VuSpec {
             vu: index as u64,
             class: index,
+            tier: class.decl.tier,
             index_in_class: 0,
             pool_index: 0,
         }));

@@ -24,9 +24,9 @@ pub struct Cli {
 }
 
 /// The exit codes, as `--help` shows them.
-pub const EXIT_CODES: &str = "Exit codes: 0 the run completed; 1 a runtime failure (a port, \
-    a file); 2 a usage error: a bad flag, a script that does not compile or declares a bad \
-    class, an unknown profile.";
+pub const EXIT_CODES: &str = "Exit codes: 0 the run completed and every threshold passed; \
+    1 a runtime failure (a port, a file); 2 a usage error: a bad flag, a script that does not \
+    compile or declares a bad class, an unknown profile, a bad threshold; 3 a threshold failed.";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -200,9 +200,17 @@ pub struct RunArgs {
     /// Do not watch the scripts and the profile file for changes.
     #[arg(long)]
     pub no_reload: bool,
+    /// A pass/fail rule, repeatable: p95<500ms, p99{name=/help}<200ms, errors<1%, rps>50,
+    /// checks>99%, script_errors==0, coverage (all 22 demo bot commands sent) or
+    /// coverage{commands=/help,/start}. A failed one makes the exit code 3.
+    #[arg(long = "threshold", value_name = "RULE")]
+    pub thresholds: Vec<String>,
     /// Write the full result here as JSON (schema: schema/result.v1.json).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write Locust's CSV files: PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv.
+    #[arg(long, value_name = "PREFIX")]
+    pub csv: Option<PathBuf>,
     /// No live progress line.
     #[arg(long, short)]
     pub quiet: bool,

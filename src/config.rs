@@ -5,10 +5,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::{PoolArgs, RunArgs, TargetArgs};
+use crate::output::Format;
 use crate::profile::Profile;
+use crate::reload::Overrides;
 use crate::script::{Limits, ScriptError, ScriptSet, WaitSpec};
 use crate::target::{ApiEndpoint, Faults, Latency, TargetConfig};
 use crate::telegram::{Tier, TierPools};
+use crate::threshold::Threshold;
 use crate::vu::RunOptions;
 
 /// A bad flag value, reported with the flag's name; exit code 2.
@@ -113,15 +116,20 @@ pub struct RunConfig {
     pub timeout: Duration,
     pub stop_timeout: Duration,
     pub workers: usize,
-    pub json: Option<PathBuf>,
+    /// Result files to write at the end.
+    pub outputs: Vec<(Format, PathBuf)>,
     pub quiet: bool,
     pub pools: TierPools,
     /// The profile's file, watched for edits, when it came from one.
     pub profile_file: Option<PathBuf>,
+    /// The flags that override the profile, applied again to an edited profile file.
+    pub overrides: Overrides,
     pub control: Option<SocketAddr>,
     pub control_token: Option<String>,
     /// Watch scripts and the profile file.
     pub reload: bool,
+    /// The profile file's thresholds, then `--threshold`'s.
+    pub thresholds: Vec<Threshold>,
 }
 
 /// Scripts named on the command line, or `scripts/`.
@@ -224,6 +232,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
             };
             bad(flag, e)
         })?;
+    let mut thresholds = Vec::new();
+    for rule in &profile.thresholds {
+        thresholds.push(
+            Threshold::parse(rule).map_err(|e| bad("--profile", format!("thresholds: {e}")))?,
+        );
+    }
+    for rule in &args.thresholds {
+        thresholds.push(Threshold::parse(rule).map_err(|e| bad("--threshold", e))?);
+    }
     let wait_override = args
         .wait
         .as_deref()
@@ -314,6 +331,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
             TargetChoice::Demo(_) => true,
             TargetChoice::External { botapi_listen, .. } => botapi_listen.is_some(),
         };
+    if args
+        .control_token
+        .as_deref()
+        .is_some_and(|t| t.trim().is_empty())
+    {
+        return Err(bad("--control-token", "must not be empty").into());
+    }
     if let Some(addr) = args.control
         && !addr.ip().is_loopback()
         && args.control_token.is_none()
@@ -343,13 +367,24 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
         timeout,
         stop_timeout,
         workers,
-        json: args.json.clone(),
+        outputs: args
+            .json
+            .iter()
+            .map(|p| (Format::Json, p.clone()))
+            .chain(args.csv.iter().map(|p| (Format::Csv, p.clone())))
+            .collect(),
         quiet: args.quiet,
         pools,
         profile_file: profile_file(&args.profile, &args.profiles_dir),
+        overrides: Overrides {
+            users: args.users,
+            spawn_rate: args.spawn_rate,
+            run_time,
+        },
         control: args.control,
         control_token: args.control_token.clone(),
         reload: !args.no_reload,
+        thresholds,
     })
 }
 

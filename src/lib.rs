@@ -23,7 +23,8 @@ pub mod selfcheck;
 pub mod stats;
 pub mod target;
 pub mod telegram;
+pub mod threshold;
 pub mod transport;
 pub mod vu;
 
-pub use run::{EXIT_USAGE, exit_code, run};
+pub use run::{EXIT_THRESHOLD, EXIT_USAGE, exit_code, run};

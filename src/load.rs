@@ -129,7 +129,11 @@ pub async fn run_with(
     stop: impl std::future::Future<Output = ()>,
     on_start: impl FnOnce(Started),
 ) -> anyhow::Result<Outcome> {
-    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let now = SystemTime::now();
+    let started_at = humantime::format_rfc3339_seconds(now).to_string();
+    let started_unix = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let target = start_target(&config.target).await?;
     let table = Arc::new(ClassTable::new(&config.scripts));
     if !config.quiet {
@@ -184,6 +188,8 @@ pub async fn run_with(
     let reloader = config.reload.then(|| Reloader {
         table: table.clone(),
         profile_file: config.profile_file.clone(),
+        overrides: config.overrides.clone(),
+        pools: config.pools.clone(),
         scheduler: commands_tx.clone(),
         stats: stats_tx.clone(),
         requests: reload_rx,
@@ -267,6 +273,7 @@ pub async fn run_with(
     let slots = table.slots();
     let info = RunInfo {
         started_at,
+        started_unix,
         duration_s: duration.as_secs_f64(),
         seed: config.options.seed,
         target: target.describe.clone(),

@@ -21,6 +21,9 @@ use crate::telegram::Tier;
 /// truncate-then-write or write-then-rename to settle, short next to the 250 ms aim.
 const DEBOUNCE: Duration = Duration::from_millis(25);
 
+/// The longest a stream of events can hold a reload back.
+const MAX_DEBOUNCE: Duration = Duration::from_millis(250);
+
 /// What started a reload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -47,11 +50,21 @@ pub struct ReloadEvent {
     pub errors: Vec<String>,
 }
 
+/// The command-line flags that override every profile, edited ones included.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub users: Option<u32>,
+    pub spawn_rate: Option<f64>,
+    pub run_time: Option<Duration>,
+}
+
 /// The reloader's inputs and outputs.
 pub struct Reloader {
     pub table: Arc<ClassTable>,
     /// The profile file to watch, when the run's profile came from one.
     pub profile_file: Option<PathBuf>,
+    pub overrides: Overrides,
+    pub pools: crate::telegram::TierPools,
     pub scheduler: mpsc::UnboundedSender<SchedulerCmd>,
     pub stats: mpsc::UnboundedSender<StatsMsg>,
     /// "Reload now" from the control API or a key; answered with the event.
@@ -93,6 +106,18 @@ fn folders(paths: &[PathBuf], stdlib: Option<&Path>, profile: Option<&Path>) -> 
     dirs
 }
 
+/// Resolves once `stop` is true (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow_and_update() {
+            return;
+        }
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 impl Reloader {
     fn tiers(&self) -> (Vec<u32>, Vec<Tier>) {
         let slots = self.table.slots();
@@ -113,9 +138,19 @@ impl Reloader {
     async fn reload_scripts(&self, files: Vec<PathBuf>, trigger: Trigger) -> ReloadEvent {
         let before = self.tiers();
         let table = self.table.clone();
-        let outcome = tokio::task::spawn_blocking(move || table.reload())
-            .await
-            .unwrap_or_default();
+        let outcome = match tokio::task::spawn_blocking(move || table.reload()).await {
+            Ok(outcome) => outcome,
+            Err(e) => crate::script::ReloadOutcome {
+                version: self.table.version(),
+                errors: vec![crate::script::ScriptError {
+                    file: files.first().cloned().unwrap_or_default(),
+                    line: 0,
+                    col: 0,
+                    message: format!("compiling panicked (a bug): {e}"),
+                }],
+                ..Default::default()
+            },
+        };
         let after = self.tiers();
         if after != before {
             let (weights, tiers) = after;
@@ -159,7 +194,24 @@ impl Reloader {
     }
 
     fn reload_profile(&self, path: &Path) {
-        let event = match crate::profile::file::load(path) {
+        let o = &self.overrides;
+        let loaded = crate::profile::file::load(path)
+            .map_err(|e| e.to_string())
+            .and_then(|p| {
+                p.with_overrides(o.users, o.spawn_rate, o.run_time)
+                    .map_err(|e| format!("{}: {e}", path.display()))
+            })
+            .and_then(|p| {
+                let slots = self.table.slots();
+                let classes: Vec<_> = slots
+                    .iter()
+                    .map(|s| (s.load().decl.tier, s.weight()))
+                    .collect();
+                crate::config::pool_capacity(&classes, p.peak_users(), &self.pools)
+                    .map(|()| p)
+                    .map_err(|e| format!("{}: {e}", path.display()))
+            });
+        let event = match loaded {
             Ok(profile) => {
                 self.say(&format!(
                     "reload: profile {} ({} users at most, {} in all)",
@@ -194,15 +246,29 @@ impl Reloader {
             .as_ref()
             .and_then(|p| p.canonicalize().ok());
         let (tx, mut events) = mpsc::unbounded_channel();
-        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            let _ = tx.send(res);
-        })
-        .context("starting the file watcher")?;
-        for dir in folders(&paths, stdlib.as_deref(), profile.as_deref()) {
-            watcher
-                .watch(&dir, RecursiveMode::NonRecursive)
-                .with_context(|| format!("watching {}", dir.display()))?;
-        }
+        // Without a watcher (inotify limits, say) the run goes on, and "reload now" still works.
+        let watcher = (|| -> anyhow::Result<notify::RecommendedWatcher> {
+            let mut watcher =
+                notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+                    let _ = tx.send(res);
+                })
+                .context("starting the file watcher")?;
+            for dir in folders(&paths, stdlib.as_deref(), profile.as_deref()) {
+                watcher
+                    .watch(&dir, RecursiveMode::NonRecursive)
+                    .with_context(|| format!("watching {}", dir.display()))?;
+            }
+            Ok(watcher)
+        })();
+        let _watcher = match watcher {
+            Ok(w) => Some(w),
+            Err(e) => {
+                self.say(&format!(
+                    "warning: files are not watched ({e:#}); reload with the control API or `r`"
+                ));
+                None
+            }
+        };
         let relevant = |path: &Path| {
             path.extension().is_some_and(|x| x == "rhai") || Some(path) == profile.as_deref()
         };
@@ -215,11 +281,22 @@ impl Reloader {
             let next = tokio::select! {
                 e = events.recv() => Next::File(e),
                 Some(reply) = self.requests.recv() => Next::Request(reply),
-                _ = stop.wait_for(|s| *s) => Next::Stop,
+                _ = stopped(&mut stop) => Next::Stop,
             };
             let first = match next {
                 Next::File(Some(e)) => e,
-                Next::File(None) | Next::Stop => break,
+                Next::Stop => break,
+                Next::File(None) => {
+                    // No watcher: serve requests until the end.
+                    tokio::select! {
+                        Some(reply) = self.requests.recv() => {
+                            let event = self.reload_scripts(Vec::new(), Trigger::Request).await;
+                            let _ = reply.send(event);
+                            continue;
+                        }
+                        _ = stopped(&mut stop) => break,
+                    }
+                }
                 Next::Request(reply) => {
                     let event = self.reload_scripts(Vec::new(), Trigger::Request).await;
                     let _ = reply.send(event);
@@ -227,20 +304,54 @@ impl Reloader {
                 }
             };
             let mut changed: Vec<PathBuf> = Vec::new();
-            let mut take = |res: notify::Result<notify::Event>| {
-                if let Ok(e) = res
-                    && matches!(
-                        e.kind,
-                        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
-                    )
-                {
-                    changed.extend(e.paths.into_iter().filter(|p| relevant(p)));
+            // A lost event (a queue overflow, an error) could hide a change: reload everything.
+            let mut rescan = false;
+            let mut take = |res: notify::Result<notify::Event>| -> bool {
+                match res {
+                    Ok(e) if e.need_rescan() => {
+                        rescan = true;
+                        true
+                    }
+                    Ok(e)
+                        if matches!(
+                            e.kind,
+                            EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
+                        ) =>
+                    {
+                        let before = changed.len();
+                        changed.extend(e.paths.into_iter().filter(|p| relevant(p)));
+                        changed.len() > before
+                    }
+                    Ok(_) => false,
+                    Err(_) => {
+                        rescan = true;
+                        true
+                    }
                 }
             };
-            take(first);
-            // Debounce: wait for the writes to settle.
-            while let Ok(Some(res)) = tokio::time::timeout(DEBOUNCE, events.recv()).await {
-                take(res);
+            if !take(first) {
+                continue;
+            }
+            // Debounce: wait until relevant events stop for a moment, but not for ever (a busy
+            // folder must not hold a reload back), and not past the end of the run.
+            let cap = tokio::time::Instant::now() + MAX_DEBOUNCE;
+            let mut quiet_until = tokio::time::Instant::now() + DEBOUNCE;
+            loop {
+                let until = quiet_until.min(cap);
+                tokio::select! {
+                    e = tokio::time::timeout_at(until, events.recv()) => match e {
+                        Ok(Some(res)) => {
+                            if take(res) {
+                                quiet_until = tokio::time::Instant::now() + DEBOUNCE;
+                            }
+                        }
+                        _ => break,
+                    },
+                    _ = stopped(&mut stop) => break,
+                }
+            }
+            if *stop.borrow() {
+                break;
             }
             changed.sort();
             changed.dedup();
@@ -251,7 +362,7 @@ impl Reloader {
                 .into_iter()
                 .filter(|p| p.extension().is_some_and(|x| x == "rhai"))
                 .collect();
-            if !scripts.is_empty() {
+            if !scripts.is_empty() || rescan {
                 self.reload_scripts(scripts, Trigger::Watch).await;
             }
             if profile_changed && let Some(path) = &self.profile_file {

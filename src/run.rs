@@ -11,13 +11,16 @@ use crate::cli::{
     BotApiArgs, CheckArgs, Cli, Command, PoolsArgs, RunArgs, SelfcheckArgs, TargetArgs,
 };
 use crate::config::{self, ConfigError};
-use crate::output::{Format, table};
+use crate::output::table;
 use crate::script::ScriptError;
 use crate::target::DemoBot;
 use crate::telegram::Tier;
 
 /// Exit code for a bad flag, a bad script or any other usage error.
 pub const EXIT_USAGE: u8 = 2;
+
+/// Exit code for a run in which a threshold failed.
+pub const EXIT_THRESHOLD: u8 = 3;
 
 /// Runs a command line; the error's chain is what `main` prints.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -56,11 +59,17 @@ async fn shutdown_signal() {
 
 async fn load(args: RunArgs) -> anyhow::Result<ExitCode> {
     let config = config::run(&args)?;
-    let json = config.json.clone();
-    let outcome = crate::load::run(config, shutdown_signal()).await?;
-    print!("{}", table::render(&outcome.summary));
-    if let Some(path) = json {
-        Format::Json.write(&outcome.summary, &path, "--json")?;
+    let files = config.outputs.clone();
+    let thresholds = config.thresholds.clone();
+    let mut outcome = crate::load::run(config, shutdown_signal()).await?;
+    let summary = &mut outcome.summary;
+    summary.thresholds = thresholds.iter().map(|t| t.evaluate(summary)).collect();
+    print!("{}", table::render(summary));
+    for (format, path) in &files {
+        format.write(summary, path)?;
+    }
+    if summary.thresholds.iter().any(|v| !v.passed) {
+        return Ok(ExitCode::from(EXIT_THRESHOLD));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -35,6 +35,10 @@ impl PoolSlots {
     fn give(&mut self, i: u64) {
         self.free.insert(i);
     }
+
+    fn available(&self, size: u64) -> bool {
+        !self.free.is_empty() || self.next < size
+    }
 }
 
 /// What the control API, the reloader and the profile watcher tell the scheduler.
@@ -188,6 +192,7 @@ impl Scheduler {
         let spec = VuSpec {
             vu,
             class,
+            tier,
             index_in_class: self.started[class],
             pool_index,
         };
@@ -292,6 +297,7 @@ impl Scheduler {
             // Never faster than the spawn rate, with at most a second's worth in hand.
             credit = (credit + rate * (now - last).as_secs_f64()).min(rate.max(1.0));
             last = now;
+            let mut idle = false;
             while credit >= 1.0 {
                 let total = self.split.total();
                 if total < u64::from(target) {
@@ -301,13 +307,29 @@ impl Scheduler {
                     if let Some(class) = self.split.remove() {
                         self.halt(class);
                     }
-                } else if let Some((from, to)) = self.split.rebalance() {
+                } else if !self.iterations
+                    && let Some((from, to)) = self.split.rebalance()
+                {
+                    // Move a user only if the new class's pool has an id for it.
+                    let tier = self.tiers[to];
+                    if !self.slots[tier.index()].available(self.pools.user_capacity(tier)) {
+                        self.split.undo(to);
+                        self.split.redo(from);
+                        idle = true;
+                        break;
+                    }
                     self.halt(from);
                     self.start(to);
                 } else {
+                    idle = true;
                     break;
                 }
                 credit -= 1.0;
+            }
+            if idle {
+                // Credit does not pile up while there is nothing to do: the next change
+                // starts at the spawn rate, not with a burst.
+                credit = credit.min(1.0);
             }
             self.publish(target, rate, started, end);
             let final_users = self.profile.users_at(self.profile.run_time());
@@ -333,6 +355,7 @@ impl Scheduler {
                     if !self.on_command(cmd, started, &mut end) {
                         break StopReason::Interrupted;
                     }
+                    credit = credit.min(1.0);
                 }
                 _ = &mut stop => break StopReason::Interrupted,
             }

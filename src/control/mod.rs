@@ -44,17 +44,38 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
-async fn require_token(State(state): State<Shared>, request: Request, next: Next) -> Response {
+/// Compares in time independent of where the first difference is.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The token when one is set; and for every POST, a JSON content type, which a web page on
+/// another origin cannot send without the browser asking first (so a page the user happens to
+/// visit cannot stop or reshape a run on loopback).
+async fn guard(State(state): State<Shared>, request: Request, next: Next) -> Response {
     if let Some(token) = &state.token {
         let given = request
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(token.as_str()) {
+        if !given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
             return error(
                 StatusCode::UNAUTHORIZED,
                 "this control API needs `Authorization: Bearer <--control-token>`",
+            );
+        }
+    }
+    if request.method() == axum::http::Method::POST {
+        let json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !json {
+            return error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "send `Content-Type: application/json` (a body of {} will do where none is needed)",
             );
         }
     }
@@ -95,11 +116,11 @@ async fn status(State(state): State<Shared>) -> Response {
             }
         })
         .collect();
+    // The latest reload's error, if the latest reload failed (a fix clears it).
     let last_error = snapshot
         .reloads
-        .iter()
-        .rev()
-        .find(|r| !r.ok)
+        .last()
+        .filter(|r| !r.ok)
         .map(|r| r.errors.join("\n"));
     Json(json!({
         "scheduler": scheduler,
@@ -191,6 +212,13 @@ async fn stop(State(state): State<Shared>) -> Response {
     (StatusCode::ACCEPTED, Json(json!({ "stopping": true }))).into_response()
 }
 
+async fn not_allowed() -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "wrong method: GET /api/status, POST /api/users, POST /api/reload, POST /api/stop",
+    )
+}
+
 async fn not_found() -> Response {
     error(
         StatusCode::NOT_FOUND,
@@ -205,7 +233,8 @@ pub fn router(state: Shared) -> Router {
         .route("/api/reload", post(reload))
         .route("/api/stop", post(stop))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .method_not_allowed_fallback(not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
 }
 

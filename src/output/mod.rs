@@ -1,6 +1,7 @@
 //! What a run shows and writes: the live progress line, the final table, and result files.
 //! One file per format behind [`Format`]; a new format is a new variant there.
 
+pub mod csv;
 pub mod progress;
 pub mod table;
 
@@ -15,22 +16,21 @@ use crate::stats::Summary;
 pub enum Format {
     /// `--json`: the full result, schema `schema/result.v1.json`.
     Json,
+    /// `--csv PREFIX`: Locust's three CSV files.
+    Csv,
 }
 
 impl Format {
-    pub fn render(self, summary: &Summary) -> anyhow::Result<Vec<u8>> {
+    /// Writes the result to `path` (for CSV, a prefix of three files).
+    pub fn write(self, summary: &Summary, path: &Path) -> anyhow::Result<()> {
         match self {
             Format::Json => {
                 let mut out = serde_json::to_vec_pretty(summary)?;
                 out.push(b'\n');
-                Ok(out)
+                std::fs::write(path, out)
+                    .with_context(|| format!("--json: writing {}", path.display()))
             }
+            Format::Csv => csv::write(summary, path),
         }
-    }
-
-    /// Writes the result to `path`; `flag` names the option in errors.
-    pub fn write(self, summary: &Summary, path: &Path, flag: &str) -> anyhow::Result<()> {
-        let bytes = self.render(summary)?;
-        std::fs::write(path, bytes).with_context(|| format!("{flag}: writing {}", path.display()))
     }
 }

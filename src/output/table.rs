@@ -85,6 +85,7 @@ pub fn render(s: &Summary) -> String {
         replies: t.replies,
         no_reply: t.no_reply,
         reply_ms: t.reply_ms,
+        content_bytes: 0,
     };
     request_line(&mut out, &all, s.duration_s);
     let _ = writeln!(
@@ -165,6 +166,18 @@ pub fn render(s: &Summary) -> String {
                 out,
                 "{:>6}x {} [{}] {}",
                 e.count, e.location, e.class, e.message
+            );
+        }
+    }
+    if !s.thresholds.is_empty() {
+        let _ = writeln!(out, "\nThresholds");
+        for v in &s.thresholds {
+            let _ = writeln!(
+                out,
+                "  {} {:<40} {}",
+                if v.passed { "pass" } else { "FAIL" },
+                v.threshold,
+                v.observed
             );
         }
     }

@@ -17,6 +17,9 @@ struct ProfileFile {
     run_time: Option<String>,
     #[serde(default)]
     stages: Vec<StageFile>,
+    /// Pass/fail rules, as `--threshold` takes them.
+    #[serde(default)]
+    thresholds: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,7 +99,11 @@ fn build(f: ProfileFile, default_name: &str) -> Result<Profile, ProfileError> {
             })
             .collect::<Result<_, ProfileError>>()?
     };
-    let profile = Profile { name, stages };
+    let profile = Profile {
+        name,
+        stages,
+        thresholds: f.thresholds,
+    };
     profile.validate()?;
     Ok(profile)
 }

@@ -23,6 +23,8 @@ pub struct Stage {
 pub struct Profile {
     pub name: String,
     pub stages: Vec<Stage>,
+    /// Pass/fail rules the profile file sets (`thresholds = [...]`), as written.
+    pub thresholds: Vec<String>,
 }
 
 /// A profile that cannot run, naming the field at fault.
@@ -52,6 +54,7 @@ impl Profile {
                 spawn_rate,
                 duration,
             }],
+            thresholds: Vec::new(),
         }
     }
 
@@ -247,6 +250,7 @@ mod tests {
                     duration: Duration::from_secs(60),
                 },
             ],
+            thresholds: Vec::new(),
         };
         let q = p
             .clone()
@@ -277,6 +281,7 @@ mod tests {
                     duration: Duration::from_secs(60),
                 },
             ],
+            thresholds: Vec::new(),
         };
         assert_eq!(slow.users_at(Duration::from_secs(61)), 61);
         // Ramping down from 400 to 50 at 10/s.

@@ -90,6 +90,11 @@ impl ClassSplit {
         self.counts[class] = self.counts[class].saturating_sub(1);
     }
 
+    /// Counts a user back into `class` (undoes a move's other half).
+    pub fn redo(&mut self, class: usize) {
+        self.counts[class] += 1;
+    }
+
     /// The class of the next user stopped: the one furthest above its quota.
     pub fn remove(&mut self) -> Option<usize> {
         let n = self.total().checked_sub(1)?;

@@ -129,7 +129,15 @@ impl ClassTable {
             version: self.version(),
             ..ReloadOutcome::default()
         };
-        let files = match discover(&self.paths) {
+        // A script named on the command line and since deleted leaves the run; the others
+        // still reload.
+        let present: Vec<PathBuf> = self
+            .paths
+            .iter()
+            .filter(|p| p.is_dir() || p.exists())
+            .cloned()
+            .collect();
+        let files = match discover(&present) {
             Ok(files) => files,
             Err(e) => {
                 outcome.errors.push(e);

@@ -50,6 +50,25 @@ pub struct HistoryPoint {
     pub reload: Option<u64>,
 }
 
+/// One second as Locust's `_stats_history.csv` has it: the current percentiles over the last
+/// ten seconds (Locust's window), and the totals so far.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WindowPoint {
+    pub t: u64,
+    pub users: u32,
+    pub requests: u64,
+    pub failures: u64,
+    /// The last ten seconds' latency.
+    pub current: Latency,
+    /// Everything up to this second.
+    pub total: Latency,
+    pub total_failures: u64,
+    pub total_bytes: u64,
+}
+
+/// Seconds in the "current" percentile window (as Locust's).
+const WINDOW: usize = 10;
+
 /// What the live display shows.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -91,6 +110,10 @@ pub struct Aggregator {
     users_at: BTreeMap<u64, u32>,
     /// The last second turned into a history point.
     settled: u64,
+    /// Per second, for Locust's history CSV.
+    pub window_points: Vec<WindowPoint>,
+    window: std::collections::VecDeque<hdrhistogram::Histogram<u64>>,
+    cumulative: RequestStats,
     users: watch::Receiver<u32>,
     started: Instant,
 }
@@ -115,6 +138,9 @@ impl Aggregator {
             reload_marks: BTreeMap::new(),
             users_at: BTreeMap::new(),
             settled: 0,
+            window_points: Vec::new(),
+            window: std::collections::VecDeque::new(),
+            cumulative: RequestStats::default(),
             users,
             started,
         }
@@ -166,6 +192,25 @@ impl Aggregator {
                 all.merge(r);
             }
             let lat = Latency::of(&all.latency);
+            self.cumulative.merge(&all);
+            if self.window.len() == WINDOW {
+                self.window.pop_front();
+            }
+            self.window.push_back(all.latency.clone());
+            let mut current = super::hist::new();
+            for h in &self.window {
+                super::hist::merge(&mut current, h);
+            }
+            self.window_points.push(WindowPoint {
+                t,
+                users,
+                requests: all.count(),
+                failures: all.failed(),
+                current: Latency::of(&current),
+                total: Latency::of(&self.cumulative.latency),
+                total_failures: self.cumulative.failed(),
+                total_bytes: self.cumulative.bytes,
+            });
             let tasks = interval
                 .tasks
                 .values()
@@ -254,7 +299,7 @@ mod tests {
             for second in 1..=3 {
                 let mut r = Recorder::default();
                 for _ in 0..(10 * worker + second) {
-                    r.request("/help", Duration::from_millis(3), None);
+                    r.request("/help", Duration::from_millis(3), None, 0);
                     r.reply("/help", ReplyOutcome::NotAwaited);
                 }
                 r.task("Guest", "browse", Duration::from_millis(1), false);

@@ -30,10 +30,15 @@ pub struct Latency {
     pub min: f64,
     pub mean: f64,
     pub p50: f64,
+    pub p66: f64,
+    pub p75: f64,
+    pub p80: f64,
     pub p90: f64,
     pub p95: f64,
+    pub p98: f64,
     pub p99: f64,
     pub p999: f64,
+    pub p9999: f64,
     pub max: f64,
 }
 
@@ -52,10 +57,15 @@ impl Latency {
             min: ms(h.min()),
             mean: h.mean().round() / 1e3,
             p50: q(0.50),
+            p66: q(0.66),
+            p75: q(0.75),
+            p80: q(0.80),
             p90: q(0.90),
             p95: q(0.95),
+            p98: q(0.98),
             p99: q(0.99),
             p999: q(0.999),
+            p9999: q(0.9999),
             max: ms(h.max()),
         }
     }

@@ -23,6 +23,8 @@ pub struct RequestStats {
     pub no_reply: u64,
     /// Requests the host refused to send (counted, with no latency).
     pub unsent: u64,
+    /// Bytes of the bot's answers (the webhook response bodies).
+    pub bytes: u64,
 }
 
 impl Default for RequestStats {
@@ -33,6 +35,7 @@ impl Default for RequestStats {
             reply: hist::new(),
             no_reply: 0,
             unsent: 0,
+            bytes: 0,
         }
     }
 }
@@ -54,6 +57,7 @@ impl RequestStats {
         }
         self.no_reply += other.no_reply;
         self.unsent += other.unsent;
+        self.bytes += other.bytes;
     }
 }
 
@@ -167,10 +171,12 @@ fn entry<'a, V: Default>(map: &'a mut HashMap<Box<str>, V>, key: &str) -> &'a mu
 }
 
 impl Recorder {
-    /// One request sent, as soon as its answer (or failure) is known.
-    pub fn request(&mut self, name: &str, latency: Duration, error: Option<ErrorKind>) {
+    /// One request sent, as soon as its answer (or failure) is known; `bytes` is the size of
+    /// the answer's body.
+    pub fn request(&mut self, name: &str, latency: Duration, error: Option<ErrorKind>, bytes: u64) {
         let r = entry(&mut self.current.requests, name);
         hist::record(&mut r.latency, latency);
+        r.bytes += bytes;
         if let Some(kind) = error {
             r.failures[kind.index()] += 1;
         }
@@ -239,12 +245,13 @@ mod tests {
         let mut a = Recorder::default();
         let mut b = Recorder::default();
         for i in 0..100 {
-            a.request("/help", Duration::from_millis(i), None);
+            a.request("/help", Duration::from_millis(i), None, 10);
             a.reply("/help", ReplyOutcome::Missing);
             b.request(
                 "/help",
                 Duration::from_millis(100 + i),
                 Some(ErrorKind::Timeout),
+                0,
             );
             b.reply("/help", ReplyOutcome::After(Duration::from_millis(5)));
         }

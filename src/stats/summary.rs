@@ -9,6 +9,7 @@ use super::aggregate::{Aggregator, HistoryPoint};
 use super::hist::Latency;
 use super::recorder::RequestStats;
 use crate::reload::ReloadEvent;
+use crate::threshold::Verdict;
 use crate::transport::ErrorKind;
 
 /// The `schema` field of every result file.
@@ -58,6 +59,8 @@ pub struct RequestRow {
     pub replies: u64,
     pub no_reply: u64,
     pub reply_ms: Option<Latency>,
+    /// Bytes of the bot's answers (webhook response bodies).
+    pub content_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,8 +126,18 @@ pub struct Summary {
     pub history: Vec<HistoryPoint>,
     /// Script and profile reloads during the run, in order.
     pub reloads: Vec<ReloadEvent>,
+    /// Each threshold and how it came out.
+    pub thresholds: Vec<Verdict>,
     /// The demo bot's own counts (`GET /stats`) when it ran in-process.
     pub bot: Option<serde_json::Value>,
+    /// Unix time of the start, for files that want absolute timestamps.
+    pub started_unix: u64,
+    /// The all-requests row (as the table's "Aggregated").
+    #[serde(skip)]
+    pub aggregated: Option<RequestRow>,
+    /// Per second, with Locust's ten-second window (for `_stats_history.csv`).
+    #[serde(skip)]
+    pub window: Vec<super::aggregate::WindowPoint>,
 }
 
 /// A class as the run declared it, and how many users it started.
@@ -143,6 +156,7 @@ pub struct ClassInfo {
 #[derive(Debug, Clone)]
 pub struct RunInfo {
     pub started_at: String,
+    pub started_unix: u64,
     pub duration_s: f64,
     pub seed: u64,
     pub target: String,
@@ -179,6 +193,7 @@ fn request_row(name: &str, r: &RequestStats, secs: f64) -> RequestRow {
         replies: r.reply.len(),
         no_reply: r.no_reply,
         reply_ms: (!r.reply.is_empty()).then(|| Latency::of(&r.reply)),
+        content_bytes: r.bytes,
     }
 }
 
@@ -309,7 +324,11 @@ impl Summary {
             script_errors,
             history: agg.history.clone(),
             reloads: agg.reloads.clone(),
+            thresholds: Vec::new(),
             bot: info.bot,
+            started_unix: info.started_unix,
+            aggregated: Some(request_row("Aggregated", &agg.all, secs)),
+            window: agg.window_points.clone(),
         }
     }
 }

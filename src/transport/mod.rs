@@ -102,6 +102,11 @@ pub struct Posted {
 }
 
 impl Posted {
+    /// Size of the answer's body.
+    pub fn bytes(&self) -> u64 {
+        self.result.as_ref().map_or(0, |r| r.body.len() as u64)
+    }
+
     pub fn status(&self) -> u16 {
         self.result.as_ref().map_or(0, |r| r.status)
     }

@@ -21,7 +21,7 @@ use crate::script::{ClassScript, ClassSlot, ClassTable, ScriptError, WaitSpec};
 use crate::stats::Recorder;
 use crate::stats::aggregate::VuReport;
 use crate::stats::recorder::ReplyOutcome;
-use crate::telegram::{Sender, TierPools, UpdateFactory, UpdateIds};
+use crate::telegram::{Sender, Tier, TierPools, UpdateFactory, UpdateIds};
 use crate::transport::{ErrorKind, Transport};
 
 /// Which user to start: its number in the run, its class, and its place in its tier's pool.
@@ -29,6 +29,8 @@ use crate::transport::{ErrorKind, Transport};
 pub struct VuSpec {
     pub vu: u64,
     pub class: usize,
+    /// Its tier, as the scheduler allocated its pool id for (a reload may change the class's).
+    pub tier: Tier,
     /// The n-th user of its class in this run (seeds its randomness).
     pub index_in_class: u64,
     /// Index of its test-user id in its tier's pool.
@@ -113,7 +115,7 @@ impl Vu {
     pub fn new(spec: VuSpec, env: Rc<Env>, control: Rc<Control>) -> Result<Self, String> {
         let class = env.classes.slot(spec.class);
         let script = class.load();
-        let tier = script.decl.tier;
+        let tier = spec.tier;
         let user_id = env
             .pools
             .id(tier, spec.pool_index)
@@ -280,6 +282,7 @@ impl Vu {
                         self.name,
                         self.started.elapsed(),
                         Some(ErrorKind::Abandoned),
+                        0,
                     );
                 }
             }
@@ -297,7 +300,7 @@ impl Vu {
         in_flight.done = true;
         recorder
             .borrow_mut()
-            .request(name, posted.latency, posted.error());
+            .request(name, posted.latency, posted.error(), posted.bytes());
         let success = matches!(&posted.result, Ok(r) if (200..300).contains(&r.status));
         if let (true, Ok(response)) = (success, &posted.result) {
             // A method call in the answer's body is the bot's reply, as with Telegram.

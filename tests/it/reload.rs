@@ -101,6 +101,7 @@ async fn status(base: &str) -> Value {
 async fn stop(base: &str) {
     let r = reqwest::Client::new()
         .post(format!("{base}/api/stop"))
+        .json(&json!({}))
         .send()
         .await
         .unwrap();
@@ -238,6 +239,15 @@ async fn a_new_script_joins_and_a_deleted_one_leaves() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(split, json!([0, 6]), "the deleted class's users moved over");
+    // Its users really stopped: /help no longer arrives.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let help = count(&stack, "/help");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        count(&stack, "/help"),
+        help,
+        "the deleted class sends nothing"
+    );
     stop(&base).await;
     let s = run.await.unwrap();
     assert_eq!(s.classes.len(), 2);
@@ -403,9 +413,30 @@ async fn the_control_api_refuses_bad_requests_clearly() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
+    let r = authed(client.get(format!("{base}/api/users")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert!(r.text().await.unwrap().contains("wrong method"));
+    // A wrong token, and a POST without a JSON body (what a cross-site form would send).
+    let r = client
+        .post(format!("{base}/api/stop"))
+        .bearer_auth("guess")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = authed(client.post(format!("{base}/api/stop")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
 
     // Reload now, through the API.
     let r = authed(client.post(format!("{base}/api/reload")))
+        .json(&json!({}))
         .send()
         .await
         .unwrap();
@@ -415,6 +446,7 @@ async fn the_control_api_refuses_bad_requests_clearly() {
     assert_eq!(event["version"], 1);
 
     let r = authed(client.post(format!("{base}/api/stop")))
+        .json(&json!({}))
         .send()
         .await
         .unwrap();

@@ -1,0 +1,215 @@
+//! Locust's CSV files, column for column (`--csv PREFIX`): `PREFIX_stats.csv`,
+//! `PREFIX_stats_history.csv` and `PREFIX_failures.csv`, so tooling written for Locust reads
+//! them. Every request is a webhook POST, so `Type` is `POST` (and empty on the Aggregated
+//! row, as Locust writes it). Times are milliseconds; the history's percentiles are over the
+//! last ten seconds, as Locust's "current" percentiles are, and `N/A` when that window is empty.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::stats::Summary;
+use crate::stats::hist::Latency;
+use crate::stats::summary::RequestRow;
+
+pub const STATS_COLUMNS: [&str; 22] = [
+    "Type",
+    "Name",
+    "Request Count",
+    "Failure Count",
+    "Median Response Time",
+    "Average Response Time",
+    "Min Response Time",
+    "Max Response Time",
+    "Average Content Size",
+    "Requests/s",
+    "Failures/s",
+    "50%",
+    "66%",
+    "75%",
+    "80%",
+    "90%",
+    "95%",
+    "98%",
+    "99%",
+    "99.9%",
+    "99.99%",
+    "100%",
+];
+
+pub const HISTORY_COLUMNS: [&str; 24] = [
+    "Timestamp",
+    "User Count",
+    "Type",
+    "Name",
+    "Requests/s",
+    "Failures/s",
+    "50%",
+    "66%",
+    "75%",
+    "80%",
+    "90%",
+    "95%",
+    "98%",
+    "99%",
+    "99.9%",
+    "99.99%",
+    "100%",
+    "Total Request Count",
+    "Total Failure Count",
+    "Total Median Response Time",
+    "Total Average Response Time",
+    "Total Min Response Time",
+    "Total Max Response Time",
+    "Total Average Content Size",
+];
+
+pub const FAILURES_COLUMNS: [&str; 4] = ["Method", "Name", "Error", "Occurrences"];
+
+fn num(v: f64) -> String {
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s.is_empty() || s == "-" {
+        "0".into()
+    } else {
+        s.to_string()
+    }
+}
+
+fn percentiles(l: &Latency) -> [String; 11] {
+    [
+        l.p50, l.p66, l.p75, l.p80, l.p90, l.p95, l.p98, l.p99, l.p999, l.p9999, l.max,
+    ]
+    .map(num)
+}
+
+fn per_second(n: u64, secs: f64) -> f64 {
+    if secs > 0.0 { n as f64 / secs } else { 0.0 }
+}
+
+fn stats_row(kind: &str, r: &RequestRow, secs: f64) -> Vec<String> {
+    let l = &r.latency_ms;
+    let size = if r.count > 0 {
+        r.content_bytes as f64 / r.count as f64
+    } else {
+        0.0
+    };
+    let mut row = vec![
+        kind.to_string(),
+        r.name.clone(),
+        r.count.to_string(),
+        r.failures.to_string(),
+        num(l.p50),
+        num(l.mean),
+        num(l.min),
+        num(l.max),
+        num(size),
+        num(r.rps),
+        num(per_second(r.failures, secs)),
+    ];
+    row.extend(percentiles(l));
+    row
+}
+
+fn render(header: &[&str], rows: Vec<Vec<String>>) -> anyhow::Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(header)?;
+    for row in rows {
+        w.write_record(&row)?;
+    }
+    w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// `_stats.csv`: a row per request name, then Aggregated.
+pub fn stats(s: &Summary) -> anyhow::Result<Vec<u8>> {
+    let mut rows: Vec<Vec<String>> = s
+        .requests
+        .iter()
+        .map(|r| stats_row("POST", r, s.duration_s))
+        .collect();
+    if let Some(all) = &s.aggregated {
+        rows.push(stats_row("", all, s.duration_s));
+    }
+    render(&STATS_COLUMNS, rows)
+}
+
+/// `_stats_history.csv`: an Aggregated row per second.
+pub fn history(s: &Summary) -> anyhow::Result<Vec<u8>> {
+    let rows = s
+        .window
+        .iter()
+        .map(|p| {
+            let mut row = vec![
+                (s.started_unix + p.t).to_string(),
+                p.users.to_string(),
+                String::new(),
+                "Aggregated".into(),
+                p.requests.to_string(),
+                p.failures.to_string(),
+            ];
+            if p.current.count == 0 {
+                row.extend(std::iter::repeat_n("N/A".to_string(), 11));
+            } else {
+                row.extend(percentiles(&p.current));
+            }
+            let size = if p.total.count > 0 {
+                p.total_bytes as f64 / p.total.count as f64
+            } else {
+                0.0
+            };
+            row.extend([
+                p.total.count.to_string(),
+                p.total_failures.to_string(),
+                num(p.total.p50),
+                num(p.total.mean),
+                num(p.total.min),
+                num(p.total.max),
+                num(size),
+            ]);
+            row
+        })
+        .collect();
+    render(&HISTORY_COLUMNS, rows)
+}
+
+/// `_failures.csv`: a row per request name and kind of failure.
+pub fn failures(s: &Summary) -> anyhow::Result<Vec<u8>> {
+    let rows = s
+        .requests
+        .iter()
+        .flat_map(|r| {
+            r.failures_by_kind
+                .iter()
+                .map(|(kind, n)| vec!["POST".into(), r.name.clone(), kind.clone(), n.to_string()])
+        })
+        .collect();
+    render(&FAILURES_COLUMNS, rows)
+}
+
+/// The three files' paths for a prefix.
+pub fn paths(prefix: &Path) -> [PathBuf; 3] {
+    let with = |suffix: &str| {
+        let mut p = prefix.as_os_str().to_owned();
+        p.push(suffix);
+        PathBuf::from(p)
+    };
+    [
+        with("_stats.csv"),
+        with("_stats_history.csv"),
+        with("_failures.csv"),
+    ]
+}
+
+/// Writes the three files.
+pub fn write(s: &Summary, prefix: &Path) -> anyhow::Result<()> {
+    let [stats_path, history_path, failures_path] = paths(prefix);
+    for (path, bytes) in [
+        (stats_path, stats(s)?),
+        (history_path, history(s)?),
+        (failures_path, failures(s)?),
+    ] {
+        std::fs::write(&path, bytes)
+            .with_context(|| format!("--csv: writing {}", path.display()))?;
+    }
+    Ok(())
+}
