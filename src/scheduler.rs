@@ -355,7 +355,9 @@ impl Scheduler {
                     if !self.on_command(cmd, started, &mut end) {
                         break StopReason::Interrupted;
                     }
+                    // A new target starts from now, at its rate.
                     credit = credit.min(1.0);
+                    last = Instant::now();
                 }
                 _ = &mut stop => break StopReason::Interrupted,
             }

@@ -1,9 +1,11 @@
 //! The control API, on a loopback port by default (`--control 127.0.0.1:PORT`): read the run's
-//! status and statistics, set users and spawn rate, reload the scripts now, stop. Bound to any
+//! status and statistics, set users and spawn rate, reload the scripts now, stop; and
+//! Prometheus's `/metrics`. Bound to any
 //! other address it needs `--control-token`, and then every request must carry it
 //! (`Authorization: Bearer TOKEN`). Every bad request gets a 4xx with a JSON `error` message.
 
 pub mod keys;
+pub mod metrics;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -212,6 +214,18 @@ async fn stop(State(state): State<Shared>) -> Response {
     (StatusCode::ACCEPTED, Json(json!({ "stopping": true }))).into_response()
 }
 
+async fn prometheus(State(state): State<Shared>) -> Response {
+    let text = metrics::render(&state.snapshot.borrow(), &state.status.borrow());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
 async fn not_allowed() -> Response {
     error(
         StatusCode::METHOD_NOT_ALLOWED,
@@ -222,7 +236,8 @@ async fn not_allowed() -> Response {
 async fn not_found() -> Response {
     error(
         StatusCode::NOT_FOUND,
-        "no such endpoint: GET /api/status, POST /api/users, POST /api/reload, POST /api/stop",
+        "no such endpoint: GET /api/status, POST /api/users, POST /api/reload, POST /api/stop, \
+         GET /metrics",
     )
 }
 
@@ -232,6 +247,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/users", post(set_users))
         .route("/api/reload", post(reload))
         .route("/api/stop", post(stop))
+        .route("/metrics", get(prometheus))
         .fallback(not_found)
         .method_not_allowed_fallback(not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), guard))

@@ -213,3 +213,18 @@ pub fn write(s: &Summary, prefix: &Path) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    fn text(bytes: anyhow::Result<Vec<u8>>) -> String {
+        String::from_utf8(bytes.unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn locusts_three_files() {
+        let s = crate::output::sample_summary().await;
+        insta::assert_snapshot!("stats", text(super::stats(&s)));
+        insta::assert_snapshot!("history", text(super::history(&s)));
+        insta::assert_snapshot!("failures", text(super::failures(&s)));
+    }
+}

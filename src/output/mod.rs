@@ -34,3 +34,75 @@ impl Format {
         }
     }
 }
+
+/// A fixed result for the snapshot tests: two request names, a failure, a check, a script
+/// error and three seconds of history, through the real recorder, aggregator and summary.
+#[cfg(test)]
+pub(crate) async fn sample_summary() -> Summary {
+    use std::time::{Duration, Instant};
+
+    use crate::script::ScriptError;
+    use crate::stats::Aggregator;
+    use crate::stats::aggregate::StatsMsg;
+    use crate::stats::recorder::{Recorder, ReplyOutcome};
+    use crate::stats::summary::{ClassInfo, ProfileInfo, RunInfo, StageInfo};
+    use crate::transport::ErrorKind;
+
+    let (_users_tx, users) = tokio::sync::watch::channel(4);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (snap, _) = tokio::sync::watch::channel(crate::stats::Snapshot::default());
+    for second in 1..=3u64 {
+        let mut r = Recorder::default();
+        for i in 0..10 {
+            let ms = Duration::from_millis(2 + i);
+            r.request("/help", ms, None, 120);
+            r.reply("/help", ReplyOutcome::After(ms + Duration::from_millis(1)));
+            r.request("text", ms * 3, (i == 9).then_some(ErrorKind::Http5xx), 80);
+            r.reply("text", ReplyOutcome::NotAwaited);
+            r.task("GuestUser", "browse", ms * 4, false);
+        }
+        r.check("answered", second != 2);
+        if second == 3 {
+            r.script_error(
+                "GuestUser",
+                &ScriptError {
+                    file: "scripts/guest.rhai".into(),
+                    line: 12,
+                    col: 5,
+                    message: "boom".into(),
+                },
+            );
+        }
+        tx.send(StatsMsg::Interval(r.take(second))).unwrap();
+    }
+    drop(tx);
+    let agg = Aggregator::new(users, Instant::now()).run(rx, snap).await;
+    Summary::build(
+        &agg,
+        RunInfo {
+            started_at: "2026-11-28T12:00:00Z".into(),
+            started_unix: 1_795_000_000,
+            duration_s: 3.0,
+            seed: 7,
+            target: "the demo bot".into(),
+            profile: ProfileInfo {
+                name: "smoke".into(),
+                stages: vec![StageInfo {
+                    users: 4,
+                    spawn_rate: 4.0,
+                    duration_s: 3.0,
+                }],
+            },
+            classes: vec![ClassInfo {
+                name: "GuestUser".into(),
+                file: "scripts/guest.rhai".into(),
+                tier: "guest".into(),
+                weight: 80,
+                tasks: vec![("browse".into(), 3), ("idle".into(), 1)],
+                users_started: 4,
+            }],
+            abandoned_users: 0,
+            bot: None,
+        },
+    )
+}

@@ -195,3 +195,16 @@ pub fn render(s: &Summary) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn the_final_table() {
+        let mut s = crate::output::sample_summary().await;
+        s.thresholds = ["p95<50ms", "errors<1%"]
+            .iter()
+            .map(|t| crate::threshold::Threshold::parse(t).unwrap().evaluate(&s))
+            .collect();
+        insta::assert_snapshot!(super::render(&s));
+    }
+}

@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::hist::Latency;
 use super::recorder::{Interval, RequestStats};
+use super::summary::{RequestRow, request_row};
 use crate::reload::ReloadEvent;
 
 /// A virtual user's life, reported when it ends.
@@ -83,6 +84,12 @@ pub struct Snapshot {
     pub script_errors: u64,
     /// Reloads so far, the latest last.
     pub reloads: Vec<ReloadEvent>,
+    /// Every request name so far, sorted by name.
+    pub rows: Vec<RequestRow>,
+    /// Checks so far: name, passed, failed.
+    pub checks: Vec<(String, u64, u64)>,
+    /// Task calls so far: class, task, calls, script errors.
+    pub tasks: Vec<(String, String, u64, u64)>,
 }
 
 /// Per class: how its users' sequences came out.
@@ -245,6 +252,41 @@ impl Aggregator {
             p95_ms: lat.p95,
             script_errors: self.totals.errors.values().sum(),
             reloads: self.reloads.clone(),
+            rows: {
+                let secs = self.started.elapsed().as_secs_f64();
+                let mut rows: Vec<RequestRow> = self
+                    .totals
+                    .requests
+                    .iter()
+                    .map(|(name, r)| request_row(name, r, secs))
+                    .collect();
+                rows.sort_by(|a, b| a.name.cmp(&b.name));
+                rows
+            },
+            checks: {
+                let mut checks: Vec<_> = self
+                    .totals
+                    .checks
+                    .iter()
+                    .map(|(n, c)| (n.to_string(), c.passed, c.failed))
+                    .collect();
+                checks.sort();
+                checks
+            },
+            tasks: {
+                let mut tasks: Vec<_> = self
+                    .totals
+                    .tasks
+                    .iter()
+                    .flat_map(|(class, tasks)| {
+                        tasks.iter().map(move |(task, t)| {
+                            (class.to_string(), task.to_string(), t.count(), t.errors)
+                        })
+                    })
+                    .collect();
+                tasks.sort();
+                tasks
+            },
         }
     }
 

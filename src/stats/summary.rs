@@ -178,7 +178,7 @@ fn per_second(n: u64, secs: f64) -> f64 {
     if secs > 0.0 { n as f64 / secs } else { 0.0 }
 }
 
-fn request_row(name: &str, r: &RequestStats, secs: f64) -> RequestRow {
+pub(crate) fn request_row(name: &str, r: &RequestStats, secs: f64) -> RequestRow {
     RequestRow {
         name: name.to_string(),
         count: r.count(),

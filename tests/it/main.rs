@@ -5,6 +5,7 @@ mod demo_bot;
 mod encodings;
 mod interop;
 mod model;
+mod outputs;
 mod reload;
 mod run;
 mod transport;

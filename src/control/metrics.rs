@@ -1,0 +1,212 @@
+//! `GET /metrics`: the run's live statistics in Prometheus's text exposition format (version
+//! 0.0.4), for a Prometheus server to scrape. Counters for requests, failures by kind, checks,
+//! tasks, script errors and reloads; gauges for users; latency as summaries (quantiles of the
+//! whole run so far, from the HDR histograms) per request name.
+
+use std::fmt::Write;
+
+use crate::scheduler::SchedulerStatus;
+use crate::stats::Snapshot;
+
+/// A label value, escaped as the format requires.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn head(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Renders the metrics.
+pub fn render(s: &Snapshot, status: &SchedulerStatus) -> String {
+    let mut out = String::new();
+    head(&mut out, "stress_users", "gauge", "Virtual users running.");
+    let _ = writeln!(out, "stress_users {}", status.users);
+    head(
+        &mut out,
+        "stress_users_target",
+        "gauge",
+        "Virtual users the scheduler is moving to.",
+    );
+    let _ = writeln!(out, "stress_users_target {}", status.target);
+    head(
+        &mut out,
+        "stress_spawn_rate",
+        "gauge",
+        "Users started or stopped per second.",
+    );
+    let _ = writeln!(out, "stress_spawn_rate {}", status.spawn_rate);
+
+    head(
+        &mut out,
+        "stress_requests_total",
+        "counter",
+        "Updates posted to the webhook.",
+    );
+    for r in &s.rows {
+        let _ = writeln!(
+            out,
+            "stress_requests_total{{name=\"{}\"}} {}",
+            label(&r.name),
+            r.count
+        );
+    }
+    head(
+        &mut out,
+        "stress_request_failures_total",
+        "counter",
+        "Failed updates, by kind.",
+    );
+    for r in &s.rows {
+        for (kind, n) in &r.failures_by_kind {
+            let _ = writeln!(
+                out,
+                "stress_request_failures_total{{name=\"{}\",kind=\"{}\"}} {n}",
+                label(&r.name),
+                label(kind)
+            );
+        }
+    }
+    head(
+        &mut out,
+        "stress_request_duration_seconds",
+        "summary",
+        "Webhook latency over the run so far.",
+    );
+    for r in &s.rows {
+        let l = &r.latency_ms;
+        let name = label(&r.name);
+        for (q, v) in [
+            ("0.5", l.p50),
+            ("0.9", l.p90),
+            ("0.95", l.p95),
+            ("0.99", l.p99),
+        ] {
+            let _ = writeln!(
+                out,
+                "stress_request_duration_seconds{{name=\"{name}\",quantile=\"{q}\"}} {}",
+                v / 1e3
+            );
+        }
+        let _ = writeln!(
+            out,
+            "stress_request_duration_seconds_sum{{name=\"{name}\"}} {}",
+            l.mean * l.count as f64 / 1e3
+        );
+        let _ = writeln!(
+            out,
+            "stress_request_duration_seconds_count{{name=\"{name}\"}} {}",
+            l.count
+        );
+    }
+    head(
+        &mut out,
+        "stress_reply_duration_seconds",
+        "summary",
+        "Time from a send to the bot's first reply.",
+    );
+    for r in &s.rows {
+        let Some(l) = &r.reply_ms else { continue };
+        let name = label(&r.name);
+        for (q, v) in [("0.5", l.p50), ("0.95", l.p95), ("0.99", l.p99)] {
+            let _ = writeln!(
+                out,
+                "stress_reply_duration_seconds{{name=\"{name}\",quantile=\"{q}\"}} {}",
+                v / 1e3
+            );
+        }
+        let _ = writeln!(
+            out,
+            "stress_reply_duration_seconds_sum{{name=\"{name}\"}} {}",
+            l.mean * l.count as f64 / 1e3
+        );
+        let _ = writeln!(
+            out,
+            "stress_reply_duration_seconds_count{{name=\"{name}\"}} {}",
+            l.count
+        );
+    }
+    head(
+        &mut out,
+        "stress_replies_missing_total",
+        "counter",
+        "Sends whose reply did not come.",
+    );
+    for r in &s.rows {
+        let _ = writeln!(
+            out,
+            "stress_replies_missing_total{{name=\"{}\"}} {}",
+            label(&r.name),
+            r.no_reply
+        );
+    }
+    head(
+        &mut out,
+        "stress_tasks_total",
+        "counter",
+        "Task calls, by class and task.",
+    );
+    for (class, task, calls, _) in &s.tasks {
+        let _ = writeln!(
+            out,
+            "stress_tasks_total{{class=\"{}\",task=\"{}\"}} {calls}",
+            label(class),
+            label(task)
+        );
+    }
+    head(
+        &mut out,
+        "stress_script_errors_total",
+        "counter",
+        "Task calls that ended in a script error.",
+    );
+    for (class, task, _, errors) in &s.tasks {
+        let _ = writeln!(
+            out,
+            "stress_script_errors_total{{class=\"{}\",task=\"{}\"}} {errors}",
+            label(class),
+            label(task)
+        );
+    }
+    head(
+        &mut out,
+        "stress_checks_total",
+        "counter",
+        "Checks, by name and result.",
+    );
+    for (name, passed, failed) in &s.checks {
+        let name = label(name);
+        let _ = writeln!(
+            out,
+            "stress_checks_total{{name=\"{name}\",result=\"pass\"}} {passed}"
+        );
+        let _ = writeln!(
+            out,
+            "stress_checks_total{{name=\"{name}\",result=\"fail\"}} {failed}"
+        );
+    }
+    head(
+        &mut out,
+        "stress_reloads_total",
+        "counter",
+        "Script and profile reloads, by outcome.",
+    );
+    let ok = s.reloads.iter().filter(|r| r.ok).count();
+    let _ = writeln!(out, "stress_reloads_total{{outcome=\"ok\"}} {ok}");
+    let _ = writeln!(
+        out,
+        "stress_reloads_total{{outcome=\"error\"}} {}",
+        s.reloads.len() - ok
+    );
+    head(
+        &mut out,
+        "stress_elapsed_seconds",
+        "gauge",
+        "Time since the run started.",
+    );
+    let _ = writeln!(out, "stress_elapsed_seconds {}", s.elapsed.as_secs_f64());
+    out
+}
