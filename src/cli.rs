@@ -191,8 +191,9 @@ pub struct RunArgs {
     /// Worker threads (default: one per core).
     #[arg(long)]
     pub workers: Option<usize>,
-    /// Serve the control API here (status, users, reload, stop), e.g. 127.0.0.1:8089.
-    #[arg(long, value_name = "ADDR")]
+    /// Serve the live dashboard and the control API here (status, users, reload, stop,
+    /// /metrics), e.g. 127.0.0.1:8089.
+    #[arg(long, alias = "web", value_name = "ADDR")]
     pub control: Option<std::net::SocketAddr>,
     /// Token the control API requires (needed when --control is not a loopback address).
     #[arg(long, value_name = "TOKEN")]
@@ -211,6 +212,9 @@ pub struct RunArgs {
     /// Write Locust's CSV files: PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv.
     #[arg(long, value_name = "PREFIX")]
     pub csv: Option<PathBuf>,
+    /// Write a self-contained HTML report (charts inline, nothing fetched).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// No live progress line.
     #[arg(long, short)]
     pub quiet: bool,

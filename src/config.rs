@@ -372,6 +372,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
             .iter()
             .map(|p| (Format::Json, p.clone()))
             .chain(args.csv.iter().map(|p| (Format::Csv, p.clone())))
+            .chain(args.html.iter().map(|p| (Format::Html, p.clone())))
             .collect(),
         quiet: args.quiet,
         pools,

@@ -215,7 +215,7 @@ pub async fn run_with(
         let addr = listener.local_addr()?;
         control_addr = Some(addr);
         if !config.quiet {
-            eprintln!("control API on http://{addr}/api/status");
+            eprintln!("dashboard on http://{addr}/ (control API: /api/status, metrics: /metrics)");
         }
         let state = Arc::new(ControlState {
             scheduler: commands_tx.clone(),
@@ -225,6 +225,10 @@ pub async fn run_with(
             table: table.clone(),
             pools: config.pools.clone(),
             token: config.control_token.clone(),
+            about: format!(
+                "{} · profile {} · seed {}",
+                target.describe, config.profile.name, config.options.seed
+            ),
         });
         let mut done = done_rx.clone();
         tokio::spawn(crate::control::serve(listener, state, async move {

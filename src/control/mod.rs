@@ -38,12 +38,23 @@ pub struct ControlState {
     pub table: Arc<ClassTable>,
     pub pools: TierPools,
     pub token: Option<String>,
+    /// What the run is (target, profile, seed), for the dashboard.
+    pub about: String,
 }
 
 type Shared = Arc<ControlState>;
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// The `token` parameter of a query string.
+fn url_token(query: &str) -> Option<String> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v)
 }
 
 /// Compares in time independent of where the first difference is.
@@ -56,11 +67,16 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 /// visit cannot stop or reshape a run on loopback).
 async fn guard(State(state): State<Shared>, request: Request, next: Next) -> Response {
     if let Some(token) = &state.token {
+        // A browser opening the dashboard cannot set a header: `?token=` works too.
+        let from_query = request.uri().query().and_then(url_token);
         let given = request
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_string)
+            .or(from_query);
+        let given = given.as_deref();
         if !given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
             return error(
                 StatusCode::UNAUTHORIZED,
@@ -226,6 +242,41 @@ async fn prometheus(State(state): State<Shared>) -> Response {
         .into_response()
 }
 
+#[derive(Debug, Deserialize)]
+struct Since {
+    since: Option<u64>,
+}
+
+fn live_view(state: &ControlState, since: Option<u64>) -> crate::output::view::View {
+    crate::output::view::live(
+        &state.snapshot.borrow(),
+        &state.status.borrow(),
+        &state.table,
+        since,
+        &state.about,
+    )
+}
+
+async fn live_stats(
+    State(state): State<Shared>,
+    query: Result<axum::extract::Query<Since>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    match query {
+        Ok(q) => Json(live_view(&state, q.since)).into_response(),
+        Err(e) => error(
+            StatusCode::BAD_REQUEST,
+            format!("{}; expected ?since=SECONDS", e.body_text()),
+        ),
+    }
+}
+
+async fn dashboard(State(state): State<Shared>) -> Response {
+    match crate::output::html::render(&live_view(&state, None), "stress: live") {
+        Ok(page) => axum::response::Html(page).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
+    }
+}
+
 async fn not_allowed() -> Response {
     error(
         StatusCode::METHOD_NOT_ALLOWED,
@@ -236,13 +287,15 @@ async fn not_allowed() -> Response {
 async fn not_found() -> Response {
     error(
         StatusCode::NOT_FOUND,
-        "no such endpoint: GET /api/status, POST /api/users, POST /api/reload, POST /api/stop, \
-         GET /metrics",
+        "no such endpoint: GET / (dashboard), GET /api/status, GET /api/stats, POST /api/users, \
+         POST /api/reload, POST /api/stop, GET /metrics",
     )
 }
 
 pub fn router(state: Shared) -> Router {
     Router::new()
+        .route("/", get(dashboard))
+        .route("/api/stats", get(live_stats))
         .route("/api/status", get(status))
         .route("/api/users", post(set_users))
         .route("/api/reload", post(reload))

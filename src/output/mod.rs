@@ -2,8 +2,10 @@
 //! One file per format behind [`Format`]; a new format is a new variant there.
 
 pub mod csv;
+pub mod html;
 pub mod progress;
 pub mod table;
+pub mod view;
 
 use std::path::Path;
 
@@ -18,6 +20,8 @@ pub enum Format {
     Json,
     /// `--csv PREFIX`: Locust's three CSV files.
     Csv,
+    /// `--html FILE`: a self-contained report.
+    Html,
 }
 
 impl Format {
@@ -31,6 +35,11 @@ impl Format {
                     .with_context(|| format!("--json: writing {}", path.display()))
             }
             Format::Csv => csv::write(summary, path),
+            Format::Html => {
+                let page = html::render(&view::finished(summary), "stress report")?;
+                std::fs::write(path, page)
+                    .with_context(|| format!("--html: writing {}", path.display()))
+            }
         }
     }
 }

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::hist::Latency;
 use super::recorder::{Interval, RequestStats};
-use super::summary::{RequestRow, request_row};
+use super::summary::{ErrorRow, RequestRow, request_row};
 use crate::reload::ReloadEvent;
 
 /// A virtual user's life, reported when it ends.
@@ -90,6 +90,12 @@ pub struct Snapshot {
     pub checks: Vec<(String, u64, u64)>,
     /// Task calls so far: class, task, calls, script errors.
     pub tasks: Vec<(String, String, u64, u64)>,
+    /// All requests together.
+    pub all: RequestRow,
+    /// Every settled second so far.
+    pub history: std::sync::Arc<Vec<HistoryPoint>>,
+    /// Script errors so far, the most frequent first.
+    pub errors: Vec<ErrorRow>,
 }
 
 /// Per class: how its users' sequences came out.
@@ -272,6 +278,27 @@ impl Aggregator {
                     .collect();
                 checks.sort();
                 checks
+            },
+            all: request_row(
+                "Aggregated",
+                &self.all,
+                self.started.elapsed().as_secs_f64(),
+            ),
+            history: std::sync::Arc::new(self.history.clone()),
+            errors: {
+                let mut errors: Vec<ErrorRow> = self
+                    .totals
+                    .errors
+                    .iter()
+                    .map(|(k, n)| ErrorRow {
+                        class: k.class.clone(),
+                        location: k.location.clone(),
+                        message: k.message.clone(),
+                        count: *n,
+                    })
+                    .collect();
+                errors.sort_by(|a, b| b.count.cmp(&a.count).then(a.location.cmp(&b.location)));
+                errors
             },
             tasks: {
                 let mut tasks: Vec<_> = self

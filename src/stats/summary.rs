@@ -46,7 +46,7 @@ pub struct Totals {
     pub abandoned_users: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RequestRow {
     /// A command (`/help`) or a kind (`text`, `voice`, `photo`, `document`, `callback`).
     pub name: String,
