@@ -1,0 +1,142 @@
+//! The hot paths, one at a time (`cargo bench --bench hot_paths`): building and serializing
+//! each update kind, recording a sample, merging histograms and intervals, and a whole task call
+//! with one send (Rhai call, coroutine switch, update built, posted to the demo bot in memory,
+//! reply matched, sample recorded).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use stress::stats::Recorder;
+use stress::stats::hist;
+use stress::stats::recorder::ReplyOutcome;
+use stress::telegram::build::MediaKind;
+use stress::telegram::ids::ChatMessageIds;
+use stress::telegram::{Sender, Tier, UpdateFactory, UpdateIds};
+use stress::transport::ErrorKind;
+
+fn main() {
+    divan::main();
+}
+
+fn factory() -> (UpdateFactory, SmallRng) {
+    let mut rng = SmallRng::seed_from_u64(1);
+    let sender = Sender::generate(6_900_100_001, Tier::Guest, &mut rng);
+    let f = UpdateFactory::new(
+        Arc::new(UpdateIds::unsharded()),
+        Arc::new(ChatMessageIds::default()),
+        sender,
+    );
+    (f, rng)
+}
+
+#[divan::bench]
+fn build_text(b: divan::Bencher) {
+    let (mut f, _) = factory();
+    b.bench_local(|| serde_json::to_vec(&f.text("hello there, how are you?").unwrap()).unwrap());
+}
+
+#[divan::bench]
+fn build_command(b: divan::Bencher) {
+    let (mut f, _) = factory();
+    b.bench_local(|| {
+        serde_json::to_vec(&f.command("/translate", "de good morning").unwrap()).unwrap()
+    });
+}
+
+#[divan::bench(args = ["voice", "photo", "document"])]
+fn build_media(b: divan::Bencher, kind: &str) {
+    let kind: MediaKind = kind.parse().unwrap();
+    let (mut f, mut rng) = factory();
+    b.bench_local(|| serde_json::to_vec(&f.media(kind, Some("look"), &mut rng).unwrap()).unwrap());
+}
+
+#[divan::bench]
+fn build_callback(b: divan::Bencher) {
+    let (mut f, _) = factory();
+    let on = f.text("menu").unwrap().message.unwrap();
+    b.bench_local(|| serde_json::to_vec(&f.callback(&on, "mode:chat").unwrap()).unwrap());
+}
+
+#[divan::bench]
+fn record_a_sample(b: divan::Bencher) {
+    let mut r = Recorder::default();
+    for name in ["/help", "/start", "text", "voice", "callback"] {
+        r.request(name, Duration::from_millis(1), None, 0);
+    }
+    let mut i = 0u64;
+    b.bench_local(|| {
+        i += 1;
+        r.request("/help", Duration::from_micros(500 + i % 1000), None, 120);
+        r.reply("/help", ReplyOutcome::After(Duration::from_micros(800)));
+    });
+}
+
+#[divan::bench]
+fn record_a_failure(b: divan::Bencher) {
+    let mut r = Recorder::default();
+    b.bench_local(|| {
+        r.request(
+            "text",
+            Duration::from_millis(3),
+            Some(ErrorKind::Timeout),
+            0,
+        )
+    });
+}
+
+#[divan::bench]
+fn merge_histograms(b: divan::Bencher) {
+    let mut a = hist::new();
+    let mut from = hist::new();
+    for i in 0..10_000u64 {
+        from.saturating_record(100 + i * 37 % 50_000);
+    }
+    b.bench_local(|| hist::merge(&mut a, &from));
+}
+
+#[divan::bench]
+fn merge_an_interval_of_20_names(b: divan::Bencher) {
+    let mut r = Recorder::default();
+    for i in 0..20 {
+        for j in 0..100u64 {
+            r.request(
+                &format!("/cmd{i}"),
+                Duration::from_micros(300 + j * 17),
+                None,
+                100,
+            );
+        }
+    }
+    let interval = r.take(1);
+    let mut total = stress::stats::Interval::default();
+    b.bench_local(|| total.merge(&interval));
+}
+
+/// A whole task call with one send, 2,000 per iteration, against the demo bot in memory (its
+/// handling is included: this is an upper bound of the client's own cost).
+#[divan::bench(sample_count = 10)]
+fn task_calls_with_one_send(b: divan::Bencher) {
+    let dir = std::env::temp_dir().join(format!("stress-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("one.rhai");
+    std::fs::write(
+        &script,
+        "user_class(\"One\", #{ tier: \"guest\" });\n/// @task(1)\nfn help() { let r = send_command(\"/help\"); r.ok }\n",
+    )
+    .unwrap();
+    let set = stress::config::scripts(&[script], std::path::Path::new("stdlib")).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    const CALLS: u64 = 2_000;
+    b.counter(divan::counter::ItemsCount::new(CALLS))
+        .bench_local(|| {
+            runtime
+                .block_on(stress::check::dry_run(&set, CALLS, 1))
+                .unwrap()
+        });
+    let _ = std::fs::remove_dir_all(&dir);
+}
