@@ -65,9 +65,17 @@ impl ClassScript {
     }
 }
 
+/// A `.rhai` file to load: named on its own (it must declare a class), or found in a folder
+/// (where a file without `user_class` is a module the others import).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub path: PathBuf,
+    pub in_folder: bool,
+}
+
 /// Every `.rhai` file named, with folders expanded to the scripts directly inside them (sorted,
 /// so the class order is stable).
-pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScriptError> {
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<Found>, ScriptError> {
     let mut files = Vec::new();
     for path in paths {
         let fail = |m: String| ScriptError {
@@ -87,12 +95,18 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScriptError> {
                 return Err(fail("no .rhai scripts in this folder".into()));
             }
             found.sort();
-            files.extend(found);
+            files.extend(found.into_iter().map(|path| Found {
+                path,
+                in_folder: true,
+            }));
         } else {
-            files.push(path.clone());
+            files.push(Found {
+                path: path.clone(),
+                in_folder: false,
+            });
         }
     }
-    files.dedup();
+    files.dedup_by(|a, b| a.path == b.path);
     Ok(files)
 }
 
@@ -105,13 +119,30 @@ fn resolvers(script_dir: &Path, stdlib: Option<&Path>) -> ModuleResolversCollect
     collection
 }
 
-/// Compiles one script: parses it, runs its top level once (imports and `user_class`), and
-/// reads its tasks. Every problem comes back with the file, line and column.
+/// Compiles one script that must declare a class.
 pub fn compile(
     path: &Path,
     stdlib: Option<&Path>,
     limits: &Limits,
 ) -> Result<ClassScript, ScriptError> {
+    compile_any(path, stdlib, limits)?.ok_or_else(|| ScriptError {
+        file: path.to_path_buf(),
+        line: 1,
+        col: 1,
+        message: "no user_class(..) declaration; add for example \
+                  user_class(\"GuestUser\", #{ tier: \"guest\", weight: 80, wait: between(1, 5) });"
+            .into(),
+    })
+}
+
+/// Compiles one script: parses it, runs its top level once (imports and `user_class`), and
+/// reads its tasks. `None` for a module (no `user_class`). Every problem comes back with the
+/// file, line and column.
+pub fn compile_any(
+    path: &Path,
+    stdlib: Option<&Path>,
+    limits: &Limits,
+) -> Result<Option<ClassScript>, ScriptError> {
     let source_name = path.display().to_string();
     let at = |line: usize, col: usize, m: String| ScriptError {
         file: path.to_path_buf(),
@@ -157,15 +188,7 @@ pub fn compile(
         let mut declared = declared.lock().expect("declarations");
         match declared.len() {
             1 => declared.remove(0),
-            0 => {
-                return Err(at(
-                    1,
-                    1,
-                    "no user_class(..) declaration; add for example \
-                     user_class(\"GuestUser\", #{ tier: \"guest\", weight: 80, wait: between(1, 5) });"
-                        .into(),
-                ));
-            }
+            0 => return Ok(None),
             _ => {
                 return Err(at(
                     declared[1].line,
@@ -221,7 +244,7 @@ pub fn compile(
         .chain(["on_start", "on_stop"])
         .map(|name| (name.to_string(), decl::fn_lines(&source, name).0))
         .collect();
-    Ok(ClassScript {
+    Ok(Some(ClassScript {
         version: 0,
         lines,
         file: path.to_path_buf(),
@@ -233,7 +256,7 @@ pub fn compile(
         ast: ast.clone_functions_only(),
         source_name,
         cumulative,
-    })
+    }))
 }
 
 /// The classes of a run, compiled from the scripts named on the command line, and what is
@@ -256,8 +279,16 @@ impl ScriptSet {
         limits: &Limits,
     ) -> Result<Self, ScriptError> {
         let mut classes: Vec<Arc<ClassScript>> = Vec::new();
-        for file in discover(paths)? {
-            let class = compile(&file, stdlib, limits)?;
+        for found in discover(paths)? {
+            let file = found.path;
+            let class = if found.in_folder {
+                match compile_any(&file, stdlib, limits)? {
+                    Some(class) => class,
+                    None => continue,
+                }
+            } else {
+                compile(&file, stdlib, limits)?
+            };
             if let Some(other) = classes.iter().find(|c| c.decl.name == class.decl.name) {
                 return Err(ScriptError {
                     file: file.clone(),
@@ -271,6 +302,16 @@ impl ScriptSet {
                 });
             }
             classes.push(Arc::new(class));
+        }
+        if classes.is_empty() {
+            return Err(ScriptError {
+                file: paths.first().cloned().unwrap_or_default(),
+                line: 0,
+                col: 0,
+                message: "no user class here: every .rhai file lacks a user_class(..) \
+                          declaration (files without one are modules for the others to import)"
+                    .into(),
+            });
         }
         Ok(Self {
             classes,

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use arc_swap::{ArcSwap, Guard};
 
 use super::error::ScriptError;
-use super::set::{ClassScript, compile, discover};
+use super::set::{ClassScript, compile, compile_any, discover};
 use super::{Limits, ScriptSet};
 
 /// One script file's class.
@@ -147,17 +147,33 @@ impl ClassTable {
         let version = self.version() + 1;
         let mut slots: Vec<Arc<ClassSlot>> = self.slots.load().as_ref().clone();
         for (i, slot) in slots.iter().enumerate() {
-            if !files.contains(&slot.file) && !slot.is_removed() {
+            if !files.iter().any(|f| f.path == slot.file) && !slot.is_removed() {
                 slot.removed.store(true, Ordering::Release);
                 outcome.removed.push(i);
             }
         }
         let mut compiled = Vec::new();
-        for file in &files {
-            match compile(file, self.stdlib.as_deref(), &self.limits) {
-                Ok(mut class) => {
+        for found in &files {
+            let (stdlib, limits) = (self.stdlib.as_deref(), &self.limits);
+            let result = if found.in_folder {
+                compile_any(&found.path, stdlib, limits)
+            } else {
+                compile(&found.path, stdlib, limits).map(Some)
+            };
+            match result {
+                Ok(Some(mut class)) => {
                     class.version = version;
                     compiled.push(class);
+                }
+                // A module: the classes that import it were compiled again with it.
+                Ok(None) => {
+                    if let Some(i) = slots.iter().position(|s| s.file == found.path)
+                        && !slots[i].is_removed()
+                    {
+                        // A class file whose declaration was removed: it leaves the run.
+                        slots[i].removed.store(true, Ordering::Release);
+                        outcome.removed.push(i);
+                    }
                 }
                 Err(e) => outcome.errors.push(e),
             }

@@ -71,6 +71,24 @@ try {
     { timeout: 15000 },
   ).catch(() => fail(`the users card never reached ${asked}`));
   await page.screenshot({ path: `${shots}/dashboard.png`, fullPage: true });
+
+  // Scale: 100 request names and an hour of history, rendered as the page does each second.
+  // Reported, not asserted (timings belong to benchmarks); the README quotes it.
+  const renderMs = await page.evaluate(() => {
+    const row = view.requests[0];
+    view.requests = Array.from({ length: 100 }, (_, i) => ({ ...row, name: `/cmd${i}` }));
+    const point = view.history[view.history.length - 1];
+    view.history = Array.from({ length: 3600 }, (_, t) => ({ ...point, t: t + 1, reload: t % 600 === 0 ? 1 : null }));
+    view.live = false;
+    const times = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      render();
+      times.push(performance.now() - t0);
+    }
+    return Math.max(...times);
+  });
+  console.log(`browser test: 100 names and 3,600 history points render in ${renderMs.toFixed(1)} ms at most`);
   if (errors.length) fail(`script errors on the dashboard: ${errors.join("; ")}`);
 
   // The report, opened from the file with no server.

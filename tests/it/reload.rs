@@ -98,6 +98,25 @@ async fn status(base: &str) -> Value {
         .unwrap()
 }
 
+/// Polls the status every 10 ms until `done` holds (at most `tries` times); returns the last.
+async fn wait_status(base: &str, tries: usize, mut done: impl FnMut(&Value) -> bool) -> Value {
+    let mut s = Value::Null;
+    for _ in 0..tries {
+        s = status(base).await;
+        if done(&s) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    s
+}
+
+/// The users per class, once they are `expected` (or the last seen after a while).
+async fn wait_split(base: &str, expected: Value) -> Value {
+    let s = wait_status(base, 400, |s| s["scheduler"]["per_class"] == expected).await;
+    s["scheduler"]["per_class"].clone()
+}
+
 async fn stop(base: &str) {
     let r = reqwest::Client::new()
         .post(format!("{base}/api/stop"))
@@ -158,15 +177,11 @@ async fn an_edited_script_reaches_the_bot_within_a_second_and_nothing_is_lost() 
     )
     .unwrap();
     let broken = &script.display().to_string();
-    let mut last_error = String::new();
-    for _ in 0..400 {
-        let s = status(&base).await;
-        if let Some(e) = s["last_reload_error"].as_str() {
-            last_error = e.to_string();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let s = wait_status(&base, 400, |s| s["last_reload_error"].is_string()).await;
+    let last_error = s["last_reload_error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert!(
         last_error.starts_with(&format!("{broken}:3:")),
         "error: {last_error}"
@@ -220,24 +235,11 @@ async fn a_new_script_joins_and_a_deleted_one_leaves() {
     let joiner = editor_script("/status").replace("\"Editor\"", "\"Joiner\"");
     std::fs::write(dir.join("b.rhai"), joiner).unwrap();
     assert!(until(Duration::from_secs(5), || count(&stack, "/status") > 0).await);
-    let mut split = Value::Null;
-    for _ in 0..400 {
-        split = status(&base).await["scheduler"]["per_class"].clone();
-        if split == json!([3, 3]) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let mut split = wait_split(&base, json!([3, 3])).await;
     assert_eq!(split, json!([3, 3]), "the users split over both classes");
 
     std::fs::remove_file(dir.join("a.rhai")).unwrap();
-    for _ in 0..400 {
-        split = status(&base).await["scheduler"]["per_class"].clone();
-        if split == json!([0, 6]) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    split = wait_split(&base, json!([0, 6])).await;
     assert_eq!(split, json!([0, 6]), "the deleted class's users moved over");
     // Its users really stopped: /help no longer arrives.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -272,14 +274,7 @@ async fn users_follow_the_control_api_and_the_profile_file_at_their_spawn_rate()
     a.bot_no_latency = true;
     let (run, base) = start(a).await;
     let users = |s: &Value| s["scheduler"]["users"].as_u64().unwrap_or(0);
-    let mut s = Value::Null;
-    for _ in 0..500 {
-        s = status(&base).await;
-        if users(&s) == 10 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let s = wait_status(&base, 500, |s| users(s) == 10).await;
     assert_eq!(users(&s), 10);
 
     // Up to 40 at 20 per second: 29 more after the first take 1.45 s; a burst would take
@@ -292,13 +287,7 @@ async fn users_follow_the_control_api_and_the_profile_file_at_their_spawn_rate()
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
-    for _ in 0..1000 {
-        s = status(&base).await;
-        if users(&s) == 40 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let s = wait_status(&base, 1000, |s| users(s) == 40).await;
     assert_eq!(users(&s), 40);
     assert!(
         asked.elapsed() >= Duration::from_millis(1300),
@@ -319,14 +308,10 @@ async fn users_follow_the_control_api_and_the_profile_file_at_their_spawn_rate()
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
-    for _ in 0..1000 {
-        s = status(&base).await;
-        if s["scheduler"]["per_class"] == json!([0, 0, 4, 1]) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(s["scheduler"]["per_class"], json!([0, 0, 4, 1]));
+    assert_eq!(
+        wait_split(&base, json!([0, 0, 4, 1])).await,
+        json!([0, 0, 4, 1])
+    );
 
     // The profile file edited: 20 users, then a run time that is already over.
     std::fs::write(
@@ -334,13 +319,10 @@ async fn users_follow_the_control_api_and_the_profile_file_at_their_spawn_rate()
         "users = 20\nspawn_rate = 100\nrun_time = \"60s\"\n",
     )
     .unwrap();
-    for _ in 0..500 {
-        s = status(&base).await;
-        if s["scheduler"]["target"] == 20 && users(&s) == 20 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let s = wait_status(&base, 500, |s| {
+        s["scheduler"]["target"] == 20 && users(s) == 20
+    })
+    .await;
     assert_eq!(users(&s), 20, "{s}");
     assert_eq!(s["scheduler"]["manual"], false);
     std::fs::write(
@@ -461,4 +443,41 @@ async fn the_control_api_refuses_bad_requests_clearly() {
     let e = stress::config::run(&a).unwrap_err();
     assert_eq!(stress::exit_code(&e), 2);
     assert!(e.to_string().contains("--control"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edited_modules_and_weights_reload_too() {
+    let stack = demo_bot().await;
+    let dir = folder("module");
+    std::fs::write(dir.join("words.rhai"), "fn command() { \"/help\" }\n").unwrap();
+    let script = |weight: u32, name: &str| {
+        format!(
+            "import \"words\" as words;\n\
+             user_class(\"{name}\", #{{ tier: \"guest\", weight: {weight}, wait: 0.02 }});\n\
+             /// @task(1)\nfn act() {{ send_command(words::command()); }}\n"
+        )
+    };
+    std::fs::write(dir.join("a.rhai"), script(1, "A")).unwrap();
+    std::fs::write(dir.join("b.rhai"), script(1, "B")).unwrap();
+    let mut a = args(vec![dir.clone()], 8, "60s");
+    a.target = Some(stack.webhook_url());
+    let (run, base) = start(a).await;
+    assert!(until(Duration::from_secs(10), || count(&stack, "/help") > 0).await);
+
+    // The module both scripts import changes: both pick it up (no stale module cache).
+    write_atomically(&dir.join("words.rhai"), "fn command() { \"/status\" }\n");
+    assert!(until(Duration::from_secs(5), || count(&stack, "/status") > 0).await);
+
+    // A class weight changes from 1:1 to 3:1: users move over at the spawn rate.
+    let mut split = wait_split(&base, json!([4, 4])).await;
+    assert_eq!(split, json!([4, 4]));
+    write_atomically(&dir.join("a.rhai"), &script(3, "A"));
+    split = wait_split(&base, json!([6, 2])).await;
+    assert_eq!(split, json!([6, 2]), "the split follows the new weights");
+    stop(&base).await;
+    let s = run.await.unwrap();
+    assert_eq!(s.totals.failures, 0);
+    assert_eq!(stack.bot.stats().total, s.totals.requests);
+    let weights: Vec<u32> = s.classes.iter().map(|c| c.weight).collect();
+    assert_eq!(weights, [3, 1]);
 }
