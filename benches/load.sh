@@ -5,6 +5,7 @@
 #   benches/load.sh            # both
 #   benches/load.sh cpu        # CPU per request only
 #   benches/load.sh memory     # memory per idle user only
+#   benches/load.sh timing     # wait lateness with 10,000 users
 #
 # The demo bot runs as a separate process (`stress target`) pinned to CPU 0; the load generator
 # (stress, then wrk) is pinned to CPU 1. Client CPU per request = (user + system CPU time of
@@ -98,9 +99,21 @@ memory() {
     kill %1 2>/dev/null || true; wait 2>/dev/null || true
 }
 
+# How late 10,000 users wake from their waits (1-3 s between tasks, replies not awaited).
+timing() {
+    start_target
+    echo "== wait lateness: 10,000 users waiting 1-3 s between tasks, ${SECS}s after the ramp"
+    taskset -c 1 "$BIN" run --target "http://127.0.0.1:$PORT/webhook" --users 10000 \
+        --spawn-rate 5000 --run-time "$((SECS + 3))s" --wait 1..3 --no-await-reply --workers 1 \
+        --seed 1 -q --pool admin=6900000100..6900000400 --json "$TMP/timing.json" >/dev/null
+    json "$TMP/timing.json" "'lateness p50 %.2f ms, p99 %.2f ms, max %.2f ms over %d waits; %d requests, %d failed' % (d['totals']['wait_lateness_ms']['p50'], d['totals']['wait_lateness_ms']['p99'], d['totals']['wait_lateness_ms']['max'], d['totals']['wait_lateness_ms']['count'], d['totals']['requests'], d['totals']['failures'])"
+    kill %1 2>/dev/null || true; wait 2>/dev/null || true
+}
+
 case "$MODE" in
     cpu) cpu ;;
     memory) memory ;;
-    all) cpu; memory ;;
-    *) echo "usage: $0 [cpu|memory|all]" >&2; exit 2 ;;
+    timing) timing ;;
+    all) cpu; memory; timing ;;
+    *) echo "usage: $0 [cpu|memory|timing|all]" >&2; exit 2 ;;
 esac

@@ -42,7 +42,7 @@ impl Exchange {
         self.events
             .iter()
             .rev()
-            .filter_map(|e| e.message.as_ref())
+            .filter_map(|e| e.message.as_deref())
             .find(|m| m.reply_markup.is_some())
     }
 }

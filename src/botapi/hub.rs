@@ -33,8 +33,9 @@ pub enum Via {
 pub struct BotEvent {
     pub chat_id: i64,
     pub method: ApiMethod,
-    /// The message sent or edited, for methods that produce one.
-    pub message: Option<Message>,
+    /// The message sent or edited, for methods that produce one. Boxed: events wait in every
+    /// user's inbox, and an idle user's inbox should stay small.
+    pub message: Option<Box<Message>>,
     /// `text` of answerCallbackQuery, `action` of sendChatAction.
     pub note: Option<String>,
     pub at: Instant,

@@ -409,7 +409,7 @@ fn event(
     BotEvent {
         chat_id,
         method,
-        message,
+        message: message.map(Box::new),
         note,
         at: Instant::now(),
         via,

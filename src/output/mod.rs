@@ -82,7 +82,8 @@ pub(crate) async fn sample_summary() -> Summary {
                 },
             );
         }
-        tx.send(StatsMsg::Interval(r.take(second))).unwrap();
+        tx.send(StatsMsg::Interval(Box::new(r.take(second))))
+            .unwrap();
     }
     drop(tx);
     let agg = Aggregator::new(users, Instant::now()).run(rx, snap).await;

@@ -186,6 +186,13 @@ pub fn render(s: &Summary) -> String {
         "\n{} requests in {:.1} s ({:.1}/s), {} failed; {} tasks, {} script errors; seed {}",
         t.requests, s.duration_s, t.rps, t.failures, t.tasks, t.script_errors, s.seed
     );
+    if let Some(l) = &t.wait_lateness_ms {
+        let _ = writeln!(
+            out,
+            "wait lateness: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms over {} waits",
+            l.p50, l.p99, l.max, l.count
+        );
+    }
     if t.abandoned_users > 0 {
         let _ = writeln!(
             out,

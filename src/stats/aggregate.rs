@@ -27,7 +27,7 @@ pub struct VuReport {
 /// What workers (and the reloader) tell the aggregator.
 #[derive(Debug)]
 pub enum StatsMsg {
-    Interval(Interval),
+    Interval(Box<Interval>),
     VuDone(VuReport),
     Reload(ReloadEvent),
 }
@@ -332,7 +332,7 @@ impl Aggregator {
         loop {
             tokio::select! {
                 msg = rx.recv() => match msg {
-                    Some(StatsMsg::Interval(i)) => self.add(i),
+                    Some(StatsMsg::Interval(i)) => self.add(*i),
                     Some(StatsMsg::VuDone(r)) => self.vu_done(r),
                     Some(StatsMsg::Reload(e)) => self.reload(e),
                     None => break,
@@ -372,7 +372,8 @@ mod tests {
                     r.reply("/help", ReplyOutcome::NotAwaited);
                 }
                 r.task("Guest", "browse", Duration::from_millis(1), false);
-                tx.send(StatsMsg::Interval(r.take(second))).unwrap();
+                tx.send(StatsMsg::Interval(Box::new(r.take(second))))
+                    .unwrap();
             }
             tx.send(StatsMsg::VuDone(VuReport {
                 class: "Guest".into(),

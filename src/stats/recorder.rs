@@ -115,11 +115,14 @@ pub struct Interval {
     pub tasks: HashMap<Box<str>, HashMap<Box<str>, TaskStats>>,
     pub checks: HashMap<Box<str>, CheckCounts>,
     pub errors: HashMap<ErrorKey, u64>,
+    /// How late users woke from their waits (none recorded yet: `None`).
+    pub lateness: Option<Histogram<u64>>,
 }
 
 impl Interval {
     pub fn is_empty(&self) -> bool {
-        self.requests.is_empty()
+        self.lateness.is_none()
+            && self.requests.is_empty()
             && self.tasks.is_empty()
             && self.checks.is_empty()
             && self.errors.is_empty()
@@ -143,6 +146,9 @@ impl Interval {
         }
         for (key, n) in &other.errors {
             *self.errors.entry(key.clone()).or_default() += n;
+        }
+        if let Some(late) = &other.lateness {
+            hist::merge(self.lateness.get_or_insert_with(hist::new), late);
         }
     }
 }
@@ -208,6 +214,11 @@ impl Recorder {
         if failed {
             t.errors += 1;
         }
+    }
+
+    /// A wait that ended `late` after it was due.
+    pub fn lateness(&mut self, late: Duration) {
+        hist::record(self.current.lateness.get_or_insert_with(hist::new), late);
     }
 
     pub fn check(&mut self, name: &str, passed: bool) {

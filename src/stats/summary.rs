@@ -44,6 +44,8 @@ pub struct Totals {
     pub checks_failed: u64,
     /// Users still in a task at the end of `--stop-timeout`.
     pub abandoned_users: u64,
+    /// How late users woke from their waits, when they waited.
+    pub wait_lateness_ms: Option<Latency>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -308,6 +310,7 @@ impl Summary {
             checks_passed: checks.iter().map(|c| c.passed).sum(),
             checks_failed: checks.iter().map(|c| c.failed).sum(),
             abandoned_users: info.abandoned_users,
+            wait_lateness_ms: agg.totals.lateness.as_ref().map(Latency::of),
         };
         Summary {
             schema: SCHEMA.into(),

@@ -27,8 +27,8 @@ pub(crate) struct VuCtx {
     pub factory: UpdateFactory,
     pub pools: Rc<TierPools>,
     pub recorder: Rc<RefCell<Recorder>>,
-    /// The latest bot message with inline buttons in this chat.
-    pub keyboard: Option<Message>,
+    /// The latest bot message with inline buttons in this chat (boxed: most users have none).
+    pub keyboard: Option<Box<Message>>,
     /// Set by the running coroutine before any host call.
     pub yielder: *const Yielder<Resume, Io>,
     /// `wait()` inside tasks returns at once (dry runs, `--wait 0`, stopping).

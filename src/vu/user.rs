@@ -259,8 +259,13 @@ impl Vu {
         if d.is_zero() {
             return;
         }
+        let due = tokio::time::Instant::now() + d;
         tokio::select! {
-            _ = tokio::time::sleep(d) => {}
+            _ = tokio::time::sleep_until(due) => {
+                // How late the timer woke the user: the scheduler's own precision, reported.
+                let late = tokio::time::Instant::now().saturating_duration_since(due);
+                self.env.recorder.borrow_mut().lateness(late);
+            }
             _ = self.control.stopped() => {}
         }
     }

@@ -146,7 +146,7 @@ async fn work(shared: Arc<WorkerShared>, mut rx: mpsc::UnboundedReceiver<Command
     let flush = |recorder: &RefCell<Recorder>| {
         let interval = recorder.borrow_mut().take(second_of(shared.started));
         if !interval.is_empty() {
-            let _ = shared.stats.send(StatsMsg::Interval(interval));
+            let _ = shared.stats.send(StatsMsg::Interval(Box::new(interval)));
         }
     };
     let flusher = {
@@ -163,7 +163,7 @@ async fn work(shared: Arc<WorkerShared>, mut rx: mpsc::UnboundedReceiver<Command
                 super::stack::trim();
                 let interval = recorder.borrow_mut().take(second_of(shared.started));
                 if !interval.is_empty() {
-                    let _ = shared.stats.send(StatsMsg::Interval(interval));
+                    let _ = shared.stats.send(StatsMsg::Interval(Box::new(interval)));
                 }
             }
         })
