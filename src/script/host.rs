@@ -37,7 +37,7 @@ pub enum Outgoing<'a> {
 
 /// The virtual user a task runs as, seen from the host functions.
 pub trait Host {
-    /// Sends an update and returns the reply object (see `reply_map`).
+    /// Sends an update and returns the reply object (a [`super::Reply`]).
     fn send(&mut self, out: Outgoing<'_>, pos: Position) -> Result<Dynamic, Box<EvalAltResult>>;
     /// Pauses the task (suspends its coroutine).
     fn wait(&mut self, duration: Duration);
@@ -135,6 +135,7 @@ fn tier_arg(ctx: &NativeCallContext, tier: &str) -> Res<Tier> {
 /// Registers every host function on `engine`. `user_class` is not among them: it exists only
 /// while a script's top level runs (see `set.rs`).
 pub(crate) fn register(engine: &mut Engine) {
+    super::reply::register(engine);
     engine.register_type_with_name::<WaitSpec>("Wait");
     engine.register_fn("between", between);
     engine.register_fn("constant", constant);

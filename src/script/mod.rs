@@ -16,6 +16,6 @@ mod table;
 pub use decl::{ClassDecl, TaskDecl, WaitSpec};
 pub use engine::Limits;
 pub use error::{ScriptError, locate, place_in_function};
-pub use reply::reply_map;
+pub use reply::Reply;
 pub use set::{ClassScript, Found, ScriptSet, compile, compile_any, discover};
 pub use table::{ClassSlot, ClassTable, ReloadOutcome};

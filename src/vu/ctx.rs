@@ -12,8 +12,8 @@ use rand::rngs::SmallRng;
 use rhai::{Dynamic, EvalAltResult, Position};
 
 use super::{Exchange, Io, Resume};
+use crate::script::Reply;
 use crate::script::host::{Host, Outgoing};
-use crate::script::reply_map;
 use crate::stats::Recorder;
 use crate::stats::recorder::ReplyOutcome;
 use crate::telegram::{Message, Tier, TierPools, Update, UpdateFactory};
@@ -156,13 +156,13 @@ impl Host for VuCtx {
         if let Some(why) = self.refusal(&update) {
             self.recorder.borrow_mut().refused(&name);
             tracing::warn!(target: "script", vu = self.vu, "{why}");
-            return Ok(reply_map(
-                0,
-                Some(ErrorKind::Refused.as_str()),
-                Duration::ZERO,
-                &[],
-                None,
-            ));
+            return Ok(Dynamic::from(Reply {
+                status: 0,
+                error: Some(ErrorKind::Refused.as_str()),
+                latency: Duration::ZERO,
+                events: Vec::new(),
+                reply_after: None,
+            }));
         }
         let body = Bytes::from(serde_json::to_vec(&update).expect("updates serialize"));
         self.requests += 1;
@@ -188,13 +188,13 @@ impl Host for VuCtx {
             ReplyOutcome::After(d) => Some(d),
             _ => None,
         };
-        Ok(reply_map(
-            posted.status(),
-            posted.error().map(ErrorKind::as_str),
-            posted.latency,
-            &events,
+        Ok(Dynamic::from(Reply {
+            status: posted.status(),
+            error: posted.error().map(ErrorKind::as_str),
+            latency: posted.latency,
+            events,
             reply_after,
-        ))
+        }))
     }
 
     fn wait(&mut self, duration: Duration) {
