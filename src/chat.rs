@@ -150,25 +150,11 @@ impl ChatUser {
                 anyhow::bail!("the bot's webhook answer was a bad method call: {e}");
             }
         }
-        let mut events = Vec::new();
-        while let Some(e) = self.inbox.try_recv() {
-            events.push(e);
-        }
-        if (200..300).contains(&status) && !events.iter().any(BotEvent::is_reply) {
-            // The bot answers asynchronously: wait for its first reply.
-            let deadline = started + self.reply_timeout;
-            while let Ok(e) = tokio::time::timeout_at(deadline.into(), self.inbox.recv()).await {
-                let done = e.is_reply();
-                events.push(e);
-                if done {
-                    break;
-                }
-            }
-        }
-        let reply_after = events
-            .iter()
-            .find(|e| e.is_reply())
-            .map(|e| e.at.saturating_duration_since(started));
+        // The bot may answer asynchronously: wait for its first reply.
+        let deadline = (200..300)
+            .contains(&status)
+            .then(|| started + self.reply_timeout);
+        let (events, reply_after) = self.inbox.collect(started, deadline).await;
         Ok(Exchange {
             status,
             latency,

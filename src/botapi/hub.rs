@@ -7,7 +7,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
@@ -198,6 +198,42 @@ impl ChatInbox {
             // check above and this await still wakes us.
             self.slot.notify.notified().await;
         }
+    }
+
+    /// The bot's events in this chat from `since` on, waiting until `deadline` for the first
+    /// reply a user reads if none has come yet (no waiting without a deadline); and the time
+    /// from `since` to that reply. Older events are answers to an earlier update.
+    pub async fn collect(
+        &self,
+        since: Instant,
+        deadline: Option<Instant>,
+    ) -> (Vec<BotEvent>, Option<Duration>) {
+        let mut events = Vec::new();
+        while let Some(e) = self.try_recv() {
+            if e.at >= since {
+                events.push(e);
+            }
+        }
+        let first = |events: &[BotEvent]| {
+            events
+                .iter()
+                .find(|e| e.is_reply())
+                .map(|e| e.at.saturating_duration_since(since))
+        };
+        if let (None, Some(deadline)) = (first(&events), deadline) {
+            while let Ok(e) = tokio::time::timeout_at(deadline.into(), self.recv()).await {
+                if e.at < since {
+                    continue;
+                }
+                let done = e.is_reply();
+                events.push(e);
+                if done {
+                    break;
+                }
+            }
+        }
+        let reply = first(&events);
+        (events, reply)
     }
 
     /// Forgets unread events (late answers to an earlier request).

@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 use super::ctx::VuCtx;
 use super::task::{Entry, RunningTask, Step};
 use super::{Exchange, Io, Resume};
-use crate::botapi::{self, BotApi, BotEvent, ChatInbox};
+use crate::botapi::{self, BotApi, ChatInbox};
 use crate::script::{ClassScript, ClassSlot, ClassTable, ScriptError, WaitSpec};
 use crate::stats::Recorder;
 use crate::stats::aggregate::VuReport;
@@ -317,40 +317,14 @@ impl Vu {
             .await;
         }
         // Events from before this request started (it may have waited for a connection) are
-        // answers to an earlier one.
-        let mut events = Vec::new();
-        while let Some(e) = self.inbox.try_recv() {
-            if e.at >= posted.started {
-                events.push(e);
-            }
-        }
-        let first_reply = |events: &[BotEvent]| {
-            events
-                .iter()
-                .find(|e| e.is_reply())
-                .map(|e| e.at.saturating_duration_since(posted.started))
-        };
-        let reply = match first_reply(&events) {
-            Some(d) => ReplyOutcome::After(d),
-            None if !(success && self.env.options.await_replies) => ReplyOutcome::NotAwaited,
-            None => {
-                let deadline = posted.started + self.env.options.reply_timeout;
-                loop {
-                    match tokio::time::timeout_at(deadline.into(), self.inbox.recv()).await {
-                        Ok(e) if e.at < posted.started => {}
-                        Ok(e) => {
-                            let is_reply = e.is_reply();
-                            events.push(e);
-                            if is_reply {
-                                break ReplyOutcome::After(
-                                    first_reply(&events).expect("a reply was just pushed"),
-                                );
-                            }
-                        }
-                        Err(_) => break ReplyOutcome::Missing,
-                    }
-                }
-            }
+        // answers to an earlier one; the reply is awaited only when asked for.
+        let deadline = (success && self.env.options.await_replies)
+            .then(|| posted.started + self.env.options.reply_timeout);
+        let (events, first) = self.inbox.collect(posted.started, deadline).await;
+        let reply = match (first, deadline) {
+            (Some(d), _) => ReplyOutcome::After(d),
+            (None, Some(_)) => ReplyOutcome::Missing,
+            (None, None) => ReplyOutcome::NotAwaited,
         };
         recorder.borrow_mut().reply(name, reply);
         Exchange {
