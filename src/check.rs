@@ -102,6 +102,7 @@ pub async fn dry_run(
             stats: stats_tx,
             ended: ended_tx,
             started: Instant::now(),
+            workers: 1,
         });
         let worker = Worker::start(0, shared)?;
         worker.send(Command::Spawn(VuSpec {

@@ -108,6 +108,36 @@ async fn start_target(choice: &TargetChoice) -> anyhow::Result<Target> {
     }
 }
 
+/// Makes sure the process may open the sockets the run needs: `--max-connections` to the bot,
+/// as many again when the demo bot answers in this process, and room for the rest. Raises the
+/// soft limit when the hard one allows; otherwise says which flag to lower.
+fn file_descriptors(max_connections: u32, in_process_bot: bool) -> Result<(), ConfigError> {
+    let per = if in_process_bot { 2 } else { 1 };
+    let need = u64::from(max_connections) * per + 256;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain getrlimit/setrlimit on a local struct.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 || limit.rlim_cur >= need {
+        return Ok(());
+    }
+    if limit.rlim_max < need {
+        return Err(ConfigError {
+            flag: "--max-connections",
+            message: format!(
+                "{max_connections} connections need about {need} file descriptors, but this \
+                 process may open {} (hard limit {}; see `ulimit -n`)",
+                limit.rlim_cur, limit.rlim_max
+            ),
+        });
+    }
+    limit.rlim_cur = need;
+    // SAFETY: as above.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+    Ok(())
+}
+
 /// Where the control API listens, once started.
 #[derive(Debug, Clone, Copy)]
 pub struct Started {
@@ -129,6 +159,10 @@ pub async fn run_with(
     stop: impl std::future::Future<Output = ()>,
     on_start: impl FnOnce(Started),
 ) -> anyhow::Result<Outcome> {
+    file_descriptors(
+        config.max_connections,
+        matches!(config.target, TargetChoice::Demo(_)),
+    )?;
     let now = SystemTime::now();
     let started_at = humantime::format_rfc3339_seconds(now).to_string();
     let started_unix = now
@@ -178,6 +212,7 @@ pub async fn run_with(
         stats: stats_tx.clone(),
         ended: ended_tx,
         started,
+        workers: config.workers,
     });
     let workers = (0..config.workers)
         .map(|i| Worker::start(i, shared.clone()))

@@ -76,3 +76,18 @@ pub fn trim() {
         pool.peak = pool.in_use;
     });
 }
+
+/// Mappings kept free for everything else in the process (libraries, the heap, sockets).
+const MAPS_RESERVED: usize = 8_192;
+
+/// How many tasks may run at once in the whole process: each running task's stack is two
+/// memory mappings (the stack and its guard page), and the kernel caps a process's mappings
+/// (`vm.max_map_count`, 65,530 by default). Past this, tasks wait for a stack instead of
+/// failing to map one.
+pub fn max_running_tasks() -> usize {
+    let max_maps = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        .unwrap_or(65_530);
+    (max_maps.saturating_sub(MAPS_RESERVED) / 2).max(64)
+}

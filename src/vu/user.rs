@@ -85,6 +85,8 @@ pub(crate) struct Env {
     pub pools: Rc<TierPools>,
     pub recorder: Rc<RefCell<Recorder>>,
     pub options: RunOptions,
+    /// This worker's share of the coroutine stacks the process may map at once.
+    pub stacks: Rc<tokio::sync::Semaphore>,
 }
 
 pub(crate) struct Vu {
@@ -226,6 +228,12 @@ impl Vu {
 
     /// Runs one script function to its end, performing the I/O it asks for.
     async fn call(&mut self, script: &Arc<ClassScript>, entry: Entry) -> Result<(), ScriptError> {
+        // A stack for the task's whole run (the mapping limit, see `stack::max_running_tasks`).
+        let stacks = self.env.stacks.clone();
+        let _stack = stacks
+            .acquire()
+            .await
+            .expect("the stack semaphore is never closed");
         let state = std::mem::take(&mut self.state);
         let ctx: *mut VuCtx = &mut *self.ctx;
         let mut task = match RunningTask::new(script.clone(), entry, ctx, state) {

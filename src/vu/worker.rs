@@ -64,6 +64,8 @@ pub struct WorkerShared {
     /// Users that ended (by themselves, or stopped): their numbers.
     pub ended: mpsc::UnboundedSender<u64>,
     pub started: Instant,
+    /// Worker threads in the run (they share the process's stack budget).
+    pub workers: usize,
 }
 
 /// What the scheduler tells a worker.
@@ -142,6 +144,9 @@ async fn work(shared: Arc<WorkerShared>, mut rx: mpsc::UnboundedReceiver<Command
         pools: Rc::new(shared.pools.clone()),
         recorder: recorder.clone(),
         options: shared.options.clone(),
+        stacks: Rc::new(Semaphore::new(
+            (super::stack::max_running_tasks() / shared.workers.max(1)).max(16),
+        )),
     });
     let flush = |recorder: &RefCell<Recorder>| {
         let interval = recorder.borrow_mut().take(second_of(shared.started));

@@ -322,6 +322,26 @@ fn bad_scripts_and_flags_exit_2_naming_the_place() {
     }
 }
 
+/// A run that needs more sockets than the process may open says so before it starts.
+#[test]
+fn too_few_file_descriptors_is_a_usage_error_naming_the_flag() {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 300 && exec {} run --max-connections 5000 --run-time 1s -q",
+            env!("CARGO_BIN_EXE_stress")
+        ))
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--max-connections: 5000 connections need about 10256 file descriptors"),
+        "{stderr}"
+    );
+}
+
 /// The main job from the command line, and its JSON against the committed schema.
 #[test]
 fn cli_run_writes_json_that_matches_the_schema() {
