@@ -7,6 +7,7 @@ use std::fmt::Write;
 
 use crate::scheduler::SchedulerStatus;
 use crate::stats::Snapshot;
+use crate::stats::hist::Latency;
 
 /// A label value, escaped as the format requires.
 fn label(v: &str) -> String {
@@ -18,6 +19,28 @@ fn label(v: &str) -> String {
 fn head(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// A quantile's label and where a latency summary keeps it.
+type Quantile = (&'static str, fn(&Latency) -> f64);
+
+/// One request name's samples of a summary metric, in seconds: its quantiles, sum and count.
+fn summary(out: &mut String, metric: &str, name: &str, l: &Latency, quantiles: &[Quantile]) {
+    let name = label(name);
+    for (q, of) in quantiles {
+        let v = of(l);
+        let _ = writeln!(
+            out,
+            "{metric}{{name=\"{name}\",quantile=\"{q}\"}} {}",
+            v / 1e3
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{metric}_sum{{name=\"{name}\"}} {}",
+        l.mean * l.count as f64 / 1e3
+    );
+    let _ = writeln!(out, "{metric}_count{{name=\"{name}\"}} {}", l.count);
 }
 
 /// Renders the metrics.
@@ -77,29 +100,18 @@ pub fn render(s: &Snapshot, status: &SchedulerStatus) -> String {
         "Webhook latency over the run so far.",
     );
     for r in &s.rows {
-        let l = &r.latency_ms;
-        let name = label(&r.name);
-        for (q, v) in [
-            ("0.5", l.p50),
-            ("0.9", l.p90),
-            ("0.95", l.p95),
-            ("0.99", l.p99),
-        ] {
-            let _ = writeln!(
-                out,
-                "stress_request_duration_seconds{{name=\"{name}\",quantile=\"{q}\"}} {}",
-                v / 1e3
-            );
-        }
-        let _ = writeln!(
-            out,
-            "stress_request_duration_seconds_sum{{name=\"{name}\"}} {}",
-            l.mean * l.count as f64 / 1e3
-        );
-        let _ = writeln!(
-            out,
-            "stress_request_duration_seconds_count{{name=\"{name}\"}} {}",
-            l.count
+        let quantiles: [Quantile; 4] = [
+            ("0.5", |l| l.p50),
+            ("0.9", |l| l.p90),
+            ("0.95", |l| l.p95),
+            ("0.99", |l| l.p99),
+        ];
+        summary(
+            &mut out,
+            "stress_request_duration_seconds",
+            &r.name,
+            &r.latency_ms,
+            &quantiles,
         );
     }
     head(
@@ -109,25 +121,17 @@ pub fn render(s: &Snapshot, status: &SchedulerStatus) -> String {
         "Time from a send to the bot's first reply.",
     );
     for r in &s.rows {
-        let Some(l) = &r.reply_ms else { continue };
-        let name = label(&r.name);
-        for (q, v) in [("0.5", l.p50), ("0.95", l.p95), ("0.99", l.p99)] {
-            let _ = writeln!(
-                out,
-                "stress_reply_duration_seconds{{name=\"{name}\",quantile=\"{q}\"}} {}",
-                v / 1e3
+        if let Some(l) = &r.reply_ms {
+            let quantiles: [Quantile; 3] =
+                [("0.5", |l| l.p50), ("0.95", |l| l.p95), ("0.99", |l| l.p99)];
+            summary(
+                &mut out,
+                "stress_reply_duration_seconds",
+                &r.name,
+                l,
+                &quantiles,
             );
         }
-        let _ = writeln!(
-            out,
-            "stress_reply_duration_seconds_sum{{name=\"{name}\"}} {}",
-            l.mean * l.count as f64 / 1e3
-        );
-        let _ = writeln!(
-            out,
-            "stress_reply_duration_seconds_count{{name=\"{name}\"}} {}",
-            l.count
-        );
     }
     head(
         &mut out,
@@ -177,8 +181,8 @@ pub fn render(s: &Snapshot, status: &SchedulerStatus) -> String {
         "counter",
         "Checks, by name and result.",
     );
-    for (name, passed, failed) in &s.checks {
-        let name = label(name);
+    for c in &s.checks {
+        let (name, passed, failed) = (label(&c.name), c.passed, c.failed);
         let _ = writeln!(
             out,
             "stress_checks_total{{name=\"{name}\",result=\"pass\"}} {passed}"

@@ -154,15 +154,7 @@ pub fn live(
             .cloned()
             .collect(),
         classes,
-        checks: s
-            .checks
-            .iter()
-            .map(|(name, passed, failed)| CheckRow {
-                name: name.clone(),
-                passed: *passed,
-                failed: *failed,
-            })
-            .collect(),
+        checks: s.checks.clone(),
         errors: s.errors.clone(),
         reloads: s.reloads.clone(),
         thresholds: Vec::new(),

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::hist::Latency;
 use super::recorder::{Interval, RequestStats};
-use super::summary::{ErrorRow, RequestRow, request_row};
+use super::summary::{CheckRow, ErrorRow, RequestRow, check_rows, error_rows, request_row};
 use crate::reload::ReloadEvent;
 
 /// A virtual user's life, reported when it ends.
@@ -86,8 +86,8 @@ pub struct Snapshot {
     pub reloads: Vec<ReloadEvent>,
     /// Every request name so far, sorted by name.
     pub rows: Vec<RequestRow>,
-    /// Checks so far: name, passed, failed.
-    pub checks: Vec<(String, u64, u64)>,
+    /// Checks so far, by name.
+    pub checks: Vec<CheckRow>,
     /// Task calls so far: class, task, calls, script errors.
     pub tasks: Vec<(String, String, u64, u64)>,
     /// All requests together.
@@ -269,37 +269,14 @@ impl Aggregator {
                 rows.sort_by(|a, b| a.name.cmp(&b.name));
                 rows
             },
-            checks: {
-                let mut checks: Vec<_> = self
-                    .totals
-                    .checks
-                    .iter()
-                    .map(|(n, c)| (n.to_string(), c.passed, c.failed))
-                    .collect();
-                checks.sort();
-                checks
-            },
+            checks: check_rows(&self.totals),
             all: request_row(
                 "Aggregated",
                 &self.all,
                 self.started.elapsed().as_secs_f64(),
             ),
             history: std::sync::Arc::new(self.history.clone()),
-            errors: {
-                let mut errors: Vec<ErrorRow> = self
-                    .totals
-                    .errors
-                    .iter()
-                    .map(|(k, n)| ErrorRow {
-                        class: k.class.clone(),
-                        location: k.location.clone(),
-                        message: k.message.clone(),
-                        count: *n,
-                    })
-                    .collect();
-                errors.sort_by(|a, b| b.count.cmp(&a.count).then(a.location.cmp(&b.location)));
-                errors
-            },
+            errors: error_rows(&self.totals),
             tasks: {
                 let mut tasks: Vec<_> = self
                     .totals

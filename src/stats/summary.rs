@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::aggregate::{Aggregator, HistoryPoint};
 use super::hist::Latency;
-use super::recorder::RequestStats;
+use super::recorder::{Interval, RequestStats};
 use crate::reload::ReloadEvent;
 use crate::threshold::Verdict;
 use crate::transport::ErrorKind;
@@ -180,6 +180,37 @@ fn per_second(n: u64, secs: f64) -> f64 {
     if secs > 0.0 { n as f64 / secs } else { 0.0 }
 }
 
+/// The checks of an interval, by name.
+pub(crate) fn check_rows(i: &Interval) -> Vec<CheckRow> {
+    let mut checks: Vec<CheckRow> = i
+        .checks
+        .iter()
+        .map(|(name, c)| CheckRow {
+            name: name.to_string(),
+            passed: c.passed,
+            failed: c.failed,
+        })
+        .collect();
+    checks.sort_by(|a, b| a.name.cmp(&b.name));
+    checks
+}
+
+/// The script errors of an interval, the most frequent first.
+pub(crate) fn error_rows(i: &Interval) -> Vec<ErrorRow> {
+    let mut errors: Vec<ErrorRow> = i
+        .errors
+        .iter()
+        .map(|(k, n)| ErrorRow {
+            class: k.class.clone(),
+            location: k.location.clone(),
+            message: k.message.clone(),
+            count: *n,
+        })
+        .collect();
+    errors.sort_by(|a, b| b.count.cmp(&a.count).then(a.location.cmp(&b.location)));
+    errors
+}
+
 pub(crate) fn request_row(name: &str, r: &RequestStats, secs: f64) -> RequestRow {
     RequestRow {
         name: name.to_string(),
@@ -265,29 +296,8 @@ impl Summary {
             })
             .collect();
 
-        let mut checks: Vec<CheckRow> = agg
-            .totals
-            .checks
-            .iter()
-            .map(|(name, c)| CheckRow {
-                name: name.to_string(),
-                passed: c.passed,
-                failed: c.failed,
-            })
-            .collect();
-        checks.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut script_errors: Vec<ErrorRow> = agg
-            .totals
-            .errors
-            .iter()
-            .map(|(k, n)| ErrorRow {
-                class: k.class.clone(),
-                location: k.location.clone(),
-                message: k.message.clone(),
-                count: *n,
-            })
-            .collect();
-        script_errors.sort_by(|a, b| b.count.cmp(&a.count).then(a.location.cmp(&b.location)));
+        let checks = check_rows(&agg.totals);
+        let script_errors = error_rows(&agg.totals);
 
         let all = &agg.all;
         let tasks = agg
