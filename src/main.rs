@@ -4,6 +4,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// mimalloc: the hot path allocates a little per request (update JSON, reply objects, script
+// values) and glibc's malloc cost ~12% of client CPU there; see the README's benchmark notes.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = stress::cli::Cli::parse();
     match stress::run(cli) {
