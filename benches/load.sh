@@ -4,7 +4,7 @@
 #
 #   benches/load.sh            # both
 #   benches/load.sh cpu        # CPU per request only
-#   benches/load.sh memory     # memory per idle user only
+#   benches/load.sh memory     # memory per idle user only (1k, 10k and 100k users)
 #   benches/load.sh timing     # wait lateness with 10,000 users
 #
 # The demo bot runs as a separate process (`stress target`) pinned to CPU 0; the load generator
@@ -25,7 +25,7 @@ cargo build --release --quiet
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 
 start_target() {
-    taskset -c 0 "$BIN" target --listen "127.0.0.1:$PORT" --no-latency 2>/dev/null &
+    taskset -c 0 "$BIN" target --listen "127.0.0.1:$PORT" --no-latency "$@" 2>/dev/null &
     for _ in $(seq 50); do
         curl -fs "http://127.0.0.1:$PORT/stats" >/dev/null 2>&1 && return 0
         sleep 0.1
@@ -76,26 +76,43 @@ PY
 
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
-# RSS of a run with N users idling (a long wait after their first task), once all started.
+# Pools wide enough for 100,000 users at the 80/15/4/1 split (the defaults hold ~22,000).
+POOLS=(--pool developer=6900500000..6900506000 --pool admin=6900400000..6900402000)
+
+# RSS (KiB) of a run with N users idling (a one-hour wait after their first task), once all
+# have started and finished that task: spawned at RATE per second, then SETTLE seconds more.
 idle_rss() {
-    local users=$1
+    local users=$1 rate=${2:-100000}
+    local settle=$(( users / rate + ${SETTLE:-6} ))
     taskset -c 1 "$BIN" run --target "http://127.0.0.1:$PORT/webhook" --wait 3600 \
-        --users "$users" --spawn-rate 100000 --run-time 60s --workers 1 --seed 1 -q \
-        --pool admin=6900000100..6900000400 >/dev/null 2>&1 &
+        --users "$users" --spawn-rate "$rate" --run-time "$((settle + 30))s" --workers 1 \
+        --seed 1 -q "${POOLS[@]}" >/dev/null 2>&1 &
     local pid=$!
-    sleep "${SETTLE:-6}"
+    sleep "$settle"
     rss_kib "$pid"
     kill -INT "$pid"; wait "$pid" 2>/dev/null || true
 }
 
+# The median of three measurements of `idle_rss ARGS`.
+median_rss() {
+    for _ in 1 2 3; do idle_rss "$@"; done | sort -n | sed -n 2p
+}
+
 memory() {
-    start_target
-    echo "== memory per idle user (RSS after all users started and finished their first task)"
-    base=$(idle_rss 1)
+    start_target "${POOLS[@]}"
+    echo "== memory per idle user: RSS once all users started and finished their first task"
+    echo "   (median of 3 runs each; per user = (RSS(N) - RSS(1)) / (N - 1))"
+    base=$(median_rss 1)
     for n in 1000 10000; do
-        rss=$(idle_rss "$n")
-        python3 -c "print(f'{$n:>6} users: RSS {$rss/1024:7.1f} MiB, {($rss-$base)/($n-1):5.2f} KiB per idle user (base {$base/1024:.1f} MiB)')"
+        rss=$(median_rss "$n")
+        python3 -c "print(f'{$n:>7} users at once:  RSS {$rss/1024:7.1f} MiB, {($rss-$base)/($n-1):5.2f} KiB per idle user (base {$base/1024:.1f} MiB)')"
     done
+    # The same 10,000 started at 2,000/s: fewer first tasks at once, less left behind by them.
+    rss=$(median_rss 10000 2000)
+    python3 -c "print(f'  10000 users, 2000/s: RSS {$rss/1024:7.1f} MiB, {($rss-$base)/9999:5.2f} KiB per idle user')"
+    # 100,000 users, spawned at 10,000/s: the 1 GiB aim.
+    rss=$(idle_rss 100000 10000)
+    python3 -c "print(f' 100000 users, 10000/s: RSS {$rss/1024:7.1f} MiB, {($rss-$base)/99999:5.2f} KiB per idle user (aim: under 1024 MiB)')"
     kill %1 2>/dev/null || true; wait 2>/dev/null || true
 }
 

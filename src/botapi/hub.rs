@@ -208,12 +208,12 @@ impl ChatInbox {
         since: Instant,
         deadline: Option<Instant>,
     ) -> (Vec<BotEvent>, Option<Duration>) {
-        let mut events = Vec::new();
-        while let Some(e) = self.try_recv() {
-            if e.at >= since {
-                events.push(e);
-            }
-        }
+        // All unread events at once, under one lock; the inbox keeps no buffer behind (an idle
+        // user's chat then holds no memory), and the Vec reuses the deque's.
+        let mut events = Vec::from(std::mem::take(
+            &mut *self.slot.inbox.lock().expect("chat inbox"),
+        ));
+        events.retain(|e| e.at >= since);
         let first = |events: &[BotEvent]| {
             events
                 .iter()

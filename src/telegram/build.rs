@@ -161,14 +161,13 @@ pub fn command_entities(text: &str) -> Vec<MessageEntity> {
     entities
 }
 
-/// Builds one virtual user's updates in its private chat.
+/// Builds one virtual user's updates in its private chat. It keeps only the sender: the chat
+/// and `chat_instance` are derived from it per update, as every idle user carries a factory.
 #[derive(Debug)]
 pub struct UpdateFactory {
     update_ids: Arc<UpdateIds>,
     message_ids: Arc<ChatMessageIds>,
     sender: Sender,
-    chat: Chat,
-    chat_instance: String,
     callback_seq: u64,
 }
 
@@ -180,19 +179,10 @@ impl UpdateFactory {
         message_ids: Arc<ChatMessageIds>,
         sender: Sender,
     ) -> Self {
-        let chat = sender.private_chat();
-        // Telegram's chat_instance is a stable, opaque signed 64-bit number per chat.
-        let chat_instance = (sender
-            .user
-            .id
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as i64))
-        .to_string();
         Self {
             update_ids,
             message_ids,
             sender,
-            chat,
-            chat_instance,
             callback_seq: 0,
         }
     }
@@ -201,8 +191,19 @@ impl UpdateFactory {
         &self.sender
     }
 
+    /// The private chat's id, which is the user's.
     pub fn chat_id(&self) -> i64 {
-        self.chat.id
+        self.sender.user.id
+    }
+
+    /// Telegram's chat_instance: a stable, opaque signed 64-bit number per chat.
+    fn chat_instance(&self) -> String {
+        (self
+            .sender
+            .user
+            .id
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as i64))
+        .to_string()
     }
 
     fn message(&self, message_id: i64) -> Message {
@@ -210,7 +211,7 @@ impl UpdateFactory {
             message_id,
             from: Some(self.sender.user.clone()),
             date: unix_now(),
-            chat: self.chat.clone(),
+            chat: self.sender.private_chat(),
             edit_date: None,
             text: None,
             entities: None,
@@ -288,7 +289,7 @@ impl UpdateFactory {
             id: callback_query_id(self.sender.user.id, self.callback_seq),
             from: self.sender.user.clone(),
             message: Some(on.clone()),
-            chat_instance: self.chat_instance.clone(),
+            chat_instance: self.chat_instance(),
             data: Some(data.to_string()),
         };
         Ok(Update {
