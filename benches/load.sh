@@ -2,10 +2,12 @@
 # Load-generator benchmarks, run by hand (not by CI): client CPU per request at saturation, side
 # by side with wrk in the same run, and memory per idle virtual user.
 #
-#   benches/load.sh            # both
+#   benches/load.sh            # cpu, memory, timing and scaling (not soak)
 #   benches/load.sh cpu        # CPU per request only
 #   benches/load.sh memory     # memory per idle user only (1k, 10k and 100k users)
-#   benches/load.sh timing     # wait lateness with 10,000 users
+#   benches/load.sh timing     # wait lateness (10,000 users), spike spawn rate, idle scheduler
+#   benches/load.sh scaling    # client CPU per request with 1 and 2 workers
+#   benches/load.sh soak       # RSS over SOAK_MIN (30) minutes at 2,000 users, waits cut 10x
 #
 # The demo bot runs as a separate process (`stress target`) pinned to CPU 0; the load generator
 # (stress, then wrk) is pinned to CPU 1. Client CPU per request = (user + system CPU time of
@@ -116,14 +118,105 @@ memory() {
     kill %1 2>/dev/null || true; wait 2>/dev/null || true
 }
 
-# How late 10,000 users wake from their waits (1-3 s between tasks, replies not awaited).
+# CPU seconds (user + system) so far of a process's threads, split into worker threads
+# ("stress-worker-N") and the rest (scheduler, aggregator, control): "workers rest".
+thread_cpu() {
+    local pid=$1 ticks
+    ticks=$(getconf CLK_TCK)
+    for t in /proc/"$pid"/task/*; do
+        # comm may hold spaces: take the fields after its closing parenthesis.
+        echo "$(cat "$t/comm") $(sed 's/.*) //' "$t/stat" | awk '{print $12 + $13}')"
+    done | awk -v hz="$ticks" '/^stress-worker/ {w += $NF; next} {r += $NF} END {printf "%.3f %.3f\n", w / hz, r / hz}'
+}
+
+# How late 10,000 users wake from their waits (1-3 s between tasks, replies not awaited); how
+# close the spike profile's ramp comes to its asked rate; what an idle scheduler costs.
 timing() {
-    start_target
+    start_target "${POOLS[@]}"
     echo "== wait lateness: 10,000 users waiting 1-3 s between tasks, ${SECS}s after the ramp"
     taskset -c 1 "$BIN" run --target "http://127.0.0.1:$PORT/webhook" --users 10000 \
         --spawn-rate 5000 --run-time "$((SECS + 3))s" --wait 1..3 --no-await-reply --workers 1 \
-        --seed 1 -q --pool admin=6900000100..6900000400 --json "$TMP/timing.json" >/dev/null
+        --seed 1 -q "${POOLS[@]}" --json "$TMP/timing.json" >/dev/null
     json "$TMP/timing.json" "'lateness p50 %.2f ms, p99 %.2f ms, max %.2f ms over %d waits; %d requests, %d failed' % (d['totals']['wait_lateness_ms']['p50'], d['totals']['wait_lateness_ms']['p99'], d['totals']['wait_lateness_ms']['max'], d['totals']['wait_lateness_ms']['count'], d['totals']['requests'], d['totals']['failures'])"
+
+    echo "== spawn rate over the spike profile (2,000 users at 100/s: a 20 s ramp)"
+    taskset -c 1 "$BIN" run --target "http://127.0.0.1:$PORT/webhook" --profile spike \
+        --run-time 24s --workers 1 --seed 1 -q --json "$TMP/spike.json" >/dev/null
+    json "$TMP/spike.json" "'\\n'.join('%s: %d started from %.3f s to %.3f s: %.3f users/s achieved, %.3f asked (%+.3f%%)' % (p['source'], p['started'], p['first_s'], p['last_s'], p['achieved_rate'], p['asked_rate'], (p['achieved_rate'] / p['asked_rate'] - 1) * 100) for p in d['spawn'])"
+
+    echo "== an idle run: 2,000 users in a one-hour wait, CPU over ${IDLE_SECS:-10} s after they started"
+    taskset -c 1 "$BIN" run --target "http://127.0.0.1:$PORT/webhook" --users 2000 \
+        --spawn-rate 2000 --run-time 60s --wait 3600 --workers 1 --seed 1 -q >/dev/null 2>&1 &
+    local pid=$!
+    sleep 4
+    read -r w0 r0 < <(thread_cpu "$pid")
+    sleep "${IDLE_SECS:-10}"
+    read -r w1 r1 < <(thread_cpu "$pid")
+    kill -INT "$pid"; wait "$pid" 2>/dev/null || true
+    python3 - "$w0" "$w1" "$r0" "$r1" "${IDLE_SECS:-10}" <<'PY'
+import sys
+w0, w1, r0, r1, secs = map(float, sys.argv[1:])
+def per_s(cpu):
+    # /proc counts CPU time in 10 ms clock ticks.
+    return f"{cpu * 1000 / secs:.1f} ms" if cpu > 0 else f"under {10 / secs:.1f} ms (no clock tick)"
+print(f"workers: {per_s(w1 - w0)} CPU per second; scheduler, aggregator and the rest: {per_s(r1 - r0)} per second")
+PY
+    kill %1 2>/dev/null || true; wait 2>/dev/null || true
+}
+
+# Multi-core: the same saturating run with one worker on CPU 1 (the target on CPU 0), then two
+# workers over both CPUs (sharing them with the target). Client CPU per request staying flat
+# means nothing in the client serialises across cores; requests/s is bounded by the target.
+scaling() {
+    echo "== client CPU per request, 1 worker vs 2 workers, $CONNS connections, ${SECS}s each"
+    for round in 1 2; do
+        for w in 1 2; do
+            local cpus=1
+            [ "$w" = 2 ] && cpus=0,1
+            taskset -c "$([ "$w" = 2 ] && echo 0,1 || echo 0)" "$BIN" target \
+                --listen "127.0.0.1:$PORT" --no-latency 2>/dev/null &
+            local target=$!
+            sleep 0.5
+            local TIMEFORMAT='%U %S'
+            { time taskset -c "$cpus" "$BIN" run --target "http://127.0.0.1:$PORT/webhook" \
+                --wait 0 --no-await-reply --max-connections "$CONNS" --users "$CONNS" \
+                --spawn-rate 10000 --run-time "${SECS}s" --workers "$w" --seed "$round" -q \
+                --json "$TMP/scale.json" >/dev/null 2>&1; } 2>"$TMP/time"
+            kill "$target"; wait "$target" 2>/dev/null || true
+            read -r u s < "$TMP/time"
+            json "$TMP/scale.json" "'%d worker(s) on CPU $cpus: %8.0f req/s, %5.1f us client CPU per request' % ($w, d['totals']['requests'] / $SECS, ($u + $s) / d['totals']['requests'] * 1e6)"
+        done
+    done
+}
+
+# The soak profile's shape (a ramp at 20 users/s, then a long hold) at 2,000 users, compressed
+# in time: waits of 0.1-0.5 s instead of the scripts' 1-5 s, so each minute holds ten minutes
+# of the scripts' work. RSS sampled every 10 s; growth from minute 2 to the end.
+soak() {
+    local minutes=${SOAK_MIN:-30}
+    start_target "${POOLS[@]}"
+    echo "== soak: 2,000 users, soak profile shape, waits 0.1-0.5 s, ${minutes} minutes"
+    taskset -c 1 "$BIN" run --target "http://127.0.0.1:$PORT/webhook" --profile soak \
+        --users 2000 --run-time "${minutes}m" --wait 0.1..0.5 --workers 1 --seed 1 -q \
+        "${POOLS[@]}" --json "$TMP/soak.json" >/dev/null 2>&1 &
+    local pid=$! t=0
+    : > "$TMP/rss"
+    while kill -0 "$pid" 2>/dev/null && [ "$t" -lt $((minutes * 60 - 5)) ]; do
+        sleep 10; t=$((t + 10))
+        echo "$t $(rss_kib "$pid" 2>/dev/null || echo 0)" >> "$TMP/rss"
+    done
+    wait "$pid" 2>/dev/null || true
+    python3 - "$TMP/rss" <<'PY'
+import sys
+rows = [tuple(map(int, l.split())) for l in open(sys.argv[1]) if l.split()[1] != "0"]
+at2 = next(r for t, r in rows if t >= 120)
+end = rows[-1][1]
+for t, r in rows:
+    if t % 300 == 0 or t == rows[-1][0]:
+        print(f"  minute {t / 60:5.1f}: RSS {r / 1024:7.1f} MiB")
+print(f"growth from minute 2 to minute {rows[-1][0] / 60:.1f}: {(end / at2 - 1) * 100:+.2f}% (aim: at most +5%)")
+PY
+    json "$TMP/soak.json" "'%d requests, %d failed, %d tasks, %d script errors' % (d['totals']['requests'], d['totals']['failures'], d['totals']['tasks'], d['totals']['script_errors'])"
     kill %1 2>/dev/null || true; wait 2>/dev/null || true
 }
 
@@ -131,6 +224,8 @@ case "$MODE" in
     cpu) cpu ;;
     memory) memory ;;
     timing) timing ;;
-    all) cpu; memory; timing ;;
-    *) echo "usage: $0 [cpu|memory|timing|all]" >&2; exit 2 ;;
+    scaling) scaling ;;
+    soak) soak ;;
+    all) cpu; memory; timing; scaling ;;
+    *) echo "usage: $0 [cpu|memory|timing|scaling|soak|all]" >&2; exit 2 ;;
 esac

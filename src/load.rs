@@ -345,6 +345,7 @@ pub async fn run_with(
             })
             .collect(),
         abandoned_users: end.abandoned,
+        spawn: end.spawn,
         bot: target
             .stack
             .as_ref()

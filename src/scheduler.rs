@@ -11,6 +11,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
 use crate::profile::{ClassSplit, Profile};
+use crate::stats::spawn::{Change, SpawnLog, SpawnPhase};
 use crate::telegram::{Tier, TierPools};
 use crate::vu::{Command, VuSpec, Worker};
 
@@ -102,6 +103,8 @@ pub struct SchedulerEnd {
     pub abandoned: u64,
     /// Worker threads that panicked (a bug), with their messages.
     pub worker_panics: Vec<String>,
+    /// Each ramp walked, with the rate asked and achieved.
+    pub spawn: Vec<SpawnPhase>,
 }
 
 /// The channels a scheduler talks through.
@@ -138,6 +141,11 @@ pub struct Scheduler {
     io: SchedulerIo,
     iterations: bool,
     manual: Option<(u32, f64)>,
+    spawn: SpawnLog,
+    /// Bumped by every command that changes the plan (a new phase of the spawn log).
+    generation: u64,
+    /// What set the current plan, for the spawn log.
+    plan_source: &'static str,
 }
 
 impl Scheduler {
@@ -168,6 +176,9 @@ impl Scheduler {
             io,
             iterations,
             manual: None,
+            spawn: SpawnLog::default(),
+            generation: 0,
+            plan_source: "stage",
         }
     }
 
@@ -238,17 +249,23 @@ impl Scheduler {
                         .map_or_else(|| self.profile.rate_at(t), |(_, r)| r)
                 });
                 self.manual = Some((users, rate));
+                self.plan_source = "control API";
+                self.generation += 1;
             }
             SchedulerCmd::SetRemaining(d) => *end = Instant::now() + d,
             SchedulerCmd::Profile(p) => {
                 *end = started + p.run_time();
                 self.profile = p;
                 self.manual = None;
+                self.plan_source = "profile edit, stage";
+                self.generation += 1;
             }
             SchedulerCmd::Classes { weights, tiers } => {
                 if weights.iter().any(|w| *w > 0) {
                     self.split.set_weights(&weights);
                 }
+                // Moves between classes are a new phase of the spawn log.
+                self.generation += 1;
                 self.running.resize(weights.len(), Vec::new());
                 self.started.resize(weights.len(), 0);
                 self.tiers = tiers;
@@ -256,6 +273,18 @@ impl Scheduler {
             SchedulerCmd::Stop => return false,
         }
         true
+    }
+
+    /// Records one change in the spawn log.
+    fn log(&mut self, stage: usize, rate: f64, t_s: f64, change: Change) {
+        let source = self.plan_source;
+        let name = || match (change, source) {
+            (Change::Move, _) => "reload".to_string(),
+            (_, "control API") => source.to_string(),
+            _ => format!("{source} {}", stage + 1),
+        };
+        self.spawn
+            .change((self.generation, stage, change), name, rate, t_s, change);
     }
 
     fn publish(&self, target: u32, rate: f64, started: Instant, end: Instant) {
@@ -284,6 +313,8 @@ impl Scheduler {
         let mut end = started + self.profile.run_time();
         let mut credit = 1.0_f64;
         let mut last = Instant::now();
+        // The plan (generation, stage) the credit counts for.
+        let mut plan = None;
         tokio::pin!(stop);
         let reason = loop {
             let now = Instant::now();
@@ -294,6 +325,20 @@ impl Scheduler {
             let (target, rate) = self
                 .manual
                 .unwrap_or_else(|| (self.profile.users_at(t), self.profile.rate_at(t)));
+            // Where the plan is heading, for the spawn log and the idle wait.
+            let (stage, stage_end) = self.profile.stage_at(t);
+            let (stage, plan_users) = match self.manual {
+                Some((users, _)) => (0, users),
+                None => (stage, self.profile.stages[stage].users),
+            };
+            let t_s = t.as_secs_f64();
+            if plan != Some((self.generation, stage)) {
+                // A new plan (a stage, a command) may make its first change at once and then
+                // goes at its rate, counted from here: its spawn log phase starts here too.
+                plan = Some((self.generation, stage));
+                credit = 1.0;
+                last = now;
+            }
             // Never faster than the spawn rate, with at most a second's worth in hand.
             credit = (credit + rate * (now - last).as_secs_f64()).min(rate.max(1.0));
             last = now;
@@ -303,9 +348,11 @@ impl Scheduler {
                 if total < u64::from(target) {
                     let class = self.split.add();
                     self.start(class);
+                    self.log(stage, rate, t_s, Change::Start);
                 } else if total > u64::from(target) {
                     if let Some(class) = self.split.remove() {
                         self.halt(class);
+                        self.log(stage, rate, t_s, Change::Stop);
                     }
                 } else if !self.iterations
                     && let Some((from, to)) = self.split.rebalance()
@@ -320,6 +367,7 @@ impl Scheduler {
                     }
                     self.halt(from);
                     self.start(to);
+                    self.log(stage, rate, t_s, Change::Move);
                 } else {
                     idle = true;
                     break;
@@ -331,6 +379,10 @@ impl Scheduler {
                 // starts at the spawn rate, not with a burst.
                 credit = credit.min(1.0);
             }
+            let settled = self.split.total() == u64::from(plan_users);
+            if settled {
+                self.spawn.close();
+            }
             self.publish(target, rate, started, end);
             let final_users = self.profile.users_at(self.profile.run_time());
             if self.iterations
@@ -341,8 +393,19 @@ impl Scheduler {
             {
                 break StopReason::Iterations;
             }
-            let tick = Duration::from_secs_f64((1.0 / rate).clamp(0.001, 0.1));
-            let next = tokio::time::Instant::from(end).min(tokio::time::Instant::now() + tick);
+            // Mid-ramp, wake for the next user; with the plan's users reached, only for the next
+            // stage (or once a second, for the status): an idle scheduler costs nothing.
+            let next = if idle && settled {
+                let stage_end = if self.manual.is_some() {
+                    end
+                } else {
+                    started + stage_end
+                };
+                stage_end.min(Instant::now() + Duration::from_secs(1))
+            } else {
+                Instant::now() + Duration::from_secs_f64((1.0 / rate).clamp(0.001, 0.1))
+            };
+            let next = tokio::time::Instant::from(end.min(next));
             tokio::select! {
                 _ = tokio::time::sleep_until(next) => {}
                 Some(vu) = self.io.ended.recv() => {
@@ -355,9 +418,8 @@ impl Scheduler {
                     if !self.on_command(cmd, started, &mut end) {
                         break StopReason::Interrupted;
                     }
-                    // A new target starts from now, at its rate.
+                    // No burst of credit saved up before the command.
                     credit = credit.min(1.0);
-                    last = Instant::now();
                 }
                 _ = &mut stop => break StopReason::Interrupted,
             }
@@ -384,6 +446,7 @@ impl Scheduler {
             pool_exhausted: self.pool_exhausted,
             abandoned,
             worker_panics,
+            spawn: self.spawn.into_phases(),
         }
     }
 }

@@ -113,6 +113,16 @@ pub(crate) async fn sample_summary() -> Summary {
             }],
             abandoned_users: 0,
             bot: None,
+            spawn: vec![crate::stats::spawn::SpawnPhase {
+                source: "stage 1".into(),
+                asked_rate: 4.0,
+                started: 4,
+                stopped: 0,
+                moved: 0,
+                first_s: 0.25,
+                last_s: 1.0,
+                achieved_rate: Some(4.0),
+            }],
         },
     )
 }

@@ -193,6 +193,28 @@ pub fn render(s: &Summary) -> String {
             l.p50, l.p99, l.max, l.count
         );
     }
+    for p in &s.spawn {
+        let counts = [
+            ("started", p.started),
+            ("stopped", p.stopped),
+            ("moved", p.moved),
+        ];
+        let what: Vec<String> = counts
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(verb, n)| format!("{n} users {verb}"))
+            .collect();
+        let _ = write!(out, "spawn, {}: {}", p.source, what.join(", "));
+        let _ = match p.achieved_rate {
+            Some(r) => writeln!(
+                out,
+                " at {r:.2}/s, {} asked ({:+.2}%)",
+                p.asked_rate,
+                (r / p.asked_rate - 1.0) * 100.0
+            ),
+            None => writeln!(out),
+        };
+    }
     if t.abandoned_users > 0 {
         let _ = writeln!(
             out,

@@ -181,6 +181,18 @@ impl Profile {
         (start + Duration::from_secs_f64(ramp)).min(self.run_time())
     }
 
+    /// The stage running `t` after the start (the last one after the end), and when it ends.
+    pub fn stage_at(&self, t: Duration) -> (usize, Duration) {
+        let mut end = Duration::ZERO;
+        for (i, s) in self.stages.iter().enumerate() {
+            end += s.duration;
+            if t < end {
+                return (i, end);
+            }
+        }
+        (self.stages.len().saturating_sub(1), end)
+    }
+
     /// The spawn rate of the stage running `t` after the start (the last stage's after the end).
     pub fn rate_at(&self, t: Duration) -> f64 {
         let mut start = Duration::ZERO;

@@ -6,6 +6,7 @@
 pub mod aggregate;
 pub mod hist;
 pub mod recorder;
+pub mod spawn;
 pub mod summary;
 
 pub use aggregate::{Aggregator, Snapshot};

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::aggregate::{Aggregator, HistoryPoint};
 use super::hist::Latency;
 use super::recorder::{Interval, RequestStats};
+use super::spawn::SpawnPhase;
 use crate::reload::ReloadEvent;
 use crate::threshold::Verdict;
 use crate::transport::ErrorKind;
@@ -134,6 +135,8 @@ pub struct Summary {
     pub bot: Option<serde_json::Value>,
     /// Unix time of the start, for files that want absolute timestamps.
     pub started_unix: u64,
+    /// Each ramp the scheduler walked: users per second asked and achieved.
+    pub spawn: Vec<SpawnPhase>,
     /// The all-requests row (as the table's "Aggregated").
     #[serde(skip)]
     pub aggregated: Option<RequestRow>,
@@ -166,6 +169,7 @@ pub struct RunInfo {
     pub classes: Vec<ClassInfo>,
     pub abandoned_users: u64,
     pub bot: Option<serde_json::Value>,
+    pub spawn: Vec<SpawnPhase>,
 }
 
 fn share(part: u64, whole: u64) -> f64 {
@@ -340,6 +344,7 @@ impl Summary {
             thresholds: Vec::new(),
             bot: info.bot,
             started_unix: info.started_unix,
+            spawn: info.spawn,
             aggregated: Some(request_row("Aggregated", &agg.all, secs)),
             window: agg.window_points.clone(),
         }

@@ -340,6 +340,29 @@ async fn users_follow_the_control_api_and_the_profile_file_at_their_spawn_rate()
         s.reloads
     );
     assert_eq!(s.totals.failures, 0);
+
+    // The spawn log has each of those ramps, in order, never faster than asked.
+    let phases: Vec<(&str, u64, u64)> = s
+        .spawn
+        .iter()
+        .map(|p| (p.source.as_str(), p.started, p.stopped))
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            ("stage 1", 10, 0),
+            ("control API", 30, 0),
+            ("control API", 0, 35),
+            ("profile edit, stage 1", 15, 0),
+        ],
+        "{:#?}",
+        s.spawn
+    );
+    let up = &s.spawn[1];
+    assert_eq!(up.asked_rate, 20.0);
+    let achieved = up.achieved_rate.expect("30 starts have a rate");
+    assert!((achieved - 29.0 / (up.last_s - up.first_s)).abs() < 1e-9);
+    assert!(achieved <= 20.0 * 1.01, "faster than asked: {achieved}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
