@@ -11,7 +11,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
 use crate::profile::{ClassSplit, Profile};
-use crate::stats::spawn::{Change, SpawnLog, SpawnPhase};
+use crate::stats::spawn::{Change, PhaseKey, SpawnLog, SpawnPhase};
 use crate::telegram::{Tier, TierPools};
 use crate::vu::{Command, VuSpec, Worker};
 
@@ -144,8 +144,21 @@ pub struct Scheduler {
     spawn: SpawnLog,
     /// Bumped by every command that changes the plan (a new phase of the spawn log).
     generation: u64,
+    /// Bumped by every reload that changes the classes (its moves are a phase of their own).
+    reloads: u64,
     /// What set the current plan, for the spawn log.
-    plan_source: &'static str,
+    plan_source: PlanSource,
+}
+
+/// What set the scheduler's current plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PlanSource {
+    /// The profile the run started with.
+    Profile,
+    /// The control API or the terminal keys.
+    Control,
+    /// The profile file, edited during the run.
+    ProfileEdit,
 }
 
 impl Scheduler {
@@ -178,12 +191,14 @@ impl Scheduler {
             manual: None,
             spawn: SpawnLog::default(),
             generation: 0,
-            plan_source: "stage",
+            reloads: 0,
+            plan_source: PlanSource::Profile,
         }
     }
 
     /// Starts a user of `class` (already counted in the split; taken back if it cannot start).
-    fn start(&mut self, class: usize) {
+    /// False when its tier's pool is used up.
+    fn start(&mut self, class: usize) -> bool {
         let tier = self.tiers[class];
         let size = self.pools.user_capacity(tier);
         let Some(pool_index) = self.slots[tier.index()].take(size) else {
@@ -195,7 +210,7 @@ impl Scheduler {
                      (widen it with --pool {tier}=START..END)"
                 );
             }
-            return;
+            return false;
         };
         let vu = self.next_vu;
         self.next_vu += 1;
@@ -218,14 +233,17 @@ impl Scheduler {
             },
         );
         self.workers[worker].send(Command::Spawn(spec));
+        true
     }
 
-    /// Stops the most recently started running user of `class`.
-    fn halt(&mut self, class: usize) {
-        if let Some((vu, worker)) = self.running[class].pop() {
-            self.stopping.insert(vu);
-            self.workers[worker].send(Command::Stop(vu));
-        }
+    /// Stops the most recently started running user of `class`; false if none runs.
+    fn halt(&mut self, class: usize) -> bool {
+        let Some((vu, worker)) = self.running[class].pop() else {
+            return false;
+        };
+        self.stopping.insert(vu);
+        self.workers[worker].send(Command::Stop(vu));
+        true
     }
 
     fn on_ended(&mut self, vu: u64) {
@@ -249,7 +267,7 @@ impl Scheduler {
                         .map_or_else(|| self.profile.rate_at(t), |(_, r)| r)
                 });
                 self.manual = Some((users, rate));
-                self.plan_source = "control API";
+                self.plan_source = PlanSource::Control;
                 self.generation += 1;
             }
             SchedulerCmd::SetRemaining(d) => *end = Instant::now() + d,
@@ -257,15 +275,15 @@ impl Scheduler {
                 *end = started + p.run_time();
                 self.profile = p;
                 self.manual = None;
-                self.plan_source = "profile edit, stage";
+                self.plan_source = PlanSource::ProfileEdit;
                 self.generation += 1;
             }
             SchedulerCmd::Classes { weights, tiers } => {
                 if weights.iter().any(|w| *w > 0) {
                     self.split.set_weights(&weights);
                 }
-                // Moves between classes are a new phase of the spawn log.
-                self.generation += 1;
+                // The moves this reload asks for are a phase of their own in the spawn log.
+                self.reloads += 1;
                 self.running.resize(weights.len(), Vec::new());
                 self.started.resize(weights.len(), 0);
                 self.tiers = tiers;
@@ -280,11 +298,22 @@ impl Scheduler {
         let source = self.plan_source;
         let name = || match (change, source) {
             (Change::Move, _) => "reload".to_string(),
-            (_, "control API") => source.to_string(),
-            _ => format!("{source} {}", stage + 1),
+            (_, PlanSource::Control) => "control".to_string(),
+            (_, PlanSource::Profile) => format!("stage {}", stage + 1),
+            (_, PlanSource::ProfileEdit) => format!("profile edit (stage {})", stage + 1),
         };
-        self.spawn
-            .change((self.generation, stage, change), name, rate, t_s, change);
+        let reload = if change == Change::Move {
+            self.reloads
+        } else {
+            0
+        };
+        let key = PhaseKey {
+            generation: self.generation,
+            stage,
+            change,
+            reload,
+        };
+        self.spawn.change(key, name, rate, t_s, change);
     }
 
     fn publish(&self, target: u32, rate: f64, started: Instant, end: Instant) {
@@ -313,8 +342,12 @@ impl Scheduler {
         let mut end = started + self.profile.run_time();
         let mut credit = 1.0_f64;
         let mut last = Instant::now();
+        // When a user was last started, stopped or moved.
+        let mut last_change: Option<Instant> = None;
         // The plan (generation, stage) the credit counts for.
         let mut plan = None;
+        // The last wait was the long one of a settled plan: its time earns no credit.
+        let mut slept_idle = false;
         tokio::pin!(stop);
         let reason = loop {
             let now = Instant::now();
@@ -332,11 +365,17 @@ impl Scheduler {
                 None => (stage, self.profile.stages[stage].users),
             };
             let t_s = t.as_secs_f64();
+            if std::mem::take(&mut slept_idle) {
+                last = now;
+            }
             if plan != Some((self.generation, stage)) {
-                // A new plan (a stage, a command) may make its first change at once and then
-                // goes at its rate, counted from here: its spawn log phase starts here too.
+                // A new plan (a stage, a command) goes at its rate from here. Its first change
+                // may come at once, unless one came less than an interval ago: changes never
+                // come closer than the rate allows, and the spawn log measures the plan's rate
+                // from a first change that was not held back.
                 plan = Some((self.generation, stage));
-                credit = 1.0;
+                let rested = last_change.is_none_or(|c| (now - c).as_secs_f64() * rate >= 1.0);
+                credit = if rested { 1.0 } else { credit.min(1.0) };
                 last = now;
             }
             // Never faster than the spawn rate, with at most a second's worth in hand.
@@ -345,15 +384,13 @@ impl Scheduler {
             let mut idle = false;
             while credit >= 1.0 {
                 let total = self.split.total();
-                if total < u64::from(target) {
+                let change = if total < u64::from(target) {
                     let class = self.split.add();
-                    self.start(class);
-                    self.log(stage, rate, t_s, Change::Start);
+                    self.start(class).then_some(Change::Start)
                 } else if total > u64::from(target) {
-                    if let Some(class) = self.split.remove() {
-                        self.halt(class);
-                        self.log(stage, rate, t_s, Change::Stop);
-                    }
+                    self.split
+                        .remove()
+                        .and_then(|class| self.halt(class).then_some(Change::Stop))
                 } else if !self.iterations
                     && let Some((from, to)) = self.split.rebalance()
                 {
@@ -366,11 +403,14 @@ impl Scheduler {
                         break;
                     }
                     self.halt(from);
-                    self.start(to);
-                    self.log(stage, rate, t_s, Change::Move);
+                    self.start(to).then_some(Change::Move)
                 } else {
                     idle = true;
                     break;
+                };
+                if let Some(change) = change {
+                    self.log(stage, rate, t_s, change);
+                    last_change = Some(now);
                 }
                 credit -= 1.0;
             }
@@ -379,7 +419,7 @@ impl Scheduler {
                 // starts at the spawn rate, not with a burst.
                 credit = credit.min(1.0);
             }
-            let settled = self.split.total() == u64::from(plan_users);
+            let settled = idle && self.split.total() == u64::from(plan_users);
             if settled {
                 self.spawn.close();
             }
@@ -395,15 +435,17 @@ impl Scheduler {
             }
             // Mid-ramp, wake for the next user; with the plan's users reached, only for the next
             // stage (or once a second, for the status): an idle scheduler costs nothing.
-            let next = if idle && settled {
-                let stage_end = if self.manual.is_some() {
-                    end
+            let next = if settled {
+                slept_idle = true;
+                let stage_end = started + stage_end;
+                let wake = if self.manual.is_none() && stage_end > now {
+                    stage_end
                 } else {
-                    started + stage_end
+                    end
                 };
-                stage_end.min(Instant::now() + Duration::from_secs(1))
+                wake.min(now + Duration::from_secs(1))
             } else {
-                Instant::now() + Duration::from_secs_f64((1.0 / rate).clamp(0.001, 0.1))
+                now + Duration::from_secs_f64((1.0 / rate).clamp(0.001, 0.1))
             };
             let next = tokio::time::Instant::from(end.min(next));
             tokio::select! {

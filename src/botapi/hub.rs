@@ -236,12 +236,9 @@ impl ChatInbox {
         (events, reply)
     }
 
-    /// Forgets unread events (late answers to an earlier request).
+    /// Forgets unread events (late answers to an earlier request), buffer included.
     pub fn clear(&self) -> usize {
-        let mut inbox = self.slot.inbox.lock().expect("chat inbox");
-        let n = inbox.len();
-        inbox.clear();
-        n
+        std::mem::take(&mut *self.slot.inbox.lock().expect("chat inbox")).len()
     }
 }
 

@@ -119,6 +119,7 @@ pub(crate) async fn sample_summary() -> Summary {
                 started: 4,
                 stopped: 0,
                 moved: 0,
+                after: 0,
                 first_s: 0.25,
                 last_s: 1.0,
                 achieved_rate: Some(4.0),

@@ -202,18 +202,21 @@ pub fn render(s: &Summary) -> String {
         let what: Vec<String> = counts
             .iter()
             .filter(|(_, n)| *n > 0)
-            .map(|(verb, n)| format!("{n} users {verb}"))
+            .map(|(verb, n)| format!("{n} {verb}"))
             .collect();
         let _ = write!(out, "spawn, {}: {}", p.source, what.join(", "));
-        let _ = match p.achieved_rate {
-            Some(r) => writeln!(
+        if let Some(r) = p.achieved_rate {
+            let off = (r / p.asked_rate - 1.0) * 100.0;
+            let _ = write!(
                 out,
-                " at {r:.2}/s, {} asked ({:+.2}%)",
-                p.asked_rate,
-                (r / p.asked_rate - 1.0) * 100.0
-            ),
-            None => writeln!(out),
-        };
+                " at {r:.2}/s ({:.2}/s asked, {off:+.2}%)",
+                p.asked_rate
+            );
+        }
+        if p.after > 0 {
+            let _ = write!(out, "; {} replaced after the ramp", p.after);
+        }
+        let _ = writeln!(out);
     }
     if t.abandoned_users > 0 {
         let _ = writeln!(

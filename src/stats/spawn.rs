@@ -1,13 +1,14 @@
-//! How fast users really started and stopped. Every ramp the scheduler walks (a profile stage,
-//! or a change the control API or a profile edit asked for) is one [`SpawnPhase`]: the rate it
-//! asked for and the rate it achieved between its first and its last change, so a run shows
-//! whether the load generator kept the shape it promised.
+//! How fast the scheduler started and stopped users. Every ramp it walks (a profile stage, a
+//! change asked through the control API or the keys, a profile edit, the moves a reload asks
+//! for) is one [`SpawnPhase`]: the rate asked and the rate of its changes between the first and
+//! the last, so a run shows whether the scheduler kept the shape it promised. The times are the
+//! scheduler's decisions; a worker starts a user a few microseconds later.
 
 use serde::{Deserialize, Serialize};
 
 /// What a phase did to the number of users.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
+pub(crate) enum Change {
     Start,
     Stop,
     /// A user moved between classes after a reload changed the weights (one stop, one start).
@@ -17,37 +18,51 @@ pub enum Change {
 /// One ramp, as walked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SpawnPhase {
-    /// What asked for it: `stage N` of the profile, `control API` or `profile edit`.
+    /// What asked for it: `stage N` of the profile, `control` (the API or the keys),
+    /// `profile edit (stage N)` or `reload` (users moved between classes).
     pub source: String,
     /// Users per second asked for.
     pub asked_rate: f64,
+    /// Users started, stopped and moved during the ramp.
     pub started: u64,
     pub stopped: u64,
     pub moved: u64,
+    /// Changes after the ramp reached its users (users that ended and were replaced): not part
+    /// of the rate.
+    pub after: u64,
     /// Seconds from the run's start to its first and its last change.
     pub first_s: f64,
     pub last_s: f64,
     /// (changes - 1) / (last_s - first_s): the rate between the first and the last change.
-    /// `null` with fewer than two changes.
+    /// `null` with fewer than two changes, or all at one instant.
     pub achieved_rate: Option<f64>,
 }
 
 impl SpawnPhase {
+    /// Changes during the ramp.
     fn changes(&self) -> u64 {
         self.started + self.stopped + self.moved
     }
 }
 
-/// Which plan a change belongs to: the scheduler's plan generation (bumped by every command),
-/// the profile stage, and the kind of change.
-pub type PhaseKey = (u64, usize, Change);
+/// Which plan a change belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PhaseKey {
+    /// The scheduler's plan generation, bumped by every command.
+    pub generation: u64,
+    /// The profile stage (0 for a plan set through the control API).
+    pub stage: usize,
+    pub change: Change,
+    /// For moves: which reload asked for them.
+    pub reload: u64,
+}
 
 /// The scheduler's record of its phases.
 #[derive(Debug, Default)]
-pub struct SpawnLog {
+pub(crate) struct SpawnLog {
     phases: Vec<SpawnPhase>,
-    /// The phase changes go to; a new one opens when the key differs or the last one closed.
-    open: Option<PhaseKey>,
+    /// The last phase's key, and whether it is still ramping (open) or reached its users.
+    last: Option<(PhaseKey, bool)>,
 }
 
 impl SpawnLog {
@@ -60,18 +75,26 @@ impl SpawnLog {
         t_s: f64,
         change: Change,
     ) {
-        if self.open != Some(key) {
-            self.open = Some(key);
-            self.phases.push(SpawnPhase {
-                source: source(),
-                asked_rate: rate,
-                started: 0,
-                stopped: 0,
-                moved: 0,
-                first_s: t_s,
-                last_s: t_s,
-                achieved_rate: None,
-            });
+        match self.last {
+            Some((k, true)) if k == key => {}
+            Some((k, false)) if k == key => {
+                self.phases.last_mut().expect("a key has its phase").after += 1;
+                return;
+            }
+            _ => {
+                self.last = Some((key, true));
+                self.phases.push(SpawnPhase {
+                    source: source(),
+                    asked_rate: rate,
+                    started: 0,
+                    stopped: 0,
+                    moved: 0,
+                    after: 0,
+                    first_s: t_s,
+                    last_s: t_s,
+                    achieved_rate: None,
+                });
+            }
         }
         let phase = self.phases.last_mut().expect("opened above");
         match change {
@@ -85,12 +108,15 @@ impl SpawnLog {
             (phase.changes() >= 2 && span > 0.0).then(|| (phase.changes() - 1) as f64 / span);
     }
 
-    /// The plan's users are reached: later changes (a replacement, a rebalance) open a new phase
-    /// rather than stretching this one.
+    /// The plan's users are reached: later changes for the same plan (replacements) are counted
+    /// as `after` rather than stretching the ramp.
     pub fn close(&mut self) {
-        self.open = None;
+        if let Some((_, open)) = &mut self.last {
+            *open = false;
+        }
     }
 
+    /// The phases, in order.
     pub fn into_phases(self) -> Vec<SpawnPhase> {
         self.phases
     }
@@ -100,44 +126,40 @@ impl SpawnLog {
 mod tests {
     use super::*;
 
+    fn key(generation: u64, change: Change) -> PhaseKey {
+        PhaseKey {
+            generation,
+            stage: 0,
+            change,
+            reload: 0,
+        }
+    }
+
     #[test]
     fn a_phase_measures_the_rate_between_its_first_and_last_change() {
         let mut log = SpawnLog::default();
         let stage = || "stage 1".to_string();
+        let up = key(0, Change::Start);
         for i in 0..101 {
-            log.change(
-                (0, 0, Change::Start),
-                stage,
-                50.0,
-                1.0 + f64::from(i) * 0.02,
-                Change::Start,
-            );
+            log.change(up, stage, 50.0, 1.0 + f64::from(i) * 0.02, Change::Start);
         }
         log.close();
-        // A replacement after the ramp is its own phase, with no rate.
-        log.change((0, 0, Change::Start), stage, 50.0, 30.0, Change::Start);
-        log.change(
-            (1, 0, Change::Stop),
-            || "control API".into(),
-            10.0,
-            31.0,
-            Change::Stop,
-        );
-        log.change(
-            (1, 0, Change::Stop),
-            || "control API".into(),
-            10.0,
-            31.5,
-            Change::Stop,
-        );
+        // Replacements after the ramp are counted apart, not in its rate.
+        log.change(up, stage, 50.0, 30.0, Change::Start);
+        log.change(up, stage, 50.0, 40.0, Change::Start);
+        let control = || "control".to_string();
+        log.change(key(1, Change::Stop), control, 10.0, 31.0, Change::Stop);
+        log.change(key(1, Change::Stop), control, 10.0, 31.5, Change::Stop);
+        // One change, or all at one instant: no rate.
+        log.change(key(2, Change::Start), control, 10.0, 32.0, Change::Start);
         let phases = log.into_phases();
         assert_eq!(phases.len(), 3);
-        assert_eq!(phases[0].started, 101);
+        assert_eq!((phases[0].started, phases[0].after), (101, 2));
         assert_eq!((phases[0].first_s, phases[0].last_s), (1.0, 3.0));
         assert!((phases[0].achieved_rate.unwrap() - 50.0).abs() < 1e-9);
-        assert_eq!((phases[1].started, phases[1].achieved_rate), (1, None));
-        assert_eq!(phases[2].source, "control API");
-        assert_eq!(phases[2].stopped, 2);
-        assert!((phases[2].achieved_rate.unwrap() - 2.0).abs() < 1e-9);
+        assert_eq!(phases[1].source, "control");
+        assert_eq!(phases[1].stopped, 2);
+        assert!((phases[1].achieved_rate.unwrap() - 2.0).abs() < 1e-9);
+        assert_eq!((phases[2].started, phases[2].achieved_rate), (1, None));
     }
 }

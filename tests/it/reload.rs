@@ -351,9 +351,9 @@ async fn users_follow_the_control_api_and_the_profile_file_at_their_spawn_rate()
         phases,
         [
             ("stage 1", 10, 0),
-            ("control API", 30, 0),
-            ("control API", 0, 35),
-            ("profile edit, stage 1", 15, 0),
+            ("control", 30, 0),
+            ("control", 0, 35),
+            ("profile edit (stage 1)", 15, 0),
         ],
         "{:#?}",
         s.spawn
