@@ -16,6 +16,10 @@ use stress::telegram::ids::ChatMessageIds;
 use stress::telegram::{Sender, Tier, UpdateFactory, UpdateIds};
 use stress::transport::ErrorKind;
 
+// The binary's allocator, so allocation costs here are the ones a run pays.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     divan::main();
 }
@@ -112,6 +116,33 @@ fn merge_an_interval_of_20_names(b: divan::Bencher) {
     let interval = r.take(1);
     let mut total = stress::stats::Interval::default();
     b.bench_local(|| total.merge(&interval));
+}
+
+/// The bot's answer in a webhook body (here the demo bot's /help, a 400-byte sendMessage) read
+/// as the stand-in does: parsed, dispatched, delivered to the user's inbox and collected.
+#[divan::bench]
+fn a_webhook_body_reply(b: divan::Bencher) {
+    let api = stress::botapi::BotApi::new(Default::default(), Default::default());
+    let inbox = api.hub().subscribe(6_900_100_001);
+    let body = bytes::Bytes::from(serde_json::to_vec(&serde_json::json!({
+        "chat_id": 6_900_100_001_i64,
+        "method": "sendMessage",
+        "text": "Commands for a guest user:\n/start — start over and see what I can do\n/help — list \
+                 the commands you can use\n/status — bot status and your session\n/skills — list \
+                 the skills\n/mode — choose how I answer\n/cancel — cancel the current \
+                 operation\n/clear — forget our conversation\n/settings — change your settings",
+    })).unwrap());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let since = std::time::Instant::now();
+    b.bench_local(|| {
+        runtime.block_on(async {
+            stress::botapi::webhook_reply(&api, Some("application/json"), body.clone()).await;
+            inbox.collect(since, None).await
+        })
+    });
 }
 
 /// A whole task call with one send, 2,000 per iteration, against the demo bot in memory (its

@@ -164,7 +164,10 @@ impl Host for VuCtx {
                 reply_after: None,
             }));
         }
-        let body = Bytes::from(serde_json::to_vec(&update).expect("updates serialize"));
+        // Sized for a typical update (300-900 bytes), so serializing rarely reallocates.
+        let mut body = Vec::with_capacity(1024);
+        serde_json::to_writer(&mut body, &update).expect("updates serialize");
+        let body = Bytes::from(body);
         self.requests += 1;
         self.digest = (self.digest ^ fnv(name.as_bytes())).wrapping_mul(0x0100_0000_01b3);
         // The driver records the request (and its reply) as soon as it knows how it went.
