@@ -147,7 +147,9 @@ thread_cpu() {
     # comm may hold spaces: take the fields after its closing parenthesis.
     total=$(sed 's/.*) //' "/proc/$pid/stat" | awk '{print $12 + $13}')
     workers=$(for t in /proc/"$pid"/task/*; do
-        grep -q '^stress-worker' "$t/comm" 2>/dev/null && sed 's/.*) //' "$t/stat" | awk '{print $12 + $13}'
+        if grep -q '^stress-worker' "$t/comm" 2>/dev/null; then
+            sed 's/.*) //' "$t/stat" | awk '{print $12 + $13}'
+        fi
     done | awk '{w += $1} END {print w + 0}')
     awk -v hz="$hz" -v t="$total" -v w="$workers" 'BEGIN {printf "%.3f %.3f\n", w / hz, (t - w) / hz}'
 }

@@ -31,6 +31,7 @@ pub const EXIT_CODES: &str = "Exit codes: 0 the run completed and every threshol
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a load test: virtual users from Rhai scripts against a bot's webhook.
+    #[command(after_help = EXIT_CODES)]
     Run(Box<RunArgs>),
     /// Compile scripts and show their classes, tasks, weights and expected shares.
     Check(CheckArgs),
@@ -250,4 +251,21 @@ pub struct CheckArgs {
     /// Seed for the dry run.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn both_ways_to_run_show_the_exit_codes_in_help() {
+        // Help text is wrapped to the terminal: compare words.
+        let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let mut cli = Cli::command();
+        assert!(words(&cli.render_long_help().to_string()).contains(&words(EXIT_CODES)));
+        let run = cli.find_subcommand_mut("run").expect("run");
+        assert!(words(&run.render_long_help().to_string()).contains(&words(EXIT_CODES)));
+    }
 }

@@ -242,6 +242,26 @@ mod tests {
     }
 
     #[test]
+    fn the_stage_running_at_a_time_and_its_end() {
+        let stage = |users, secs| Stage {
+            users,
+            spawn_rate: 10.0,
+            duration: Duration::from_secs(secs),
+        };
+        let p = Profile {
+            name: "two".into(),
+            stages: vec![stage(10, 30), stage(20, 60)],
+            thresholds: Vec::new(),
+        };
+        let s = Duration::from_secs;
+        assert_eq!(p.stage_at(s(0)), (0, s(30)));
+        assert_eq!(p.stage_at(s(29)), (0, s(30)));
+        assert_eq!(p.stage_at(s(30)), (1, s(90)));
+        // After the end (a run extended past its profile): the last stage, ended.
+        assert_eq!(p.stage_at(s(500)), (1, s(90)));
+    }
+
+    #[test]
     fn overrides_keep_the_shape() {
         let p = Profile {
             name: "steps".into(),
