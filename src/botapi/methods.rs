@@ -320,19 +320,13 @@ impl BotApi {
     fn bot_message(&self, p: &Params) -> Result<Message, ApiError> {
         let chat_id = p.chat_id()?;
         Ok(Message {
-            message_id: self.hub.next_message_id(chat_id),
-            from: Some(self.config.bot.clone()),
-            date: unix_now(),
-            chat: chat_for(chat_id),
-            edit_date: None,
-            text: None,
-            entities: None,
-            voice: None,
-            photo: None,
-            document: None,
-            caption: None,
-            caption_entities: None,
             reply_markup: inline_keyboard(p)?,
+            ..Message::new(
+                self.hub.next_message_id(chat_id),
+                Some(self.config.bot.clone()),
+                unix_now(),
+                chat_for(chat_id),
+            )
         })
     }
 
@@ -373,19 +367,16 @@ impl BotApi {
             .int("message_id")?
             .ok_or_else(|| ApiError::bad_request("message identifier is not specified"))?;
         let m = Message {
-            message_id,
-            from: Some(self.config.bot.clone()),
-            date: unix_now(),
-            chat: chat_for(chat_id),
             edit_date: Some(unix_now()),
             text: Some(text),
             entities: p.object("entities")?,
-            voice: None,
-            photo: None,
-            document: None,
-            caption: None,
-            caption_entities: None,
             reply_markup: inline_keyboard(p)?,
+            ..Message::new(
+                message_id,
+                Some(self.config.bot.clone()),
+                unix_now(),
+                chat_for(chat_id),
+            )
         };
         Ok(self.publish(ApiMethod::EditMessageText, m, via))
     }

@@ -149,26 +149,16 @@ mod tests {
     use crate::telegram::{Chat, ChatType, InlineKeyboardButton, InlineKeyboardMarkup, Message};
 
     fn message(text: &str, buttons: &[&str]) -> Box<Message> {
+        let chat = Chat {
+            id: 7,
+            kind: ChatType::Private,
+            title: None,
+            username: None,
+            first_name: None,
+            last_name: None,
+        };
         Box::new(Message {
-            message_id: 1,
-            from: None,
-            date: 0,
-            chat: Chat {
-                id: 7,
-                kind: ChatType::Private,
-                title: None,
-                username: None,
-                first_name: None,
-                last_name: None,
-            },
-            edit_date: None,
             text: Some(text.into()),
-            entities: None,
-            voice: None,
-            photo: None,
-            document: None,
-            caption: None,
-            caption_entities: None,
             reply_markup: (!buttons.is_empty()).then(|| InlineKeyboardMarkup {
                 inline_keyboard: vec![
                     buttons
@@ -177,6 +167,7 @@ mod tests {
                         .collect(),
                 ],
             }),
+            ..Message::new(1, None, 0, chat)
         })
     }
 

@@ -45,6 +45,20 @@ impl std::fmt::Debug for ClassScript {
 }
 
 impl ClassScript {
+    /// The error for this class's name being declared by another file too.
+    pub(crate) fn already_declared(&self, other: &Path) -> ScriptError {
+        ScriptError {
+            file: self.file.clone(),
+            line: self.decl.line,
+            col: 1,
+            message: format!(
+                "class {} is already declared in {}",
+                self.decl.name,
+                other.display()
+            ),
+        }
+    }
+
     /// Draws a task by weight.
     pub fn pick_task(&self, rng: &mut impl Rng) -> usize {
         let total = *self.cumulative.last().expect("a class has tasks");
@@ -290,16 +304,7 @@ impl ScriptSet {
                 compile(&file, stdlib, limits)?
             };
             if let Some(other) = classes.iter().find(|c| c.decl.name == class.decl.name) {
-                return Err(ScriptError {
-                    file: file.clone(),
-                    line: class.decl.line,
-                    col: 1,
-                    message: format!(
-                        "class {} is already declared in {}",
-                        class.decl.name,
-                        other.file.display()
-                    ),
-                });
+                return Err(class.already_declared(&other.file));
             }
             classes.push(Arc::new(class));
         }

@@ -184,16 +184,7 @@ impl ClassTable {
                 Some(*i) != index && !s.is_removed() && s.load().decl.name == class.decl.name
             });
             if let Some((_, other)) = clash {
-                outcome.errors.push(ScriptError {
-                    file: class.file.clone(),
-                    line: class.decl.line,
-                    col: 1,
-                    message: format!(
-                        "class {} is already declared in {}",
-                        class.decl.name,
-                        other.file.display()
-                    ),
-                });
+                outcome.errors.push(class.already_declared(&other.file));
                 continue;
             }
             match index {

@@ -207,21 +207,12 @@ impl UpdateFactory {
     }
 
     fn message(&self, message_id: i64) -> Message {
-        Message {
+        Message::new(
             message_id,
-            from: Some(self.sender.user.clone()),
-            date: unix_now(),
-            chat: self.sender.private_chat(),
-            edit_date: None,
-            text: None,
-            entities: None,
-            voice: None,
-            photo: None,
-            document: None,
-            caption: None,
-            caption_entities: None,
-            reply_markup: None,
-        }
+            Some(self.sender.user.clone()),
+            unix_now(),
+            self.sender.private_chat(),
+        )
     }
 
     fn wrap(&self, message: Message) -> Result<Update, IdRangeExhausted> {

@@ -108,6 +108,25 @@ pub struct Message {
 }
 
 impl Message {
+    /// A message with only its required fields; the caller sets the rest.
+    pub fn new(message_id: i64, from: Option<User>, date: i64, chat: Chat) -> Self {
+        Self {
+            message_id,
+            from,
+            date,
+            chat,
+            edit_date: None,
+            text: None,
+            entities: None,
+            voice: None,
+            photo: None,
+            document: None,
+            caption: None,
+            caption_entities: None,
+            reply_markup: None,
+        }
+    }
+
     /// The bot command this message starts with (`/help` for `/help@bot args`), if any.
     pub fn command(&self) -> Option<&str> {
         let text = self.text.as_deref()?;

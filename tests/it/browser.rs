@@ -9,6 +9,8 @@ use std::process::Command;
 
 use stress::cli::RunArgs;
 
+use crate::common::start_live;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -94,27 +96,17 @@ async fn dashboard_and_report_render_in_a_browser() {
     let mut a = args();
     a.run_time = Some("60s".into());
     a.control = Some("127.0.0.1:0".parse().unwrap());
-    let config = stress::config::run(&a).unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let run = tokio::spawn(async move {
-        stress::load::run_with(config, std::future::pending(), move |s| {
-            let _ = tx.send(s.control.unwrap());
-        })
-        .await
-        .unwrap()
-        .summary
-    });
-    let addr = rx.await.unwrap();
+    let (run, base) = start_live(&a).await;
     let browser = tokio::process::Command::new("node")
         .arg(root().join("tests/browser/dashboard.mjs"))
-        .arg(format!("http://{addr}/"))
+        .arg(format!("{base}/"))
         .arg(&report)
         .arg(&shots)
         .output()
         .await
         .unwrap();
     let stop = reqwest::Client::new()
-        .post(format!("http://{addr}/api/stop"))
+        .post(format!("{base}/api/stop"))
         .json(&serde_json::json!({}))
         .send()
         .await;

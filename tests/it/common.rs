@@ -3,9 +3,12 @@
 use std::sync::Arc;
 
 use stress::chat::ChatUser;
+use stress::cli::RunArgs;
 use stress::local::LocalStack;
+use stress::stats::Summary;
 use stress::target::{Latency, TargetConfig, TargetStats};
 use stress::telegram::{Tier, UpdateIds};
+use tokio::task::JoinHandle;
 
 /// A demo bot with no latency, replying through the stand-in.
 pub async fn stack() -> LocalStack {
@@ -62,4 +65,21 @@ pub async fn stats(stack: &LocalStack) -> TargetStats {
         .json()
         .await
         .unwrap()
+}
+
+/// Starts a run with `--control` in the background: its summary when it ends, and the control
+/// server's base URL once it is up.
+pub async fn start_live(args: &RunArgs) -> (JoinHandle<Summary>, String) {
+    let config = stress::config::run(args).expect("valid configuration");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let run = tokio::spawn(async move {
+        stress::load::run_with(config, std::future::pending(), move |s| {
+            let _ = tx.send(s.control.expect("a control address"));
+        })
+        .await
+        .expect("the run completes")
+        .summary
+    });
+    let addr = rx.await.expect("the run started");
+    (run, format!("http://{addr}"))
 }

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use stress::cli::RunArgs;
 
+use crate::common::start_live;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -196,17 +198,7 @@ async fn metrics_parse_as_prometheus_text() {
         quiet: true,
         ..RunArgs::default()
     };
-    let config = stress::config::run(&args).unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let run = tokio::spawn(async move {
-        stress::load::run_with(config, std::future::pending(), move |s| {
-            let _ = tx.send(s.control.unwrap());
-        })
-        .await
-        .unwrap()
-        .summary
-    });
-    let base = format!("http://{}", rx.await.unwrap());
+    let (run, base) = start_live(&args).await;
     let mut scrape = String::new();
     for _ in 0..500 {
         let r = reqwest::get(format!("{base}/metrics")).await.unwrap();

@@ -9,10 +9,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use stress::cli::RunArgs;
 use stress::local::LocalStack;
-use stress::stats::Summary;
 use stress::target::{Latency, TargetConfig};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+
+use crate::common::start_live;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -59,22 +58,6 @@ fn args(scripts: Vec<PathBuf>, users: u32, run_time: &str) -> RunArgs {
         quiet: true,
         ..RunArgs::default()
     }
-}
-
-/// Starts a run in the background; returns it and its control API's base URL.
-async fn start(args: RunArgs) -> (JoinHandle<Summary>, String) {
-    let config = stress::config::run(&args).expect("valid configuration");
-    let (tx, rx) = oneshot::channel();
-    let run = tokio::spawn(async move {
-        stress::load::run_with(config, std::future::pending(), move |s| {
-            let _ = tx.send(s.control.expect("a control address"));
-        })
-        .await
-        .expect("the run completes")
-        .summary
-    });
-    let addr = rx.await.expect("the run started");
-    (run, format!("http://{addr}"))
 }
 
 /// Polls `f` every 5 ms until it holds, for at most `limit`.
@@ -155,7 +138,7 @@ async fn an_edited_script_reaches_the_bot_within_a_second_and_nothing_is_lost() 
     std::fs::write(&script, editor_script("/help")).unwrap();
     let mut a = args(vec![dir.clone()], 4, "60s");
     a.target = Some(stack.webhook_url());
-    let (run, base) = start(a).await;
+    let (run, base) = start_live(&a).await;
     assert!(until(Duration::from_secs(10), || count(&stack, "/help") > 0).await);
 
     // A new command, written through a rename as editors do.
@@ -229,7 +212,7 @@ async fn a_new_script_joins_and_a_deleted_one_leaves() {
     std::fs::write(dir.join("a.rhai"), editor_script("/help")).unwrap();
     let mut a = args(vec![dir.clone()], 6, "60s");
     a.target = Some(stack.webhook_url());
-    let (run, base) = start(a).await;
+    let (run, base) = start_live(&a).await;
     assert!(until(Duration::from_secs(10), || count(&stack, "/help") > 0).await);
 
     let joiner = editor_script("/status").replace("\"Editor\"", "\"Joiner\"");
@@ -272,7 +255,7 @@ async fn users_follow_the_control_api_and_the_profile_file_at_their_spawn_rate()
     a.run_time = None;
     a.profile = profile.display().to_string();
     a.bot_no_latency = true;
-    let (run, base) = start(a).await;
+    let (run, base) = start_live(&a).await;
     let users = |s: &Value| s["scheduler"]["users"].as_u64().unwrap_or(0);
     let s = wait_status(&base, 500, |s| users(s) == 10).await;
     assert_eq!(users(&s), 10);
@@ -373,7 +356,7 @@ async fn the_control_api_refuses_bad_requests_clearly() {
     let mut a = args(vec![dir.clone()], 2, "60s");
     a.target = Some(stack.webhook_url());
     a.control_token = Some("t0ken".into());
-    let (run, base) = start(a).await;
+    let (run, base) = start_live(&a).await;
     let client = reqwest::Client::new();
 
     let r = client
@@ -484,7 +467,7 @@ async fn edited_modules_and_weights_reload_too() {
     std::fs::write(dir.join("b.rhai"), script(1, "B")).unwrap();
     let mut a = args(vec![dir.clone()], 8, "60s");
     a.target = Some(stack.webhook_url());
-    let (run, base) = start(a).await;
+    let (run, base) = start_live(&a).await;
     assert!(until(Duration::from_secs(10), || count(&stack, "/help") > 0).await);
 
     // The module both scripts import changes: both pick it up (no stale module cache).
