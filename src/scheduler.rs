@@ -2,9 +2,10 @@
 //! [`Profile`] with one loop, or the users and spawn rate the control API set, never faster
 //! than the spawn rate; assigns each new user its class through the exact [`ClassSplit`] and
 //! the lowest free id of its tier's pool; moves users between classes one at a time when a
-//! reload changes the weights; and spreads users over the workers.
+//! reload changes the weights, and into their new tier's pool when it changes a class's tier;
+//! and spreads users over the workers.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -74,6 +75,8 @@ pub struct SchedulerStatus {
     pub spawn_rate: f64,
     /// Users assigned per class (in the class table's order).
     pub per_class: Vec<u64>,
+    /// Users running per tier (their ids are from that tier's pool).
+    pub per_tier: BTreeMap<Tier, u64>,
     pub elapsed_s: f64,
     pub remaining_s: f64,
     /// Users and rate come from the control API rather than the profile.
@@ -148,6 +151,10 @@ pub struct Scheduler {
     reloads: u64,
     /// What set the current plan, for the spawn log.
     plan_source: PlanSource,
+    /// A reload changed a class's tier, and some of its users may still hold ids of the old one.
+    retiering: bool,
+    /// Users running per tier, by [`Tier::index`].
+    per_tier: [u64; 4],
 }
 
 /// What set the scheduler's current plan.
@@ -193,6 +200,8 @@ impl Scheduler {
             generation: 0,
             reloads: 0,
             plan_source: PlanSource::Profile,
+            retiering: false,
+            per_tier: [0; 4],
         }
     }
 
@@ -223,6 +232,7 @@ impl Scheduler {
             pool_index,
         };
         self.started[class] += 1;
+        self.per_tier[tier.index()] += 1;
         self.running[class].push((vu, worker));
         self.live.insert(
             vu,
@@ -238,18 +248,44 @@ impl Scheduler {
 
     /// Stops the most recently started running user of `class`; false if none runs.
     fn halt(&mut self, class: usize) -> bool {
-        let Some((vu, worker)) = self.running[class].pop() else {
-            return false;
-        };
+        match self.running[class].len() {
+            0 => false,
+            n => {
+                self.halt_at(class, n - 1);
+                true
+            }
+        }
+    }
+
+    /// Stops the running user at `at` in `class`'s list.
+    fn halt_at(&mut self, class: usize, at: usize) {
+        let (vu, worker) = self.running[class].remove(at);
         self.stopping.insert(vu);
         self.workers[worker].send(Command::Stop(vu));
-        true
+    }
+
+    /// A running user whose id is from a tier its class no longer has: (class, place in the
+    /// class's list). The oldest come first, so the search is short while there are any.
+    fn stale_tier_user(&mut self) -> Option<(usize, usize)> {
+        if !self.retiering {
+            return None;
+        }
+        let found = self.running.iter().enumerate().find_map(|(class, users)| {
+            let tier = self.tiers[class];
+            users
+                .iter()
+                .position(|(vu, _)| self.live.get(vu).is_some_and(|l| l.tier != tier))
+                .map(|at| (class, at))
+        });
+        self.retiering = found.is_some();
+        found
     }
 
     fn on_ended(&mut self, vu: u64) {
         if let Some(live) = self.live.remove(&vu) {
             self.running[live.class].retain(|(v, _)| *v != vu);
             self.slots[live.tier.index()].give(live.pool_index);
+            self.per_tier[live.tier.index()] -= 1;
             // A user that ended without being told to (it could not start) is replaced; with
             // --iterations, ending is what users do.
             if !self.stopping.remove(&vu) && !self.iterations {
@@ -286,6 +322,7 @@ impl Scheduler {
                 self.reloads += 1;
                 self.running.resize(weights.len(), Vec::new());
                 self.started.resize(weights.len(), 0);
+                self.retiering |= self.tiers.iter().zip(&tiers).any(|(old, new)| old != new);
                 self.tiers = tiers;
             }
             SchedulerCmd::Stop => return false,
@@ -324,6 +361,10 @@ impl Scheduler {
             target,
             spawn_rate: rate,
             per_class: self.split.counts().to_vec(),
+            per_tier: Tier::ALL
+                .iter()
+                .map(|t| (*t, self.per_tier[t.index()]))
+                .collect(),
             elapsed_s: started.elapsed().as_secs_f64(),
             remaining_s: end.saturating_duration_since(Instant::now()).as_secs_f64(),
             manual: self.manual.is_some(),
@@ -404,6 +445,19 @@ impl Scheduler {
                     }
                     self.halt(from);
                     self.start(to).then_some(Change::Move)
+                } else if !self.iterations
+                    && let Some((class, at)) = self.stale_tier_user()
+                {
+                    // The class's tier changed: its users move to the new tier's pool one at a
+                    // time, each replaced by a new user of the class (the bot sees a new user).
+                    let tier = self.tiers[class];
+                    if !self.slots[tier.index()].available(self.pools.user_capacity(tier)) {
+                        self.retiering = true;
+                        idle = true;
+                        break;
+                    }
+                    self.halt_at(class, at);
+                    self.start(class).then_some(Change::Move)
                 } else {
                     idle = true;
                     break;

@@ -487,3 +487,71 @@ async fn edited_modules_and_weights_reload_too() {
     let weights: Vec<u32> = s.classes.iter().map(|c| c.weight).collect();
     assert_eq!(weights, [3, 1]);
 }
+
+/// A reload that changes a class's tier moves its users to the new tier's pool, one at a time at
+/// the spawn rate: the bot then sees developers, and stops refusing their developer command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_tier_moves_the_users_to_its_pool() {
+    let stack = demo_bot().await;
+    let dir = folder("tier");
+    let script = |tier: &str| {
+        format!(
+            "user_class(\"Dev\", #{{ tier: \"{tier}\", weight: 1, wait: 0.02 }});\n\
+             /// @task(1)\nfn act() {{ send_command(\"/traces\"); }}\n"
+        )
+    };
+    std::fs::write(dir.join("dev.rhai"), script("guest")).unwrap();
+    let mut a = args(vec![dir.clone()], 6, "60s");
+    a.target = Some(stack.webhook_url());
+    let (run, base) = start_live(&a).await;
+    let tiers = |s: &Value| s["scheduler"]["per_tier"].clone();
+    let s = wait_status(&base, 400, |s| tiers(s)["guest"] == 6).await;
+    assert_eq!(
+        tiers(&s),
+        json!({"guest": 6, "user": 0, "developer": 0, "admin": 0})
+    );
+    let refused = || {
+        stack
+            .bot
+            .stats()
+            .refused_by_tier
+            .get("guest")
+            .copied()
+            .unwrap_or(0)
+    };
+    assert!(
+        until(Duration::from_secs(10), || refused() > 0).await,
+        "guests are refused"
+    );
+
+    write_atomically(&dir.join("dev.rhai"), &script("developer"));
+    let s = wait_status(&base, 400, |s| tiers(s)["developer"] == 6).await;
+    assert_eq!(
+        tiers(&s),
+        json!({"guest": 0, "user": 0, "developer": 6, "admin": 0})
+    );
+    assert_eq!(
+        s["scheduler"]["per_class"],
+        json!([6]),
+        "the class keeps its users"
+    );
+    let refused_before = refused();
+    let answered = || count(&stack, "/traces") - refused();
+    let answered_before = answered();
+    assert!(
+        until(Duration::from_secs(10), || answered()
+            > answered_before + 12)
+        .await
+    );
+    assert_eq!(refused(), refused_before, "no guest is left to be refused");
+    stop(&base).await;
+    let s = run.await.unwrap();
+    assert_eq!(s.totals.failures, 0);
+    let moves: u64 = s
+        .spawn
+        .iter()
+        .filter(|p| p.source == "reload")
+        .map(|p| p.moved)
+        .sum();
+    assert_eq!(moves, 6, "{:#?}", s.spawn);
+}
