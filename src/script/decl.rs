@@ -274,6 +274,16 @@ pub(crate) fn tasks(
                 ),
             ));
         }
+        let entry = weight.is_some() || matches!(f.name, "on_start" | "on_stop");
+        if entry && f.access == rhai::FnAccess::Private {
+            return Err(at(
+                fn_line,
+                format!(
+                    "{}() is private, but the runner calls it; drop `private`",
+                    f.name
+                ),
+            ));
+        }
         let Some(weight) = weight else { continue };
         if !f.params.is_empty() {
             return Err(at(

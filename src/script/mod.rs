@@ -1,9 +1,11 @@
 //! User classes written in Rhai: compiling scripts, reading their declarations (class, tier,
 //! weight, wait time, `@task(N)` weights), and the sandboxed engines tasks run on.
 //!
-//! A script's top level runs once, at load: its `import`s and its `user_class(..)` declaration.
-//! Tasks then run with `eval_ast(false)`, on an engine of their own that has the script's imports
-//! registered as static modules, so a task call pays for nothing but the task (RHAI_NOTES.md).
+//! A script's top level runs once, at load: its `import`s, its constants and its
+//! `user_class(..)` declaration. The module that run makes is registered on an engine of the
+//! class's own, and tasks are called through it with `eval_ast(false)`: each call carries the
+//! script's environment (imports, `global::` constants) and pays for nothing but the task
+//! (RHAI_NOTES.md).
 
 mod decl;
 mod engine;

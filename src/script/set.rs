@@ -245,6 +245,12 @@ pub fn compile_any(
         engine.register_static_module(alias, imported.clone());
     }
     engine.set_module_resolver(resolvers(script_dir, stdlib));
+    // Tasks are called through the module the top level made: its functions carry the script's
+    // environment (imports and top-level constants), so a task sees `global::NAME` as any Rhai
+    // function does. The AST they are called on is empty but for the source name.
+    engine.register_global_module(module.into());
+    let mut tasks_ast = AST::empty();
+    tasks_ast.set_source(source_name.as_str());
 
     let mut cumulative = Vec::with_capacity(tasks.len());
     let mut sum = 0u64;
@@ -267,7 +273,7 @@ pub fn compile_any(
         has_on_start,
         has_on_stop,
         engine,
-        ast: ast.clone_functions_only(),
+        ast: tasks_ast,
         source_name,
         cumulative,
     }))

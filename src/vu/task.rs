@@ -4,7 +4,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
-use rhai::{CallFnOptions, Dynamic, Scope};
+use rhai::{CallFnOptions, Dynamic, EvalAltResult, Scope};
 
 use super::ctx::VuCtx;
 use super::{Io, Resume, stack};
@@ -36,6 +36,16 @@ pub(crate) enum Step {
 }
 
 type Output = (Dynamic, Result<(), ScriptError>);
+
+/// Whether a call ended with the script's `exit()`: the task ends there, without an error.
+fn ended_by_exit(mut err: &EvalAltResult) -> bool {
+    while let EvalAltResult::ErrorInFunctionCall(.., inner, _)
+    | EvalAltResult::ErrorInModule(_, inner, _) = err
+    {
+        err = inner;
+    }
+    matches!(err, EvalAltResult::Exit(..))
+}
 
 /// A task in progress. Dropping it while suspended unwinds the task's stack cleanly.
 pub(crate) struct RunningTask {
@@ -80,11 +90,13 @@ impl RunningTask {
             let options = CallFnOptions::new()
                 .eval_ast(false)
                 .rewind_scope(true)
+                .in_all_namespaces(true)
                 .bind_this_ptr(&mut state);
             let result = s
                 .engine
                 .call_fn_with_options::<Dynamic>(options, &mut scope, &s.ast, entry.name(&s), ())
                 .map(|_| ())
+                .or_else(|e| if ended_by_exit(&e) { Ok(()) } else { Err(e) })
                 .map_err(|e| {
                     let mut err = locate(&s.source_name, &e);
                     let name = entry.name(&s);

@@ -270,6 +270,24 @@ async fn runaway_tasks_are_counted_script_errors() {
     assert_eq!(s.totals.abandoned_users, 0);
 }
 
+/// A script's top-level constants are visible in its tasks, helpers and on_start as
+/// `global::NAME`, an imported module still sees its own, and `exit()` ends a task quietly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_see_top_level_constants_through_global() {
+    let mut a = args(2, 5);
+    a.scripts = vec![root().join("tests/fixtures/constants/constants.rhai")];
+    a.iterations = Some(10);
+    let s = run(a).await;
+    assert!(s.script_errors.is_empty(), "{:#?}", s.script_errors);
+    let tasks = &class(&s, "Constants").tasks;
+    let ran = |name: &str| tasks.iter().find(|t| t.name == name).map_or(0, |t| t.count);
+    assert!(ran("constants") > 0 && ran("exits") > 0, "{tasks:?}");
+    assert_eq!(s.checks.len(), 5, "{:#?}", s.checks);
+    for c in &s.checks {
+        assert!(c.passed == ran("constants") && c.failed == 0, "{c:?}");
+    }
+}
+
 fn stress_bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_stress"));
     c.current_dir(root());
@@ -287,6 +305,10 @@ fn bad_scripts_and_flags_exit_2_naming_the_place() {
         ("tier.rhai", ":3:1: user_class: unknown tier `superuser`"),
         ("taskzero.rhai", ":2:1: task weight 0"),
         ("on_stop_params.rhai", ":4:1: on_stop() takes no parameters"),
+        (
+            "private_task.rhai",
+            ":5:1: hidden() is private, but the runner calls it",
+        ),
     ];
     for (file, expected) in cases {
         let path = Path::new("tests/fixtures/bad").join(file);
