@@ -9,6 +9,7 @@
 
 mod http;
 mod memory;
+mod permits;
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,7 @@ use bytes::Bytes;
 
 pub use http::{HttpTarget, HttpTransport, Secret};
 pub use memory::MemoryTransport;
+pub use permits::{Permit, Permits};
 
 /// Why a request failed. Stable names: they appear in reports and JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
