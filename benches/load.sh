@@ -240,6 +240,7 @@ soak() {
         echo "$((SECONDS - begin)) $(rss_kib "$pid")" >> "$TMP/rss"
     done
     wait "$pid" 2>/dev/null || true
+    cp "$TMP/rss" target/soak-rss.txt   # seconds and RSS (KiB) every 10 s, kept for a closer look
     python3 - "$TMP/rss" <<'PY'
 import sys
 rows = [tuple(map(int, l.split())) for l in open(sys.argv[1]) if len(l.split()) == 2]
