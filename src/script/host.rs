@@ -201,7 +201,8 @@ pub(crate) fn register(engine: &mut Engine) {
 
     engine.register_fn(
         "pick",
-        |ctx: NativeCallContext, items: Array| -> Res<Dynamic> {
+        // By reference: `pick(list)` on a variable does not copy the list.
+        |ctx: NativeCallContext, items: &mut Array| -> Res<Dynamic> {
             if items.is_empty() {
                 return Err(error(
                     "pick([]): the array is empty".into(),
