@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime};
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::botapi::{ApiConfig, BotApi, ReplyHub};
 use crate::config::{ConfigError, RunConfig, TargetChoice};
@@ -20,7 +20,7 @@ use crate::script::ClassTable;
 use crate::stats::summary::{ClassInfo, ProfileInfo, RunInfo, StageInfo};
 use crate::stats::{Aggregator, Snapshot, Summary};
 use crate::telegram::UpdateIds;
-use crate::transport::{HttpTarget, Permits, Secret};
+use crate::transport::{HttpTarget, Secret};
 use crate::vu::{TransportSpec, Worker, WorkerShared};
 
 /// How a run ended.
@@ -201,7 +201,7 @@ pub async fn run_with(
         classes: table.clone(),
         transport: TransportSpec::Http {
             target: Arc::new(target.http.clone()),
-            permits: Arc::new(Permits::new(config.max_connections as usize)),
+            permits: Arc::new(Semaphore::new(config.max_connections as usize)),
             timeout: config.timeout,
             secret: target.secret.clone(),
         },

@@ -9,7 +9,6 @@
 
 mod http;
 mod memory;
-mod permits;
 
 use std::time::{Duration, Instant};
 
@@ -17,7 +16,6 @@ use bytes::Bytes;
 
 pub use http::{HttpTarget, HttpTransport, Secret};
 pub use memory::MemoryTransport;
-pub use permits::{Permit, Permits};
 
 /// Why a request failed. Stable names: they appear in reports and JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

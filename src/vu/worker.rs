@@ -17,7 +17,7 @@ use crate::script::ClassTable;
 use crate::stats::Recorder;
 use crate::stats::aggregate::StatsMsg;
 use crate::telegram::{TierPools, UpdateIds};
-use crate::transport::{HttpTarget, HttpTransport, MemoryTransport, Permits, Secret, Transport};
+use crate::transport::{HttpTarget, HttpTransport, MemoryTransport, Secret, Transport};
 
 /// How each worker builds its transport.
 #[derive(Debug, Clone)]
@@ -25,7 +25,7 @@ pub enum TransportSpec {
     Http {
         target: Arc<HttpTarget>,
         /// `--max-connections`, shared by all workers.
-        permits: Arc<Permits>,
+        permits: Arc<Semaphore>,
         timeout: Duration,
         secret: Secret,
     },
