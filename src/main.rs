@@ -16,7 +16,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// keeps each running task's coroutine stack to the pages it touches.
 fn no_huge_pages() {
     #[cfg(target_os = "linux")]
-    // SAFETY: PR_SET_THP_DISABLE takes no pointer; it sets a flag on this process only.
+    // SAFETY: PR_SET_THP_DISABLE takes no pointer; it sets a flag on this process (inherited
+    // by any child it starts; `stress` starts none).
     unsafe {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }

@@ -151,8 +151,9 @@ pub struct Scheduler {
     reloads: u64,
     /// What set the current plan, for the spawn log.
     plan_source: PlanSource,
-    /// A reload changed a class's tier, and some of its users may still hold ids of the old one.
-    retiering: bool,
+    /// Classes whose tier a reload changed while some of their users may still hold ids of
+    /// the old one.
+    retiering: BTreeSet<usize>,
     /// Users running per tier, by [`Tier::index`].
     per_tier: [u64; 4],
 }
@@ -200,7 +201,7 @@ impl Scheduler {
             generation: 0,
             reloads: 0,
             plan_source: PlanSource::Profile,
-            retiering: false,
+            retiering: BTreeSet::new(),
             per_tier: [0; 4],
         }
     }
@@ -265,20 +266,22 @@ impl Scheduler {
     }
 
     /// A running user whose id is from a tier its class no longer has: (class, place in the
-    /// class's list). The oldest come first, so the search is short while there are any.
+    /// class's list). Only classes whose tier changed are searched, and their oldest users (the
+    /// stale ones) come first, so each search is short; a class with none left is dropped.
     fn stale_tier_user(&mut self) -> Option<(usize, usize)> {
-        if !self.retiering {
-            return None;
-        }
-        let found = self.running.iter().enumerate().find_map(|(class, users)| {
+        while let Some(&class) = self.retiering.first() {
             let tier = self.tiers[class];
-            users
+            let at = self.running[class]
                 .iter()
-                .position(|(vu, _)| self.live.get(vu).is_some_and(|l| l.tier != tier))
-                .map(|at| (class, at))
-        });
-        self.retiering = found.is_some();
-        found
+                .position(|(vu, _)| self.live.get(vu).is_some_and(|l| l.tier != tier));
+            match at {
+                Some(at) => return Some((class, at)),
+                None => {
+                    self.retiering.pop_first();
+                }
+            }
+        }
+        None
     }
 
     fn on_ended(&mut self, vu: u64) {
@@ -322,7 +325,9 @@ impl Scheduler {
                 self.reloads += 1;
                 self.running.resize(weights.len(), Vec::new());
                 self.started.resize(weights.len(), 0);
-                self.retiering |= self.tiers.iter().zip(&tiers).any(|(old, new)| old != new);
+                let changed = self.tiers.iter().zip(&tiers).enumerate();
+                self.retiering
+                    .extend(changed.filter(|(_, (old, new))| old != new).map(|(c, _)| c));
                 self.tiers = tiers;
             }
             SchedulerCmd::Stop => return false,
@@ -452,7 +457,6 @@ impl Scheduler {
                     // time, each replaced by a new user of the class (the bot sees a new user).
                     let tier = self.tiers[class];
                     if !self.slots[tier.index()].available(self.pools.user_capacity(tier)) {
-                        self.retiering = true;
                         idle = true;
                         break;
                     }
