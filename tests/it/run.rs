@@ -286,6 +286,13 @@ async fn tasks_see_top_level_constants_through_global() {
     for c in &s.checks {
         assert!(c.passed == ran("constants") && c.failed == 0, "{c:?}");
     }
+    // Every wait between tasks is timed once: 2 users x 9 (none after a user's last task).
+    let waits = s
+        .totals
+        .wait_lateness_ms
+        .as_ref()
+        .expect("waits were timed");
+    assert_eq!(waits.count, 18);
 }
 
 fn stress_bin() -> Command {
