@@ -345,7 +345,11 @@ async fn users_follow_the_control_api_and_the_profile_file_at_their_spawn_rate()
     assert_eq!(up.asked_rate, 20.0);
     let achieved = up.achieved_rate.expect("30 starts have a rate");
     assert!((achieved - 29.0 / (up.last_s - up.first_s)).abs() < 1e-9);
-    assert!(achieved <= 20.0 * 1.01, "faster than asked: {achieved}");
+    // A ramp, not a burst (which would be thousands per second). How close to 20 it comes is
+    // the bench's measure (`benches/load.sh timing`), not a test's: on a loaded machine the
+    // first start's wake-up can be late by tens of milliseconds while later starts keep to the
+    // plan's clock, which shortens the measured span (20.24/s was seen in CI).
+    assert!(achieved <= 20.0 * 1.1, "faster than asked: {achieved}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
