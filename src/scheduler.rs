@@ -247,6 +247,11 @@ impl Scheduler {
         true
     }
 
+    /// Whether `tier`'s pool has an id for one more user.
+    fn has_room(&self, tier: Tier) -> bool {
+        self.slots[tier.index()].available(self.pools.user_capacity(tier))
+    }
+
     /// Stops the most recently started running user of `class`; false if none runs.
     fn halt(&mut self, class: usize) -> bool {
         match self.running[class].len() {
@@ -441,8 +446,7 @@ impl Scheduler {
                     && let Some((from, to)) = self.split.rebalance()
                 {
                     // Move a user only if the new class's pool has an id for it.
-                    let tier = self.tiers[to];
-                    if !self.slots[tier.index()].available(self.pools.user_capacity(tier)) {
+                    if !self.has_room(self.tiers[to]) {
                         self.split.undo(to);
                         self.split.redo(from);
                         idle = true;
@@ -455,8 +459,7 @@ impl Scheduler {
                 {
                     // The class's tier changed: its users move to the new tier's pool one at a
                     // time, each replaced by a new user of the class (the bot sees a new user).
-                    let tier = self.tiers[class];
-                    if !self.slots[tier.index()].available(self.pools.user_capacity(tier)) {
+                    if !self.has_room(self.tiers[class]) {
                         idle = true;
                         break;
                     }

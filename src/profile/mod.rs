@@ -195,14 +195,9 @@ impl Profile {
 
     /// The spawn rate of the stage running `t` after the start (the last stage's after the end).
     pub fn rate_at(&self, t: Duration) -> f64 {
-        let mut start = Duration::ZERO;
-        for s in &self.stages {
-            start += s.duration;
-            if t < start {
-                return s.spawn_rate;
-            }
-        }
-        self.stages.last().map_or(1.0, |s| s.spawn_rate)
+        self.stages
+            .get(self.stage_at(t).0)
+            .map_or(1.0, |s| s.spawn_rate)
     }
 
     /// How many users should be running `t` after the start: each stage ramps from the previous
