@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -197,7 +197,8 @@ impl BotApi {
     }
 
     /// Runs one method call. `via` says whether it came over HTTP or in a webhook response.
-    pub fn call(&self, method: &str, params: &Params, via: Via) -> Result<Value, ApiError> {
+    /// The parameters are consumed: a message's text moves into the message, uncopied.
+    pub fn call(&self, method: &str, mut params: Params, via: Via) -> Result<Value, ApiError> {
         let Some(method) = ApiMethod::parse(method) else {
             self.unknown.fetch_add(1, Ordering::Relaxed);
             return Err(ApiError::new(404, "Not Found: method not found"));
@@ -210,14 +211,14 @@ impl BotApi {
             .position(|m| *m == method)
             .expect("listed")]
         .fetch_add(1, Ordering::Relaxed);
-        let result = self.dispatch(method, params, via);
+        let result = self.dispatch(method, &mut params, via);
         if result.is_err() {
             self.errors.fetch_add(1, Ordering::Relaxed);
         }
         result
     }
 
-    fn dispatch(&self, method: ApiMethod, p: &Params, via: Via) -> Result<Value, ApiError> {
+    fn dispatch(&self, method: ApiMethod, p: &mut Params, via: Via) -> Result<Value, ApiError> {
         use ApiMethod::*;
         match method {
             GetMe => Ok(to_value(&self.config.bot)),
@@ -330,15 +331,18 @@ impl BotApi {
         })
     }
 
-    fn send_media(&self, method: ApiMethod, p: &Params, via: Via) -> Result<Value, ApiError> {
+    fn send_media(&self, method: ApiMethod, p: &mut Params, via: Via) -> Result<Value, ApiError> {
         let field = match method {
             ApiMethod::SendPhoto => "photo",
             ApiMethod::SendVoice => "voice",
             _ => "document",
         };
-        let file = p
+        let file_name = p
             .get(field)
-            .ok_or_else(|| ApiError::bad_request(format!("there is no {field} in the request")))?;
+            .ok_or_else(|| ApiError::bad_request(format!("there is no {field} in the request")))?
+            .get("file_name")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let mut m = self.bot_message(p)?;
         // Derived from the chat and message, so the same run gives the same file ids.
         let mut rng = SmallRng::seed_from_u64((m.chat.id as u64) ^ ((m.message_id as u64) << 40));
@@ -347,8 +351,8 @@ impl BotApi {
             ApiMethod::SendVoice => m.voice = Some(voice(&mut rng)),
             _ => {
                 let mut d = document(&mut rng);
-                if let Some(name) = file.get("file_name").and_then(Value::as_str) {
-                    d.file_name = Some(name.to_string());
+                if file_name.is_some() {
+                    d.file_name = file_name;
                 }
                 m.document = Some(d);
             }
@@ -357,7 +361,7 @@ impl BotApi {
         Ok(self.publish(method, m, via))
     }
 
-    fn edit_message_text(&self, p: &Params, via: Via) -> Result<Value, ApiError> {
+    fn edit_message_text(&self, p: &mut Params, via: Via) -> Result<Value, ApiError> {
         let text = required_text(p, "text", MAX_TEXT_LEN, "message text is empty")?;
         if p.get("inline_message_id").is_some() {
             return Ok(Value::Bool(true));
@@ -436,28 +440,36 @@ fn chat_for(chat_id: i64) -> Chat {
 /// The inline keyboard of `reply_markup`, if that is what the bot sent (Telegram shows only
 /// inline keyboards on the message itself).
 fn inline_keyboard(p: &Params) -> Result<Option<InlineKeyboardMarkup>, ApiError> {
-    let markup: Option<Value> = p.object("reply_markup")?;
-    match markup {
-        Some(v) if v.get("inline_keyboard").is_some() => InlineKeyboardMarkup::deserialize_from(v),
-        _ => Ok(None),
+    // Read in place: a keyboard of many buttons is not copied to be looked at.
+    let given;
+    let markup = match p.get("reply_markup") {
+        None => return Ok(None),
+        Some(Value::String(s)) => {
+            given = serde_json::from_str::<Value>(s)
+                .map_err(|e| ApiError::bad_request(format!("can't parse reply_markup: {e}")))?;
+            &given
+        }
+        Some(v) => v,
+    };
+    if markup.get("inline_keyboard").is_none() {
+        return Ok(None);
     }
+    InlineKeyboardMarkup::deserialize(markup)
+        .map(Some)
+        .map_err(|e| ApiError::bad_request(format!("can't parse inline keyboard: {e}")))
 }
 
-impl InlineKeyboardMarkup {
-    fn deserialize_from(v: Value) -> Result<Option<Self>, ApiError> {
-        serde_json::from_value(v)
-            .map(Some)
-            .map_err(|e| ApiError::bad_request(format!("can't parse inline keyboard: {e}")))
-    }
-}
-
-fn required_text(p: &Params, key: &str, max: usize, empty: &str) -> Result<String, ApiError> {
+fn required_text(p: &mut Params, key: &str, max: usize, empty: &str) -> Result<String, ApiError> {
     optional_text(p, key, max)?.ok_or_else(|| ApiError::bad_request(empty))
 }
 
-fn optional_text(p: &Params, key: &str, max: usize) -> Result<Option<String>, ApiError> {
-    match p.str(key).filter(|t| !t.trim().is_empty()) {
-        Some(t) if utf16::len(&t) > max => Err(ApiError::bad_request(format!("{key} is too long"))),
+/// A text parameter, taken out of the parameters (not copied). A text of at most `max` bytes
+/// is at most `max` UTF-16 units, so only longer ones are counted.
+fn optional_text(p: &mut Params, key: &str, max: usize) -> Result<Option<String>, ApiError> {
+    match p.take_str(key).filter(|t| !t.trim().is_empty()) {
+        Some(t) if t.len() > max && utf16::len(&t) > max => {
+            Err(ApiError::bad_request(format!("{key} is too long")))
+        }
         other => Ok(other),
     }
 }

@@ -125,7 +125,7 @@ async fn handle(
         Ok(p) => p,
         Err(e) => return ApiError::bad_request(e.to_string()).into_response(),
     };
-    match api.call(&method, &params, Via::Api) {
+    match api.call(&method, params, Via::Api) {
         Ok(result) => ok(result),
         Err(e) => e.into_response(),
     }
@@ -143,7 +143,7 @@ pub async fn webhook_reply(
         return None;
     }
     // Telegram ignores an answer it cannot read as a method call ("OK", "[]", HTML, ...).
-    let params = Params::parse(content_type, None, body).await.ok()?;
-    let method = params.str("method")?;
-    Some(api.call(&method, &params, Via::WebhookBody))
+    let mut params = Params::parse(content_type, None, body).await.ok()?;
+    let method = params.take_str("method")?;
+    Some(api.call(&method, params, Via::WebhookBody))
 }

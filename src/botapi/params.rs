@@ -112,6 +112,16 @@ impl Params {
         }
     }
 
+    /// A string parameter, moved out of the parameters (see [`Params::str`]).
+    pub fn take_str(&mut self, key: &str) -> Option<String> {
+        match self.0.remove(key)? {
+            Value::String(s) => Some(s),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+
     /// An integer parameter, given as a JSON number or a decimal string.
     pub fn int(&self, key: &str) -> Result<Option<i64>, ApiError> {
         match self.get(key) {
