@@ -7,6 +7,7 @@
 #   benches/load.sh memory     # memory per idle user only (1k, 10k and 100k users)
 #   benches/load.sh timing     # wait lateness (10,000 users), spike spawn rate, idle scheduler
 #   benches/load.sh scaling    # client CPU per request with 1 and 2 workers
+#   benches/load.sh rhai       # what the shipped scripts' building blocks cost, one by one
 #   benches/load.sh soak       # RSS over SOAK_MIN (30) minutes at 2,000 users, short waits
 #
 # The demo bot runs as a separate process (`stress target`) pinned to CPU 0; the load generator
@@ -262,12 +263,62 @@ PY
     kill %1 2>/dev/null || true; wait 2>/dev/null || true
 }
 
+# What the scripts' building blocks cost in a real run: for each, a one-task class evaluates it
+# 200 times in a loop and then sends one /help (so the task runs as in any run, against the
+# bot). Cost per evaluation = (CPU per task - CPU per task of the same loop reading a variable)
+# / 200, as the median of three 3 s runs of 8 users on one worker.
+rhai_costs() {
+    start_target
+    local n=200 secs=${RHAI_SECS:-3}
+    op() {  # name, expression; the task has `r`, the reply object of a /help
+        cat >"$TMP/$1.rhai" <<R
+import "messages" as msg;
+user_class("Op", #{ tier: "guest", weight: 1, wait: constant(0) });
+/// @task(1)
+fn op() {
+    let r = send_command("/help");
+    for i in 0..$n { let x = $2; }
+}
+R
+    }
+    per_task() {  # median CPU microseconds per task of three runs of class file $1
+        for _ in 1 2 3; do
+            read -r u s < <(cpu_of "$BIN" run --target "http://127.0.0.1:$PORT/webhook" \
+                --script "$1" --wait 0 --no-await-reply --max-connections 8 --users 8 \
+                --spawn-rate 10000 --run-time "${secs}s" --workers 1 -q --json "$TMP/op.json")
+            json "$TMP/op.json" "($u + $s) / d['totals']['tasks'] * 1e6"
+        done | sort -n | sed -n 2p
+    }
+    echo "== Rhai: microseconds per evaluation in a running task (median of 3 runs of ${secs}s)"
+    op loop 'i'
+    local base one; base=$(per_task "$TMP/loop.rhai"); one=$(per_task benches/one_send.rhai)
+    row() { awk -v name="$1" -v us="$2" 'BEGIN { printf "  %-50s %6.2f us\n", name, us }'; }
+    row "a task with one send (one_send.rhai), per task" "$one"
+    row "one loop turn (let x = i)" "$(awk -v b="$base" -v o="$one" -v n=$n 'BEGIN { print (b - o) / n }')"
+    while IFS='|' read -r name expr; do
+        op x "$expr"
+        row "$name" "$(awk -v t="$(per_task "$TMP/x.rhai")" -v b="$base" -v n=$n 'BEGIN { print (t - b) / n }')"
+    done <<'OPS'
+a native call: chance(0.5)|chance(0.5)
+a pick from a list of 3 literals|pick(["/help", "/status", "/skills"])
+a reply property: r.ok|r.ok
+check("message accepted", r.ok)|check("message accepted", r.ok)
+a string with a number: `ref_${rand_int(1, 500)}`|`ref_${rand_int(1, 500)}`
+msg::simple()|msg::simple()
+msg::complex()|msg::complex()
+msg::rewrite() (a pick from 6)|msg::rewrite()
+msg::summarize() (2-5 picks joined)|msg::summarize()
+OPS
+    kill %1 2>/dev/null || true; wait 2>/dev/null || true
+}
+
 case "$MODE" in
     cpu) cpu ;;
     memory) memory ;;
     timing) timing ;;
     scaling) scaling ;;
     soak) soak ;;
+    rhai) rhai_costs ;;
     all) cpu; memory; timing; scaling ;;
-    *) echo "usage: $0 [cpu|memory|timing|scaling|soak|all]" >&2; exit 2 ;;
+    *) echo "usage: $0 [cpu|memory|timing|scaling|rhai|soak|all]" >&2; exit 2 ;;
 esac
