@@ -8,6 +8,7 @@
 #   benches/load.sh timing     # wait lateness (10,000 users), spike spawn rate, idle scheduler
 #   benches/load.sh scaling    # client CPU per request with 1 and 2 workers
 #   benches/load.sh rhai       # what the shipped scripts' building blocks cost, one by one
+#   benches/load.sh instructions  # instructions per request (callgrind), split by area
 #   benches/load.sh soak       # RSS over SOAK_MIN (30) minutes at 2,000 users, short waits
 #
 # The demo bot runs as a separate process (`stress target`) pinned to CPU 0; the load generator
@@ -312,6 +313,32 @@ OPS
     kill %1 2>/dev/null || true; wait 2>/dev/null || true
 }
 
+# User-space instructions per request, counted by callgrind: deterministic, so a change of 1%
+# shows, where CPU time on this VM moves by 5-10% from one run to the next. Each case runs twice
+# under valgrind, N and 3N tasks per user with the same seed; start-up cancels out in the
+# difference (benches/instructions.py). Needs valgrind (apt-get install valgrind).
+instructions() {
+    command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install valgrind" >&2; exit 1; }
+    start_target "${POOLS[@]}"
+    local n=${TASKS:-100}
+    echo "== user-space instructions per request (callgrind; runs of $n and $((3 * n)) tasks per user)"
+    count() {  # label, users, extra run flags
+        local label=$1 users=$2 k; shift 2
+        for k in 1 3; do
+            valgrind --tool=callgrind --callgrind-out-file="$TMP/cg.$label.$k" \
+                --separate-threads=yes --max-stackframe=10000000 "$BIN" run --target "http://127.0.0.1:$PORT/webhook" \
+                --users "$users" --spawn-rate 10000 --iterations $((k * n)) --run-time 600s \
+                --wait 0 --no-await-reply --workers 1 --seed 1 -q "${POOLS[@]}" \
+                --json "$TMP/cg.$label.$k.json" "$@" >/dev/null 2>"$TMP/cg.err" \
+                || { cat "$TMP/cg.err" >&2; exit 1; }
+        done
+        python3 benches/instructions.py "$TMP/cg.$label" "$label"
+    }
+    count "one_send.rhai" 1 --script benches/one_send.rhai
+    count "the shipped scripts, 20 users" 20
+    kill %1 2>/dev/null || true; wait 2>/dev/null || true
+}
+
 case "$MODE" in
     cpu) cpu ;;
     memory) memory ;;
@@ -319,6 +346,7 @@ case "$MODE" in
     scaling) scaling ;;
     soak) soak ;;
     rhai) rhai_costs ;;
+    instructions) instructions ;;
     all) cpu; memory; timing; scaling ;;
-    *) echo "usage: $0 [cpu|memory|timing|scaling|rhai|soak|all]" >&2; exit 2 ;;
+    *) echo "usage: $0 [cpu|memory|timing|scaling|rhai|instructions|soak|all]" >&2; exit 2 ;;
 esac
