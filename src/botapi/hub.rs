@@ -79,7 +79,8 @@ pub struct HubStats {
 
 #[derive(Debug)]
 struct Inner {
-    shards: Vec<Mutex<HashMap<i64, Arc<Slot>>>>,
+    /// aHash (already built for rhai): every delivery looks its chat up.
+    shards: Vec<Mutex<HashMap<i64, Arc<Slot>, ahash::RandomState>>>,
     /// message_id counter for chats nobody subscribed to.
     fallback_ids: ChatMessageIds,
     counters: Counters,
@@ -100,7 +101,7 @@ impl Default for ReplyHub {
 }
 
 impl ReplyHub {
-    fn shard(&self, chat_id: i64) -> &Mutex<HashMap<i64, Arc<Slot>>> {
+    fn shard(&self, chat_id: i64) -> &Mutex<HashMap<i64, Arc<Slot>, ahash::RandomState>> {
         &self.0.shards[(chat_id.unsigned_abs() as usize) % SHARDS]
     }
 

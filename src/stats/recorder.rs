@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use ahash::RandomState;
+
 use hdrhistogram::Histogram;
 
 use super::hist;
@@ -105,15 +107,19 @@ pub struct CheckCounts {
     pub failed: u64,
 }
 
+/// Samples by name. Every sample looks its name up, so the hash is aHash (already built for
+/// rhai) rather than SipHash: names come from the scripts, not from an adversary.
+pub type ByName<V> = HashMap<Box<str>, V, RandomState>;
+
 /// Everything recorded during one interval.
 #[derive(Debug, Clone, Default)]
 pub struct Interval {
     /// Seconds since the run's start at the end of the interval.
     pub second: u64,
-    pub requests: HashMap<Box<str>, RequestStats>,
+    pub requests: ByName<RequestStats>,
     /// Class name, then task name.
-    pub tasks: HashMap<Box<str>, HashMap<Box<str>, TaskStats>>,
-    pub checks: HashMap<Box<str>, CheckCounts>,
+    pub tasks: ByName<ByName<TaskStats>>,
+    pub checks: ByName<CheckCounts>,
     pub errors: HashMap<ErrorKey, u64>,
     /// How late users woke from their waits (none recorded yet: `None`).
     pub lateness: Option<Histogram<u64>>,
@@ -168,7 +174,7 @@ pub struct Recorder {
     current: Interval,
 }
 
-fn entry<'a, V: Default>(map: &'a mut HashMap<Box<str>, V>, key: &str) -> &'a mut V {
+fn entry<'a, V: Default>(map: &'a mut ByName<V>, key: &str) -> &'a mut V {
     // Look up by &str first: the key is allocated once per name, not per sample.
     if !map.contains_key(key) {
         map.insert(key.into(), V::default());
