@@ -37,9 +37,13 @@ macro_rules! api_methods {
                 match self { $(ApiMethod::$variant => $name),* }
             }
 
-            /// Case-insensitive lookup, as Telegram does it.
+            /// Case-insensitive lookup, as Telegram does it. The canonical spelling, which
+            /// is what bots send, is matched first, without folding case.
             pub fn parse(name: &str) -> Option<ApiMethod> {
-                Self::ALL.iter().copied().find(|m| m.name().eq_ignore_ascii_case(name))
+                match name {
+                    $($name => Some(ApiMethod::$variant),)*
+                    _ => Self::ALL.iter().copied().find(|m| m.name().eq_ignore_ascii_case(name)),
+                }
             }
         }
     };
@@ -206,11 +210,8 @@ impl BotApi {
         if via == Via::WebhookBody && method.ignored_in_webhook_body() {
             return Ok(Value::Bool(true));
         }
-        self.calls[ApiMethod::ALL
-            .iter()
-            .position(|m| *m == method)
-            .expect("listed")]
-        .fetch_add(1, Ordering::Relaxed);
+        // ALL lists the variants in declaration order.
+        self.calls[method as usize].fetch_add(1, Ordering::Relaxed);
         let result = self.dispatch(method, &mut params, via);
         if result.is_err() {
             self.errors.fetch_add(1, Ordering::Relaxed);
@@ -471,5 +472,25 @@ fn optional_text(p: &mut Params, key: &str, max: usize) -> Result<Option<String>
             Err(ApiError::bad_request(format!("{key} is too long")))
         }
         other => Ok(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_parse_in_any_case_and_index_their_counters() {
+        for (i, m) in ApiMethod::ALL.iter().enumerate() {
+            assert_eq!(
+                *m as usize, i,
+                "a method's counter is calls[method as usize]"
+            );
+            assert_eq!(ApiMethod::parse(m.name()), Some(*m));
+            assert_eq!(ApiMethod::parse(&m.name().to_ascii_uppercase()), Some(*m));
+            assert_eq!(ApiMethod::parse(&m.name().to_ascii_lowercase()), Some(*m));
+        }
+        assert_eq!(ApiMethod::parse("sendMessages"), None);
+        assert_eq!(ApiMethod::parse(""), None);
     }
 }
