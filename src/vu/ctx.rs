@@ -166,7 +166,7 @@ impl Host for VuCtx {
         }
         // Sized for a typical update (300-900 bytes), so serializing rarely reallocates.
         let mut body = Vec::with_capacity(1024);
-        serde_json::to_writer(&mut body, &update).expect("updates serialize");
+        self.factory.write(&update, &mut body);
         let body = Bytes::from(body);
         self.requests += 1;
         self.digest = (self.digest ^ fnv(name.as_bytes())).wrapping_mul(0x0100_0000_01b3);
