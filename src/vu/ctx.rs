@@ -53,7 +53,7 @@ fn command_name(command: &str) -> String {
     let word = command.split_whitespace().next().unwrap_or("");
     let word = word.trim_start_matches('/');
     let word = word.split('@').next().unwrap_or(word);
-    format!("/{word}")
+    ["/", word].concat()
 }
 
 impl VuCtx {
