@@ -31,7 +31,7 @@ AREAS = [
     ("tokio", r"tokio|mio::"),
     ("allocator", r"^mi_|^_mi_|mimalloc"),
     ("memcpy, memset, memcmp", r"__mem"),
-    ("hashing (SipHash)", r"sip::|hash_one|BuildHasher|hashbrown"),
+    ("hashing", r"sip::|hash_one|BuildHasher|hashbrown"),
     ("statistics", r"hdrhistogram|stress::stats"),
     ("clock", r"Timespec|Instant|clock_gettime|vdso"),
     ("the user's loop, coroutine, host calls", r"stress::|corosensei"),
