@@ -442,22 +442,14 @@ fn chat_for(chat_id: i64) -> Chat {
 /// inline keyboards on the message itself).
 fn inline_keyboard(p: &Params) -> Result<Option<InlineKeyboardMarkup>, ApiError> {
     // Read in place: a keyboard of many buttons is not copied to be looked at.
-    let given;
-    let markup = match p.get("reply_markup") {
-        None => return Ok(None),
-        Some(Value::String(s)) => {
-            given = serde_json::from_str::<Value>(s)
-                .map_err(|e| ApiError::bad_request(format!("can't parse reply_markup: {e}")))?;
-            &given
+    match p.json_value("reply_markup")? {
+        Some(markup) if markup.get("inline_keyboard").is_some() => {
+            InlineKeyboardMarkup::deserialize(&*markup)
+                .map(Some)
+                .map_err(|e| ApiError::bad_request(format!("can't parse inline keyboard: {e}")))
         }
-        Some(v) => v,
-    };
-    if markup.get("inline_keyboard").is_none() {
-        return Ok(None);
+        _ => Ok(None),
     }
-    InlineKeyboardMarkup::deserialize(markup)
-        .map(Some)
-        .map_err(|e| ApiError::bad_request(format!("can't parse inline keyboard: {e}")))
 }
 
 fn required_text(p: &mut Params, key: &str, max: usize, empty: &str) -> Result<String, ApiError> {

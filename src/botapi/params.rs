@@ -3,6 +3,8 @@
 //! four become one JSON object, so a method handler reads `chat_id` the same way whatever the
 //! framework sent.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
@@ -104,22 +106,12 @@ impl Params {
 
     /// A string parameter (numbers are accepted and printed).
     pub fn str(&self, key: &str) -> Option<String> {
-        match self.get(key)? {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            Value::Bool(b) => Some(b.to_string()),
-            _ => None,
-        }
+        self.get(key).cloned().and_then(scalar_text)
     }
 
     /// A string parameter, moved out of the parameters (see [`Params::str`]).
     pub fn take_str(&mut self, key: &str) -> Option<String> {
-        match self.0.remove(key)? {
-            Value::String(s) => Some(s),
-            Value::Number(n) => Some(n.to_string()),
-            Value::Bool(b) => Some(b.to_string()),
-            _ => None,
-        }
+        self.0.remove(key).and_then(scalar_text)
     }
 
     /// An integer parameter, given as a JSON number or a decimal string.
@@ -150,15 +142,26 @@ impl Params {
         }
     }
 
-    /// A structured parameter, given as JSON or as a string holding JSON (urlencoded and
-    /// multipart bodies carry nested values that way).
-    pub fn object<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, ApiError> {
-        let bad = |e: serde_json::Error| ApiError::bad_request(format!("can't parse {key}: {e}"));
+    /// A structured parameter as JSON: borrowed, or parsed when it came as a string holding
+    /// JSON (urlencoded and multipart bodies carry nested values that way).
+    pub fn json_value(&self, key: &str) -> Result<Option<Cow<'_, Value>>, ApiError> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::String(s)) => serde_json::from_str(s).map(Some).map_err(bad),
-            Some(v) => T::deserialize(v).map(Some).map_err(bad),
+            Some(Value::String(s)) => serde_json::from_str(s)
+                .map(|v| Some(Cow::Owned(v)))
+                .map_err(|e| ApiError::bad_request(format!("can't parse {key}: {e}"))),
+            Some(v) => Ok(Some(Cow::Borrowed(v))),
         }
+    }
+
+    /// A structured parameter, deserialized (see [`Params::json_value`]).
+    pub fn object<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, ApiError> {
+        let Some(value) = self.json_value(key)? else {
+            return Ok(None);
+        };
+        T::deserialize(&*value)
+            .map(Some)
+            .map_err(|e| ApiError::bad_request(format!("can't parse {key}: {e}")))
     }
 
     /// The `chat_id` parameter; Telegram also takes `@username` for channels, which the
@@ -173,6 +176,16 @@ impl Params {
                 .int("chat_id")?
                 .ok_or_else(|| ApiError::bad_request("chat_id is empty")),
         }
+    }
+}
+
+/// A scalar as text (numbers and booleans printed); nothing for arrays, objects and null.
+fn scalar_text(value: Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
     }
 }
 
