@@ -79,6 +79,8 @@ pub struct Chat {
     pub last_name: Option<String>,
 }
 
+/// A field added here, or a serde attribute changed, goes into `wire::WireMessage` too (the
+/// JSON of the updates a user sends; a test compares the two).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     pub message_id: i64,
