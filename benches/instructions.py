@@ -23,7 +23,8 @@ import sys
 # Where each function's own instructions are charged; the first pattern that matches wins.
 AREAS = [
     ("update built and serialized", r"serde_json::ser|SerializeMap|SerializeStruct|format_escaped|"
-     r"itoa|Serialize for stress::telegram|UpdateFactory|telegram::build|command_entities"),
+     r"itoa|Serialize for stress::telegram|UpdateFactory|telegram::build|telegram::wire|"
+     r"command_entities"),
     ("webhook-body reply (JSON in, stand-in)", r"serde_json::de|serde_json::read|Deserialize|"
      r"botapi|BTreeMap|btree::|Params"),
     ("Rhai", r"rhai::|smallvec"),
@@ -31,7 +32,7 @@ AREAS = [
     ("tokio", r"tokio|mio::"),
     ("allocator", r"^mi_|^_mi_|mimalloc"),
     ("memcpy, memset, memcmp", r"__mem"),
-    ("hashing", r"sip::|hash_one|BuildHasher|hashbrown"),
+    ("hashing", r"sip::|ahash::|hash_one|BuildHasher|hashbrown"),
     ("statistics", r"hdrhistogram|stress::stats"),
     ("clock", r"Timespec|Instant|clock_gettime|vdso"),
     ("the user's loop, coroutine, host calls", r"stress::|corosensei"),

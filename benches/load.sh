@@ -13,7 +13,8 @@
 #
 # The demo bot runs as a separate process (`stress target`) pinned to CPU 0; the load generator
 # (stress, then wrk) is pinned to CPU 1. Client CPU per request = (user + system CPU time of
-# the generator) / requests it completed. Needs taskset (util-linux) and wrk (apt-get install wrk).
+# the generator) / requests it completed. Needs taskset (util-linux); cpu needs wrk (apt-get install
+# wrk), instructions needs valgrind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +27,6 @@ TMP="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$TMP"' EXIT
 
 cargo build --release --quiet
-command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 
 # Starts the demo bot on CPU ${TARGET_CPUS:-0}, with extra flags, and waits until it answers.
 start_target() {
@@ -42,13 +42,14 @@ start_target() {
 # Runs a command pinned to CPU 1; prints "user sys" CPU seconds of it.
 cpu_of() {
     local TIMEFORMAT='%U %S'
-    { time taskset -c 1 "$@" >"$TMP/out" 2>"$TMP/err"; } 2>"$TMP/time"
+    { time taskset -c 1 "$@" </dev/null >"$TMP/out" 2>"$TMP/err"; } 2>"$TMP/time"
     cat "$TMP/time"
 }
 
 json() { python3 -c "import json,sys; d=json.load(open('$1')); print($2)"; }
 
 cpu() {
+    command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
     start_target
     # A command update like the ones the shipped scripts send, for wrk.
     cat >"$TMP/post.lua" <<'LUA'
@@ -264,9 +265,9 @@ PY
     kill %1 2>/dev/null || true; wait 2>/dev/null || true
 }
 
-# What the scripts' building blocks cost in a real run: for each, a one-task class evaluates it
-# 200 times in a loop and then sends one /help (so the task runs as in any run, against the
-# bot). Cost per evaluation = (CPU per task - CPU per task of the same loop reading a variable)
+# What the scripts' building blocks cost in a real run: for each, a one-task class sends one
+# /help (so the task runs as in any run, against the bot, and has a reply object `r`) and then
+# evaluates the block 200 times in a loop. Cost per evaluation = (CPU per task - CPU per task of the same loop reading a variable)
 # / 200, as the median of three 3 s runs of 8 users on one worker.
 rhai_costs() {
     start_target
@@ -282,23 +283,39 @@ fn op() {
 }
 R
     }
-    per_task() {  # median CPU microseconds per task of three runs of class file $1
-        for _ in 1 2 3; do
+    # Sets PER_TASK to the median CPU microseconds per task of three runs of class file $1; a
+    # run that fails, or whose task fails, stops the script (no number is made up from it).
+    per_task() {
+        local runs=() k u s
+        for k in 1 2 3; do
+            rm -f "$TMP/op.json"
             read -r u s < <(cpu_of "$BIN" run --target "http://127.0.0.1:$PORT/webhook" \
                 --script "$1" --wait 0 --no-await-reply --max-connections 8 --users 8 \
                 --spawn-rate 10000 --run-time "${secs}s" --workers 1 -q --json "$TMP/op.json")
-            json "$TMP/op.json" "($u + $s) / d['totals']['tasks'] * 1e6"
-        done | sort -n | sed -n 2p
+            [ -s "$TMP/op.json" ] || { echo "$1: the run failed:" >&2; tail -5 "$TMP/err" >&2; exit 1; }
+            runs+=("$(python3 - "$TMP/op.json" "$u" "$s" "$1" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))["totals"]
+if t["script_errors"] or t["failures"] or not t["tasks"]:
+    sys.exit(f"{sys.argv[4]}: {t['script_errors']} script errors, {t['failures']} failed requests")
+print((float(sys.argv[2]) + float(sys.argv[3])) / t["tasks"] * 1e6)
+PY
+)") || exit 1
+        done
+        PER_TASK=$(printf '%s\n' "${runs[@]}" | sort -n | sed -n 2p)
     }
+    row() { awk -v name="$1" -v us="$2" 'BEGIN { printf "  %-50s %6.2f us\n", name, us }'; }
     echo "== Rhai: microseconds per evaluation in a running task (median of 3 runs of ${secs}s)"
     op loop 'i'
-    local base one; base=$(per_task "$TMP/loop.rhai"); one=$(per_task benches/one_send.rhai)
-    row() { awk -v name="$1" -v us="$2" 'BEGIN { printf "  %-50s %6.2f us\n", name, us }'; }
+    local base one
+    per_task "$TMP/loop.rhai"; base=$PER_TASK
+    per_task benches/one_send.rhai; one=$PER_TASK
     row "a task with one send (one_send.rhai), per task" "$one"
     row "one loop turn (let x = i)" "$(awk -v b="$base" -v o="$one" -v n=$n 'BEGIN { print (b - o) / n }')"
     while IFS='|' read -r name expr; do
         op x "$expr"
-        row "$name" "$(awk -v t="$(per_task "$TMP/x.rhai")" -v b="$base" -v n=$n 'BEGIN { print (t - b) / n }')"
+        per_task "$TMP/x.rhai"
+        row "$name" "$(awk -v t="$PER_TASK" -v b="$base" -v n=$n 'BEGIN { print (t - b) / n }')"
     done <<'OPS'
 a native call: chance(0.5)|chance(0.5)
 a pick from a list of 3 literals|pick(["/help", "/status", "/skills"])
