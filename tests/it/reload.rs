@@ -84,10 +84,10 @@ async fn status(base: &str) -> Value {
 /// How long a test waits for the run to reach a state it must reach.
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// Polls the status every 10 ms until `done` holds (for at most `limit`); returns the last.
-async fn wait_status(base: &str, limit: Duration, mut done: impl FnMut(&Value) -> bool) -> Value {
+/// Polls the status every 10 ms until `done` holds (for at most [`LIMIT`]); returns the last.
+async fn wait_status(base: &str, mut done: impl FnMut(&Value) -> bool) -> Value {
     // A time limit, not a count of polls: a loaded CI machine answers each poll more slowly.
-    let deadline = Instant::now() + limit;
+    let deadline = Instant::now() + LIMIT;
     loop {
         let s = status(base).await;
         if done(&s) || Instant::now() >= deadline {
@@ -99,7 +99,7 @@ async fn wait_status(base: &str, limit: Duration, mut done: impl FnMut(&Value) -
 
 /// The users per class, once they are `expected` (or the last seen after a while).
 async fn wait_split(base: &str, expected: Value) -> Value {
-    let s = wait_status(base, LIMIT, |s| s["scheduler"]["per_class"] == expected).await;
+    let s = wait_status(base, |s| s["scheduler"]["per_class"] == expected).await;
     s["scheduler"]["per_class"].clone()
 }
 
@@ -163,7 +163,7 @@ async fn an_edited_script_reaches_the_bot_within_a_second_and_nothing_is_lost() 
     )
     .unwrap();
     let broken = &script.display().to_string();
-    let s = wait_status(&base, LIMIT, |s| s["last_reload_error"].is_string()).await;
+    let s = wait_status(&base, |s| s["last_reload_error"].is_string()).await;
     let last_error = s["last_reload_error"]
         .as_str()
         .unwrap_or_default()
@@ -260,7 +260,7 @@ async fn users_follow_the_control_api_and_the_profile_file_at_their_spawn_rate()
     a.bot_no_latency = true;
     let (run, base) = start_live(&a).await;
     let users = |s: &Value| s["scheduler"]["users"].as_u64().unwrap_or(0);
-    let s = wait_status(&base, LIMIT, |s| users(s) == 10).await;
+    let s = wait_status(&base, |s| users(s) == 10).await;
     assert_eq!(users(&s), 10);
 
     // Up to 40 at 20 per second: 29 more after the first take 1.45 s; a burst would take
@@ -273,7 +273,7 @@ async fn users_follow_the_control_api_and_the_profile_file_at_their_spawn_rate()
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
-    let s = wait_status(&base, LIMIT, |s| users(s) == 40).await;
+    let s = wait_status(&base, |s| users(s) == 40).await;
     assert_eq!(users(&s), 40);
     assert!(
         asked.elapsed() >= Duration::from_millis(1300),
@@ -305,10 +305,7 @@ async fn users_follow_the_control_api_and_the_profile_file_at_their_spawn_rate()
         "users = 20\nspawn_rate = 100\nrun_time = \"60s\"\n",
     )
     .unwrap();
-    let s = wait_status(&base, LIMIT, |s| {
-        s["scheduler"]["target"] == 20 && users(s) == 20
-    })
-    .await;
+    let s = wait_status(&base, |s| s["scheduler"]["target"] == 20 && users(s) == 20).await;
     assert_eq!(users(&s), 20, "{s}");
     assert_eq!(s["scheduler"]["manual"], false);
     std::fs::write(
@@ -513,7 +510,7 @@ async fn a_changed_tier_moves_the_users_to_its_pool() {
     let (run, base) = start_live(&a).await;
     let tiers = |s: &Value| s["scheduler"]["per_tier"].clone();
     let guests = json!({"guest": 6, "user": 0, "developer": 0, "admin": 0});
-    let s = wait_status(&base, LIMIT, |s| tiers(s) == guests).await;
+    let s = wait_status(&base, |s| tiers(s) == guests).await;
     assert_eq!(tiers(&s), guests);
     let refused = || {
         stack
@@ -533,7 +530,7 @@ async fn a_changed_tier_moves_the_users_to_its_pool() {
     // A moved user counts in its new tier when it starts, and leaves the old one when its
     // predecessor has ended: both must have happened.
     let developers = json!({"guest": 0, "user": 0, "developer": 6, "admin": 0});
-    let s = wait_status(&base, LIMIT, |s| tiers(s) == developers).await;
+    let s = wait_status(&base, |s| tiers(s) == developers).await;
     assert_eq!(tiers(&s), developers);
     assert_eq!(
         s["scheduler"]["per_class"],
