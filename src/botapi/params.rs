@@ -149,7 +149,7 @@ impl Params {
             None => Ok(None),
             Some(Value::String(s)) => serde_json::from_str(s)
                 .map(|v| Some(Cow::Owned(v)))
-                .map_err(|e| ApiError::bad_request(format!("can't parse {key}: {e}"))),
+                .map_err(|e| unparsable(key, e)),
             Some(v) => Ok(Some(Cow::Borrowed(v))),
         }
     }
@@ -161,7 +161,7 @@ impl Params {
         };
         T::deserialize(&*value)
             .map(Some)
-            .map_err(|e| ApiError::bad_request(format!("can't parse {key}: {e}")))
+            .map_err(|e| unparsable(key, e))
     }
 
     /// The `chat_id` parameter; Telegram also takes `@username` for channels, which the
@@ -177,6 +177,11 @@ impl Params {
                 .ok_or_else(|| ApiError::bad_request("chat_id is empty")),
         }
     }
+}
+
+/// The error for a structured parameter that is not what its method takes.
+fn unparsable(key: &str, e: serde_json::Error) -> ApiError {
+    ApiError::bad_request(format!("can't parse {key}: {e}"))
 }
 
 /// A scalar as text (numbers and booleans printed); nothing for arrays, objects and null.
