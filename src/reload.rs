@@ -166,6 +166,9 @@ impl Reloader {
             ok: outcome.is_ok(),
             errors: outcome.errors.iter().map(ToString::to_string).collect(),
         };
+        for w in &outcome.warnings {
+            self.say(&format!("reload warning: {w}"));
+        }
         if event.ok {
             self.say(&format!(
                 "reload: scripts version {} ({} classes published{}{})",

@@ -59,6 +59,9 @@ async fn shutdown_signal() {
 
 async fn load(args: RunArgs) -> anyhow::Result<ExitCode> {
     let config = config::run(&args)?;
+    for warning in config.scripts.warnings() {
+        eprintln!("warning: {warning}");
+    }
     let files = config.outputs.clone();
     let thresholds = config.thresholds.clone();
     let mut outcome = crate::load::run(config, shutdown_signal()).await?;
@@ -76,6 +79,9 @@ async fn load(args: RunArgs) -> anyhow::Result<ExitCode> {
 
 async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let set = config::scripts(&args.paths, &args.stdlib)?;
+    for warning in set.warnings() {
+        eprintln!("warning: {warning}");
+    }
     print!("{}", crate::check::describe(&set));
     if let Some(n) = args.dry_run {
         if n == 0 {

@@ -3,9 +3,11 @@
 //!
 //! A script's top level runs once, at load: its `import`s, its constants and its
 //! `user_class(..)` declaration. The module that run makes is registered on an engine of the
-//! class's own, and tasks are called through it with `eval_ast(false)`: each call carries the
-//! script's environment (imports, `global::` constants) and pays for nothing but the task
-//! (RHAI_NOTES.md).
+//! class's own, and tasks are called through it (the top level is not run again): each call
+//! carries the script's environment (imports, `global::` constants) and pays for nothing but
+//! the task (RHAI_NOTES.md). Calls resolve names through caches earlier tasks of the class
+//! warmed (`vu::caches`), unless a name means different functions in different places of the
+//! class (`shadow`).
 
 mod decl;
 mod engine;
@@ -13,6 +15,7 @@ mod error;
 pub mod host;
 mod reply;
 mod set;
+mod shadow;
 mod table;
 
 pub use decl::{ClassDecl, TaskDecl, WaitSpec};

@@ -7,12 +7,12 @@ use std::sync::{Arc, Mutex};
 
 use rand::Rng;
 use rhai::module_resolvers::{FileModuleResolver, ModuleResolversCollection};
-use rhai::{AST, Engine, EvalAltResult, Map, Module, NativeCallContext, Scope};
+use rhai::{Engine, EvalAltResult, ImmutableString, Map, Module, NativeCallContext, Scope};
 
 use super::decl::{self, ClassDecl, TaskDecl};
 use super::engine::{Limits, base_engine};
 use super::error::{ScriptError, locate};
-use super::host;
+use super::{host, shadow};
 
 /// One compiled user class, ready to run. Shared by all its virtual users (and threads).
 pub struct ClassScript {
@@ -24,9 +24,14 @@ pub struct ClassScript {
     pub has_on_stop: bool,
     /// The engine tasks run on: host functions, limits, and the script's imports.
     pub engine: Engine,
-    pub ast: AST,
-    /// The source name Rhai reports in errors (the file's path).
+    /// The source name Rhai reports in errors (the file's path), and the same as Rhai's string.
     pub source_name: String,
+    pub source: ImmutableString,
+    /// Whether tasks may resolve names through caches earlier tasks warmed: not when a name
+    /// calls different functions from different places (`shadow`).
+    pub warm_caches: bool,
+    /// What the user should know that does not stop the class (a name that clashes).
+    pub warnings: Vec<ScriptError>,
     cumulative: Vec<u64>,
     /// Line of each task, on_start and on_stop, for errors Rhai reports without one.
     lines: Vec<(String, usize)>,
@@ -131,6 +136,14 @@ fn resolvers(script_dir: &Path, stdlib: Option<&Path>) -> ModuleResolversCollect
         collection.push(FileModuleResolver::new_with_path(stdlib));
     }
     collection
+}
+
+/// The file an `import` of `id` reads: the first of the folders `resolvers` searches that has it.
+fn module_file(script_dir: &Path, stdlib: Option<&Path>, id: &str) -> Option<PathBuf> {
+    std::iter::once(script_dir)
+        .chain(stdlib)
+        .map(|dir| FileModuleResolver::new_with_path(dir).get_file_path(id, None))
+        .find(|file| file.is_file())
 }
 
 /// Compiles one script that must declare a class.
@@ -241,16 +254,27 @@ pub fn compile_any(
             .into())
         },
     );
+    let clashes = shadow::clashes(&engine, &module, &source_name, |id| {
+        module_file(script_dir, stdlib, id)
+    });
+    let warnings = clashes
+        .iter()
+        .flatten()
+        .map(|c| ScriptError {
+            file: c.file.clone().into(),
+            line: c.line,
+            col: 1,
+            message: c.to_string(),
+        })
+        .collect();
     for (alias, imported) in module.iter_sub_modules() {
         engine.register_static_module(alias, imported.clone());
     }
     engine.set_module_resolver(resolvers(script_dir, stdlib));
     // Tasks are called through the module the top level made: its functions carry the script's
     // environment (imports and top-level constants), so a task sees `global::NAME` as any Rhai
-    // function does. The AST they are called on is empty but for the source name.
+    // function does.
     engine.register_global_module(module.into());
-    let mut tasks_ast = AST::empty();
-    tasks_ast.set_source(source_name.as_str());
 
     let mut cumulative = Vec::with_capacity(tasks.len());
     let mut sum = 0u64;
@@ -273,7 +297,9 @@ pub fn compile_any(
         has_on_start,
         has_on_stop,
         engine,
-        ast: tasks_ast,
+        source: source_name.as_str().into(),
+        warm_caches: clashes.is_some_and(|c| c.is_empty()),
+        warnings,
         source_name,
         cumulative,
     }))
@@ -291,6 +317,11 @@ pub struct ScriptSet {
 }
 
 impl ScriptSet {
+    /// What the classes' users should know that does not stop them.
+    pub fn warnings(&self) -> impl Iterator<Item = &ScriptError> {
+        self.classes.iter().flat_map(|c| &c.warnings)
+    }
+
     /// Compiles every script; the first error stops the load. Two files may not declare the
     /// same class name.
     pub fn load(

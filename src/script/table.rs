@@ -60,6 +60,8 @@ pub struct ReloadOutcome {
     pub removed: Vec<usize>,
     /// Scripts that failed to compile; their previous version keeps running.
     pub errors: Vec<ScriptError>,
+    /// What the published classes' users should know that does not stop them.
+    pub warnings: Vec<ScriptError>,
 }
 
 impl ReloadOutcome {
@@ -187,6 +189,7 @@ impl ClassTable {
                 outcome.errors.push(class.already_declared(&other.file));
                 continue;
             }
+            outcome.warnings.extend(class.warnings.iter().cloned());
             match index {
                 Some(i) => {
                     slots[i].script.store(Arc::new(class));

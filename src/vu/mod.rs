@@ -6,6 +6,7 @@
 //! tasks a user is its state and a timer. Workers (one thread and runtime per core) own the
 //! users; only the scheduler starts and stops them.
 
+mod caches;
 mod ctx;
 mod stack;
 mod task;

@@ -4,10 +4,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
-use rhai::{CallFnOptions, Dynamic, EvalAltResult, Scope};
+use rhai::{Caches, Dynamic, EvalAltResult, EvalContext, Scope};
 
 use super::ctx::VuCtx;
-use super::{Io, Resume, stack};
+use super::{Io, Resume, caches, stack};
 use crate::script::host::{self, Host};
 use crate::script::{ClassScript, ScriptError, locate, place_in_function};
 
@@ -45,6 +45,30 @@ fn ended_by_exit(mut err: &EvalAltResult) -> bool {
         err = inner;
     }
     matches!(err, EvalAltResult::Exit(..))
+}
+
+/// Calls the script function `name` with `state` bound to `this`, as
+/// `Engine::call_fn_with_options` would, but resolving names through `caches`.
+fn call(
+    script: &ClassScript,
+    caches: &mut Caches,
+    name: &str,
+    state: &mut Dynamic,
+) -> Result<(), Box<EvalAltResult>> {
+    let mut global = script.engine.new_global_runtime_state();
+    global.source = Some(script.source.clone());
+    let mut scope = Scope::new();
+    let mut ctx = EvalContext::new(&script.engine, &mut global, caches, &mut scope, None);
+    match ctx.call_fn_raw(name, true, true, &mut [state]) {
+        Ok(_) => Ok(()),
+        // As `call_fn` does: an error inside the called function is reported as its own.
+        Err(err) => match *err {
+            EvalAltResult::ErrorInFunctionCall(fn_name, _, inner, _) if fn_name == name => {
+                Err(inner)
+            }
+            _ => Err(err),
+        },
+    }
 }
 
 /// A task in progress. Dropping it while suspended unwinds the task's stack cleanly.
@@ -86,20 +110,12 @@ impl RunningTask {
             // touch it while the coroutine runs.
             unsafe { (*ctx).yielder = y };
             let mut state = state;
-            let mut scope = Scope::new();
-            let options = CallFnOptions::new()
-                .eval_ast(false)
-                .rewind_scope(true)
-                .in_all_namespaces(true)
-                .bind_this_ptr(&mut state);
-            let result = s
-                .engine
-                .call_fn_with_options::<Dynamic>(options, &mut scope, &s.ast, entry.name(&s), ())
-                .map(|_| ())
+            let name = entry.name(&s);
+            let mut lease = caches::Lease::new(&s);
+            let result = call(&s, lease.caches(), name, &mut state)
                 .or_else(|e| if ended_by_exit(&e) { Ok(()) } else { Err(e) })
                 .map_err(|e| {
                     let mut err = locate(&s.source_name, &e);
-                    let name = entry.name(&s);
                     place_in_function(&mut err, &s.file, name, s.line_of(name));
                     err
                 });

@@ -295,6 +295,28 @@ async fn tasks_see_top_level_constants_through_global() {
     assert_eq!(waits.count, 18);
 }
 
+/// A name a module defines and its class (or the host) also has: each side calls its own
+/// function on every task, even after Rhai's caches saw both (the class runs on fresh caches);
+/// a class without such a name runs on warm ones and calls the same functions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clashing_names_call_their_own_functions() {
+    let mut a = args(3, 9);
+    a.scripts = ["clash", "calm", "natives"]
+        .iter()
+        .map(|c| root().join(format!("tests/fixtures/shadow/{c}.rhai")))
+        .collect();
+    a.iterations = Some(20);
+    let s = run(a).await;
+    assert!(s.script_errors.is_empty(), "{:#?}", s.script_errors);
+    for name in ["Clash", "Calm", "Natives"] {
+        assert_eq!(class(&s, name).tasks[0].count, 20, "{name} ran");
+    }
+    assert_eq!(s.checks.len(), 7, "{:#?}", s.checks);
+    for c in &s.checks {
+        assert!(c.passed == 20 && c.failed == 0, "{c:?}");
+    }
+}
+
 fn stress_bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_stress"));
     c.current_dir(root());
@@ -349,6 +371,24 @@ fn bad_scripts_and_flags_exit_2_naming_the_place() {
         assert_eq!(out.status.code(), Some(2), "{flags:?}: {stderr}");
         assert!(stderr.contains(expected), "{flags:?}: {stderr}");
     }
+}
+
+/// A clash is reported where the module defines the name, and does not stop the class.
+#[test]
+fn a_clashing_name_is_a_warning_naming_the_place() {
+    let out = stress_bin()
+        .args(["check", "tests/fixtures/shadow/clash.rhai"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "warning: tests/fixtures/shadow/words.rhai:5:1: helper() with 0 parameter(s) is \
+             also defined in the class script tests/fixtures/shadow/clash.rhai"
+        ),
+        "{stderr}"
+    );
 }
 
 /// A run that needs more sockets than the process may open says so before it starts.
