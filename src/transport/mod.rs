@@ -3,10 +3,11 @@
 //! `--max-connections` requests in flight. A failure is data, classified by [`ErrorKind`],
 //! never a reason to stop.
 //!
-//! [`Transport::Http`] is the real one (hyper HTTP/1.1 connections kept alive, one pool per
-//! worker thread); [`Transport::Memory`] hands the request to the demo bot's router in-process,
+//! [`Transport::Http`] is the real one (HTTP/1.1 connections kept alive, one pool per worker
+//! thread); [`Transport::Memory`] hands the request to the demo bot's router in-process,
 //! for `stress check --dry-run` and tests.
 
+mod h1;
 mod http;
 mod memory;
 

@@ -2,7 +2,8 @@
 //! pointed at the Bot API stand-in with aiogram's own base-URL setting. It registers its webhook
 //! with the stand-in, gets our updates from several chats at once, and its replies (sendMessage
 //! over HTTP, and once per chat a method call in the webhook response body) must reach the
-//! stand-in, each in the chat it answers.
+//! stand-in, each in the chat it answers. The load path's own HTTP client (`transport::h1`) posts
+//! to aiohttp's server too.
 //!
 //! Needs a Python with aiogram: `STRESS_PYTHON`, else `.venv/bin/python` (made by
 //! `.ci/install-python-deps`), else `python3`. Without Python at all the test says it is skipped;
@@ -18,12 +19,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use stress::botapi::{ApiConfig, BotApi, ReplyHub, Via, WebhookRegistration};
+use stress::botapi::{ApiConfig, BotApi, ReplyHub, Via, WebhookRegistration, webhook_reply};
 use stress::chat::{ChatUser, Exchange};
 use stress::telegram::{Tier, TierPools, Update, UpdateIds};
+use stress::transport::{HttpTarget, HttpTransport, Secret};
 use tokio::net::TcpListener;
 use tokio::process::{Child, ChildStdin, Command};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::timeout;
 
@@ -143,6 +145,48 @@ async fn aiogram_webhook_bot_answers_each_chat_through_the_stand_in() {
         "{}",
         ctx(&format!("{stats:?}"))
     );
+
+    // The load path: the webhook client of `stress run` (transport/h1.rs, kept-alive HTTP/1.1
+    // of its own) against aiohttp's server, each answer's body read as a run reads it.
+    let before = api.stats().calls.get("sendMessage").copied().unwrap_or(0);
+    let target = HttpTarget::resolve(&bot.url).await.expect("the bot's URL");
+    let transport = HttpTransport::new(
+        Arc::new(target),
+        Arc::new(Semaphore::new(1)),
+        Duration::from_secs(30),
+        Secret::Fixed(SECRET.into()),
+    );
+    let mut loader = user(Tier::User, 3, SECRET);
+    let mut posted = 0u64;
+    for i in 0..10 {
+        let updates = [
+            loader.text(&format!("load {i}: 王小明 🦀")).unwrap(),
+            loader.command("echo", &format!("load echo {i}")).unwrap(),
+            loader.command("inbody", &format!("load body {i}")).unwrap(),
+        ];
+        for update in updates {
+            let body = serde_json::to_vec(&update).unwrap();
+            let answer = transport.post(body.into()).await;
+            let response = answer
+                .result
+                .unwrap_or_else(|e| panic!("{}", ctx(&format!("load post {i}: {e:?}"))));
+            assert_eq!(response.status, 200, "{}", ctx("load post status"));
+            if let Some(reply) =
+                webhook_reply(&api, response.content_type.as_deref(), response.body).await
+            {
+                reply.unwrap_or_else(|e| panic!("{}", ctx(&format!("in-body reply: {e:?}"))));
+            }
+            posted += 1;
+        }
+    }
+    let stats = api.stats();
+    assert_eq!(
+        stats.calls.get("sendMessage").copied().unwrap_or(0) - before,
+        posted,
+        "{}",
+        ctx(&format!("a reply to each load post: {stats:?}"))
+    );
+    assert_eq!(stats.errors, 0, "{}", ctx(&format!("{stats:?}")));
 
     let status = bot.stop().await;
     let _ = stop_api.send(());
