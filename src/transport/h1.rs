@@ -52,6 +52,8 @@ pub struct Conn {
     buf: BytesMut,
     /// The request [`Conn::exchange`] sends: head and body, complete.
     pub request: Vec<u8>,
+    /// Whether the last read took less than it had room for: the socket was empty then.
+    drained: bool,
 }
 
 impl Conn {
@@ -62,6 +64,7 @@ impl Conn {
             stream,
             buf: BytesMut::new(),
             request: Vec::new(),
+            drained: false,
         })
     }
 
@@ -96,9 +99,11 @@ impl Conn {
         // Bytes past the answer were never asked for: the connection is out of step.
         let reusable =
             head.keep_alive && head.framing != Framing::UntilClose && self.buf.is_empty();
-        if reusable {
-            // The last read returned data, so the runtime still counts the socket readable;
-            // forget that (no system call), so `closed_while_idle` sees only what comes later.
+        if reusable && self.drained {
+            // The last read returned data, so the runtime still counts the socket readable.
+            // It also emptied the socket (it took less than it had room for), so forget that
+            // (no system call): `closed_while_idle` then sees only what comes later. Otherwise
+            // `closed_while_idle` looks for itself, with one read.
             let _ = self.stream.try_io(Interest::READABLE, || {
                 Err::<(), _>(IoKind::WouldBlock.into())
             });
@@ -114,9 +119,13 @@ impl Conn {
     /// Reads more from the socket; its end is an error (`Reset`): the answer is not complete.
     async fn fill(&mut self) -> Result<(), ErrorKind> {
         self.buf.reserve(READ_CHUNK);
+        let room = self.buf.capacity() - self.buf.len();
         match self.stream.read_buf(&mut self.buf).await {
             Ok(0) | Err(_) => Err(ErrorKind::Reset),
-            Ok(_) => Ok(()),
+            Ok(n) => {
+                self.drained = n < room;
+                Ok(())
+            }
         }
     }
 
@@ -168,9 +177,10 @@ impl Conn {
                 self.buf.advance(size_line);
                 break;
             }
+            // httparse allows sizes up to u64::MAX: checked before any arithmetic on them.
             let size = usize::try_from(size)
                 .ok()
-                .filter(|s| body.len() + s <= MAX_RESPONSE_BYTES)
+                .filter(|&s| s <= MAX_RESPONSE_BYTES - body.len())
                 .ok_or(ErrorKind::BadResponse)?;
             let end = size_line + size;
             while self.buf.len() < end + 2 {
@@ -220,9 +230,10 @@ fn head_of(response: &httparse::Response) -> Result<Head, ErrorKind> {
     let (mut close, mut keep_alive) = (false, false);
     for h in response.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
-            let n = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse().ok())
+            let digits = h.value.trim_ascii();
+            let n = (!digits.is_empty() && digits.iter().all(u8::is_ascii_digit))
+                .then(|| std::str::from_utf8(digits).ok()?.parse().ok())
+                .flatten()
                 .ok_or(ErrorKind::BadResponse)?;
             if length.is_some_and(|l| l != n) {
                 return Err(ErrorKind::BadResponse);
@@ -245,8 +256,12 @@ fn head_of(response: &httparse::Response) -> Result<Head, ErrorKind> {
         _ if matches!(status, 204 | 304) => Framing::Length(0),
         // A transfer coding overrides a length; the body is chunked only if that is the last.
         (Some(codings), _) => {
-            let last = codings.rsplit(|&b| b == b',').next().unwrap_or_default();
-            if last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+            let last = codings
+                .rsplit(|&b| b == b',')
+                .map(<[u8]>::trim_ascii)
+                .find(|c| !c.is_empty())
+                .unwrap_or_default();
+            if last.eq_ignore_ascii_case(b"chunked") {
                 Framing::Chunked
             } else {
                 Framing::UntilClose
@@ -255,8 +270,10 @@ fn head_of(response: &httparse::Response) -> Result<Head, ErrorKind> {
         (None, Some(n)) => Framing::Length(n),
         (None, None) => Framing::UntilClose,
     };
-    // HTTP/1.1 keeps a connection open unless told otherwise; HTTP/1.0 only when asked to.
-    let keep_alive = !close && (response.version == Some(1) || keep_alive);
+    // HTTP/1.1 keeps a connection open unless told otherwise; HTTP/1.0 only when asked to. A
+    // transfer coding in HTTP/1.0, or beside a length, is framing not to be trusted again.
+    let suspect = transfer_encoding.is_some() && (length.is_some() || response.version != Some(1));
+    let keep_alive = !close && !suspect && (response.version == Some(1) || keep_alive);
     Ok(Head {
         status,
         content_type,
@@ -397,9 +414,12 @@ mod tests {
 
     #[tokio::test]
     async fn answers_that_end_the_connection_are_read_and_it_is_not_reused() {
-        let cases: [&[u8]; 3] = [
+        let cases: [&[u8]; 5] = [
             // No length: the body runs to the end of the stream.
             b"HTTP/1.1 200 OK\r\n\r\nuntil the end",
+            // A length and a transfer coding: the coding frames it, but not trusted again.
+            b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nTransfer-Encoding: chunked,\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+            b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
             // HTTP/1.0 keeps a connection only when asked to.
             b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
@@ -409,6 +429,9 @@ mod tests {
             let (response, reusable) = conn(addr).await.exchange().await.unwrap();
             assert_eq!(response.status, 200);
             assert!(!reusable, "{}", String::from_utf8_lossy(answer));
+            if answer.windows(7).any(|w| w == b"chunked") {
+                assert_eq!(&response.body[..], b"ok", "decoded as chunked");
+            }
         }
         let addr = server(vec![vec![
             b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok",
@@ -419,7 +442,7 @@ mod tests {
 
     #[tokio::test]
     async fn broken_answers_are_bad_responses_and_cut_ones_resets() {
-        let cases: [(&[u8], ErrorKind); 6] = [
+        let cases: [(&[u8], ErrorKind); 8] = [
             (b"HTTP/1.1 abc OK\r\n\r\n", ErrorKind::BadResponse),
             (b"SMTP ready\r\n\r\n", ErrorKind::BadResponse),
             (
@@ -432,6 +455,14 @@ mod tests {
             ),
             (
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                ErrorKind::BadResponse,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\nFFFFFFFFFFFFFFFE\r\n",
+                ErrorKind::BadResponse,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok",
                 ErrorKind::BadResponse,
             ),
             // The server closes part way through the body.

@@ -56,20 +56,27 @@ impl HttpTarget {
             .ok_or_else(|| format!("`{url}` has no host"))?
             .clone();
         let port = authority.port_u16().unwrap_or(80);
-        let addr = tokio::net::lookup_host((authority.host(), port))
+        // An IPv6 literal keeps its brackets in `Host`, not in the lookup.
+        let host = authority.host();
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let addr = tokio::net::lookup_host((bare, port))
             .await
-            .map_err(|e| format!("`{url}`: cannot resolve {}: {e}", authority.host()))?
+            .map_err(|e| format!("`{url}`: cannot resolve {bare}: {e}"))?
             .next()
-            .ok_or_else(|| format!("`{url}`: {} has no address", authority.host()))?;
-        let path = uri
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .parse()
-            .map_err(|e| format!("`{url}`: {e}"))?;
+            .ok_or_else(|| format!("`{url}`: {bare} has no address"))?;
+        let path = match uri.path_and_query().map_or("/", |p| p.as_str()) {
+            query if query.starts_with('?') => format!("/{query}"),
+            path => path.to_string(),
+        };
+        let path = path.parse().map_err(|e| format!("`{url}`: {e}"))?;
+        // The `Host` header is the host and port as given, never a `user:password@`.
+        let host_header = match authority.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        };
         Ok(Self {
             addr,
-            authority: HeaderValue::from_str(authority.as_str())
-                .map_err(|e| format!("`{url}`: {e}"))?,
+            authority: HeaderValue::from_str(&host_header).map_err(|e| format!("`{url}`: {e}"))?,
             path,
         })
     }
@@ -293,5 +300,11 @@ mod tests {
             .unwrap_err();
         assert!(e.contains("https"), "{e}");
         assert!(HttpTarget::resolve("127.0.0.1:80").await.is_err());
+        let t = HttpTarget::resolve("http://user:pw@[::1]:8080?x=1")
+            .await
+            .unwrap();
+        assert_eq!(t.addr, "[::1]:8080".parse().unwrap());
+        assert_eq!(t.authority, "[::1]:8080", "no userinfo in Host");
+        assert_eq!(t.path, "/?x=1");
     }
 }
