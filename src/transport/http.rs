@@ -11,8 +11,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use std::io::Write;
-
 use bytes::Bytes;
 use hyper::Uri;
 use hyper::header::HeaderValue;
@@ -178,7 +176,9 @@ impl HttpTransport {
             out.extend_from_slice(secret.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
-        let _ = write!(out, "Content-Length: {}\r\n\r\n", body.len());
+        out.extend_from_slice(b"Content-Length: ");
+        out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+        out.extend_from_slice(b"\r\n\r\n");
         out.extend_from_slice(body);
     }
 

@@ -27,7 +27,9 @@ struct Pool {
     /// Held weakly, so the class's allocation (and so its address) stays its own while the
     /// pool exists, and a class that is gone is noticed.
     class: Weak<ClassScript>,
-    free: Vec<Caches>,
+    /// Boxed: a `Caches` is ~400 bytes inline, moved in and out on every task.
+    #[allow(clippy::vec_box, reason = "a cache moves in and out of the pool on every task")]
+    free: Vec<Box<Caches>>,
     in_use: usize,
     peak: usize,
 }
@@ -63,7 +65,7 @@ fn with_pool<R>(class: &Arc<ClassScript>, f: impl FnOnce(&mut Pool) -> R) -> R {
 /// it ends (a task abandoned or panicking unwinds through here too).
 pub struct Lease<'a> {
     class: &'a Arc<ClassScript>,
-    caches: Caches,
+    caches: Option<Box<Caches>>,
 }
 
 impl<'a> Lease<'a> {
@@ -75,20 +77,22 @@ impl<'a> Lease<'a> {
                 pool.free.pop().unwrap_or_default()
             })
         } else {
-            Caches::new()
+            Box::default()
         };
-        Self { class, caches }
+        Self {
+            class,
+            caches: Some(caches),
+        }
     }
 
     pub fn caches(&mut self) -> &mut Caches {
-        &mut self.caches
+        self.caches.as_mut().expect("held until dropped")
     }
 }
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        if self.class.warm_caches {
-            let caches = std::mem::take(&mut self.caches);
+        if let (true, Some(caches)) = (self.class.warm_caches, self.caches.take()) {
             with_pool(self.class, |pool| {
                 pool.in_use = pool.in_use.saturating_sub(1);
                 pool.free.push(caches);
