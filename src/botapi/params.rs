@@ -1,21 +1,74 @@
 //! Method parameters as bots send them: a JSON body, an `application/x-www-form-urlencoded` body
 //! (nested values as JSON strings), a multipart body (files as parts), or the query string. All
-//! four become one JSON object, so a method handler reads `chat_id` the same way whatever the
-//! framework sent.
+//! four become one set of named JSON values, so a method handler reads `chat_id` the same way
+//! whatever the framework sent. A method call has a handful of parameters: they are kept in a
+//! vector and found by a linear search, which costs less than a map to build, search and drop
+//! (the stand-in reads one from every webhook answer of a run).
 
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::ApiError;
 
 /// Largest body the stand-in reads (Telegram accepts uploads up to 50 MB).
 pub const MAX_BODY_BYTES: usize = 50 * 1024 * 1024;
 
-/// A method's parameters, normalised to a JSON object.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Params(pub Map<String, Value>);
+/// A method's parameters, normalised to named JSON values; each name once, the last given wins.
+#[derive(Debug, Clone, Default)]
+pub struct Params(Vec<(String, Value)>);
+
+/// Equal when they hold the same names and values, in whatever order.
+impl PartialEq for Params {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len()
+            && self
+                .0
+                .iter()
+                .all(|(k, v)| other.0.iter().any(|(ok, ov)| ok == k && ov == v))
+    }
+}
+
+impl FromIterator<(String, Value)> for Params {
+    fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Self {
+        let mut params = Params::default();
+        params.extend(iter);
+        params
+    }
+}
+
+impl Extend<(String, Value)> for Params {
+    fn extend<I: IntoIterator<Item = (String, Value)>>(&mut self, iter: I) {
+        for (key, value) in iter {
+            self.insert(key, value);
+        }
+    }
+}
+
+/// A JSON object read straight into [`Params`], without a map in between.
+impl<'de> serde::Deserialize<'de> for Params {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Object;
+        impl<'de> serde::de::Visitor<'de> for Object {
+            type Value = Params;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Params, A::Error> {
+                let mut params = Params(Vec::with_capacity(map.size_hint().unwrap_or(8)));
+                while let Some((key, value)) = map.next_entry()? {
+                    params.insert(key, value);
+                }
+                Ok(params)
+            }
+        }
+        deserializer.deserialize_map(Object)
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ParamsError {
@@ -57,32 +110,31 @@ impl Params {
             "multipart/form-data" => Self::multipart(content_type.unwrap_or(""), body).await?,
             other => return Err(ParamsError::ContentType(other.to_string())),
         };
-        params.0.extend(parsed.0);
+        params.extend(parsed.0);
         Ok(params)
     }
 
     fn json(body: &[u8]) -> Result<Params, ParamsError> {
-        match serde_json::from_slice(body)? {
-            Value::Object(map) => Ok(Params(map)),
-            _ => Err(ParamsError::NotAnObject),
-        }
+        serde_json::from_slice(body).map_err(|e| match e.classify() {
+            // Valid JSON of another type than an object.
+            serde_json::error::Category::Data => ParamsError::NotAnObject,
+            _ => ParamsError::Json(e),
+        })
     }
 
     fn form(body: &[u8]) -> Result<Params, ParamsError> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)?;
-        Ok(Params(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (k, Value::String(v)))
-                .collect(),
-        ))
+        Ok(pairs
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect())
     }
 
     async fn multipart(content_type: &str, body: Bytes) -> Result<Params, ParamsError> {
         let boundary = multer::parse_boundary(content_type)?;
         let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) });
         let mut multipart = multer::Multipart::new(stream, boundary);
-        let mut map = Map::new();
+        let mut params = Params::default();
         while let Some(field) = multipart.next_field().await? {
             let Some(name) = field.name().map(str::to_string) else {
                 continue;
@@ -95,13 +147,25 @@ impl Params {
                 }
                 None => Value::String(field.text().await?),
             };
-            map.insert(name, value);
+            params.insert(name, value);
         }
-        Ok(Params(map))
+        Ok(params)
+    }
+
+    /// Sets `key`, replacing a value given before.
+    pub fn insert(&mut self, key: String, value: Value) {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => *v = value,
+            None => self.0.push((key, value)),
+        }
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.0.get(key).filter(|v| !v.is_null())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+            .filter(|v| !v.is_null())
     }
 
     /// A string parameter (numbers are accepted and printed).
@@ -111,7 +175,8 @@ impl Params {
 
     /// A string parameter, moved out of the parameters (see [`Params::str`]).
     pub fn take_str(&mut self, key: &str) -> Option<String> {
-        self.0.remove(key).and_then(scalar_text)
+        let at = self.0.iter().position(|(k, _)| k == key)?;
+        scalar_text(self.0.swap_remove(at).1)
     }
 
     /// An integer parameter, given as a JSON number or a decimal string.
@@ -228,6 +293,35 @@ mod tests {
         let markup: Option<crate::telegram::InlineKeyboardMarkup> =
             form.object("reply_markup").unwrap();
         assert_eq!(markup, Some(Default::default()));
+    }
+
+    #[tokio::test]
+    async fn a_name_given_twice_keeps_its_last_value_and_the_body_wins_over_the_query() {
+        let p = Params::parse(
+            None,
+            Some("chat_id=1&text=query"),
+            Bytes::from_static(br#"{"text":"first","text":"body","chat_id":null}"#),
+        )
+        .await
+        .unwrap();
+        assert_eq!(p.str("text").as_deref(), Some("body"));
+        assert_eq!(p.get("chat_id"), None, "null is absent, and it came last");
+        let mut p = p;
+        assert_eq!(p.take_str("text").as_deref(), Some("body"));
+        assert_eq!(p.get("text"), None, "taken");
+        let same: Params = [
+            ("b".to_string(), Value::from(2)),
+            ("a".into(), Value::from(1)),
+        ]
+        .into_iter()
+        .collect();
+        let other: Params = [
+            ("a".to_string(), Value::from(1)),
+            ("b".into(), Value::from(2)),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(same, other, "order does not matter");
     }
 
     #[tokio::test]

@@ -28,7 +28,10 @@ struct Pool {
     /// pool exists, and a class that is gone is noticed.
     class: Weak<ClassScript>,
     /// Boxed: a `Caches` is ~400 bytes inline, moved in and out on every task.
-    #[allow(clippy::vec_box, reason = "a cache moves in and out of the pool on every task")]
+    #[allow(
+        clippy::vec_box,
+        reason = "a cache moves in and out of the pool on every task"
+    )]
     free: Vec<Box<Caches>>,
     in_use: usize,
     peak: usize,
