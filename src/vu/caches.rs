@@ -7,9 +7,11 @@
 //! class warmed, and returns it when it ends (`Lease`).
 //!
 //! A cache belongs to one class: the names it holds were resolved against that class's engine
-//! and functions. A reload makes a new class, which starts with an empty pool; the pool of a
-//! class no longer alive goes at the next trim. Like the coroutine stacks (`vu::stack`), a
-//! pool keeps as many caches as tasks of its class ran at once in the last second.
+//! and functions. A reload makes a new class, which starts with an empty pool; the pools of
+//! classes no longer alive go when a new pool is made. A warm cache holds ~2 KiB, so a class
+//! has at most [`POOL_MAX`] of them per thread, lent or free: tasks past that many at once (a
+//! burst of users starting together) run on fresh caches, as every task did before, and leave
+//! nothing behind.
 
 use std::cell::RefCell;
 use std::sync::{Arc, Weak};
@@ -18,23 +20,22 @@ use rhai::Caches;
 
 use crate::script::ClassScript;
 
-/// Free caches always kept per class and thread.
-const POOL_MIN: usize = 4;
+/// Warm caches a class may have per thread, lent and free together.
+pub const POOL_MAX: usize = 64;
 
-/// One class's free caches on this thread, and how many were in use at most since the last
-/// trim.
+/// One class's caches on this thread.
 struct Pool {
     /// Held weakly, so the class's allocation (and so its address) stays its own while the
     /// pool exists, and a class that is gone is noticed.
     class: Weak<ClassScript>,
-    /// Boxed: a `Caches` is ~400 bytes inline, moved in and out on every task.
+    /// Boxed: a `Caches` is ~300 bytes inline, moved in and out on every task.
     #[allow(
         clippy::vec_box,
         reason = "a cache moves in and out of the pool on every task"
     )]
     free: Vec<Box<Caches>>,
-    in_use: usize,
-    peak: usize,
+    /// Caches of this pool that tasks hold now.
+    lent: usize,
 }
 
 thread_local! {
@@ -50,11 +51,11 @@ fn with_pool<R>(class: &Arc<ClassScript>, f: impl FnOnce(&mut Pool) -> R) -> R {
         {
             Some(at) => at,
             None => {
+                pools.retain(|pool| pool.class.strong_count() > 0);
                 pools.push(Pool {
                     class: Arc::downgrade(class),
                     free: Vec::new(),
-                    in_use: 0,
-                    peak: 0,
+                    lent: 0,
                 });
                 pools.len() - 1
             }
@@ -63,60 +64,64 @@ fn with_pool<R>(class: &Arc<ClassScript>, f: impl FnOnce(&mut Pool) -> R) -> R {
     })
 }
 
-/// The caches one task resolves names through. Taken from the class's pool when the class
-/// allows warm caches (`ClassScript::warm_caches`), and given back when the task ends however
-/// it ends (a task abandoned or panicking unwinds through here too).
+/// A task's caches: the pool's, or its own.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a task's own caches live on its coroutine stack; boxing them would allocate per task"
+)]
+enum Held {
+    Pooled(Box<Caches>),
+    Own(Caches),
+}
+
+/// The caches one task resolves names through: a warm one from the class's pool when the class
+/// allows it (`ClassScript::warm_caches`) and the pool has one to lend, given back when the
+/// task ends however it ends (a task abandoned or panicking unwinds through here too).
 pub struct Lease<'a> {
     class: &'a Arc<ClassScript>,
-    caches: Option<Box<Caches>>,
+    held: Option<Held>,
 }
 
 impl<'a> Lease<'a> {
     pub fn new(class: &'a Arc<ClassScript>) -> Self {
-        let caches = if class.warm_caches {
-            with_pool(class, |pool| {
-                pool.in_use += 1;
-                pool.peak = pool.peak.max(pool.in_use);
-                pool.free.pop().unwrap_or_default()
+        let held = if class.warm_caches {
+            with_pool(class, |pool| match pool.free.pop() {
+                Some(caches) => {
+                    pool.lent += 1;
+                    Held::Pooled(caches)
+                }
+                None if pool.lent < POOL_MAX => {
+                    pool.lent += 1;
+                    Held::Pooled(Box::default())
+                }
+                None => Held::Own(Caches::new()),
             })
         } else {
-            Box::default()
+            Held::Own(Caches::new())
         };
         Self {
             class,
-            caches: Some(caches),
+            held: Some(held),
         }
     }
 
     pub fn caches(&mut self) -> &mut Caches {
-        self.caches.as_mut().expect("held until dropped")
+        match self.held.as_mut().expect("held until dropped") {
+            Held::Pooled(caches) => caches,
+            Held::Own(caches) => caches,
+        }
     }
 }
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        if let (true, Some(caches)) = (self.class.warm_caches, self.caches.take()) {
+        if let Some(Held::Pooled(caches)) = self.held.take() {
             with_pool(self.class, |pool| {
-                pool.in_use = pool.in_use.saturating_sub(1);
+                pool.lent -= 1;
                 pool.free.push(caches);
             });
         }
     }
-}
-
-/// Drops the free caches the last period did not need, and the pools of classes that are gone
-/// (called once a second, with `stack::trim`).
-pub fn trim() {
-    POOLS.with(|p| {
-        let mut pools = p.borrow_mut();
-        // A class's running tasks hold it, so a class that is gone has none.
-        pools.retain(|pool| pool.class.strong_count() > 0);
-        for pool in pools.iter_mut() {
-            let keep = pool.peak.saturating_sub(pool.in_use).max(POOL_MIN);
-            pool.free.truncate(keep);
-            pool.peak = pool.in_use;
-        }
-    });
 }
 
 #[cfg(test)]
@@ -165,18 +170,23 @@ mod tests {
     }
 
     #[test]
-    fn trim_keeps_what_the_last_second_needed_and_forgets_classes_that_are_gone() {
+    fn a_burst_of_tasks_keeps_at_most_the_pool_max_and_gone_classes_are_forgotten() {
         let calm = class("calm.rhai");
-        let leases: Vec<Lease> = (0..10).map(|_| Lease::new(&calm)).collect();
-        drop(leases);
-        trim();
-        assert_eq!(free(&calm), 10, "ten ran at once in the last second");
-        trim();
-        assert_eq!(free(&calm), POOL_MIN, "none ran since");
+        let mut burst: Vec<Lease> = (0..POOL_MAX + 10).map(|_| Lease::new(&calm)).collect();
+        for lease in &mut burst {
+            lease.caches().push_fn_resolution_cache();
+        }
+        drop(burst);
+        assert_eq!(
+            free(&calm),
+            POOL_MAX,
+            "the ten past the limit were their own"
+        );
         let gone = class("calm.rhai");
         marked(&gone);
         drop(gone);
-        trim();
-        POOLS.with(|p| assert_eq!(p.borrow().len(), 1, "only the live class's pool"));
+        let _new = class("calm.rhai");
+        with_pool(&_new, |_| ());
+        POOLS.with(|p| assert_eq!(p.borrow().len(), 2, "the live classes' pools only"));
     }
 }

@@ -166,7 +166,6 @@ async fn work(shared: Arc<WorkerShared>, mut rx: mpsc::UnboundedReceiver<Command
             loop {
                 tick.tick().await;
                 super::stack::trim();
-                super::caches::trim();
                 let interval = recorder.borrow_mut().take(second_of(shared.started));
                 if !interval.is_empty() {
                     let _ = shared.stats.send(StatsMsg::Interval(Box::new(interval)));
