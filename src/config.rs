@@ -256,10 +256,25 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
         )
         .into());
     }
+    // Each worker has its share of the connections (no lock shared between threads), so there
+    // are never more workers than connections.
+    let connections = args.max_connections as usize;
     let workers = match args.workers {
         Some(0) => return Err(bad("--workers", "must be at least 1").into()),
+        Some(n) if n > connections => {
+            return Err(bad(
+                "--workers",
+                format!(
+                    "{n} workers would share {connections} connections (--max-connections): \
+                     each needs one"
+                ),
+            )
+            .into());
+        }
         Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        None => std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(connections),
     };
     let timeout = duration("--timeout", &args.timeout)?;
     let reply_timeout = duration("--reply-timeout", &args.reply_timeout)?;

@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime};
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
 use crate::botapi::{ApiConfig, BotApi, ReplyHub};
 use crate::config::{ConfigError, RunConfig, TargetChoice};
@@ -201,7 +201,7 @@ pub async fn run_with(
         classes: table.clone(),
         transport: TransportSpec::Http {
             target: Arc::new(target.http.clone()),
-            permits: Arc::new(Semaphore::new(config.max_connections as usize)),
+            max_connections: config.max_connections as usize,
             timeout: config.timeout,
             secret: target.secret.clone(),
         },

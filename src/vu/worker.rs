@@ -24,8 +24,9 @@ use crate::transport::{HttpTarget, HttpTransport, MemoryTransport, Secret, Trans
 pub enum TransportSpec {
     Http {
         target: Arc<HttpTarget>,
-        /// `--max-connections`, shared by all workers.
-        permits: Arc<Semaphore>,
+        /// `--max-connections`: each worker has its share (`share_of`), so the budget takes
+        /// no lock shared between threads. There are never more workers than connections.
+        max_connections: usize,
         timeout: Duration,
         secret: Secret,
     },
@@ -33,22 +34,29 @@ pub enum TransportSpec {
 }
 
 impl TransportSpec {
-    fn build(&self) -> Transport {
+    /// Worker `index`'s transport, of `workers`.
+    fn build(&self, index: usize, workers: usize) -> Transport {
         match self {
             TransportSpec::Http {
                 target,
-                permits,
+                max_connections,
                 timeout,
                 secret,
             } => Transport::Http(HttpTransport::new(
                 target.clone(),
-                permits.clone(),
+                Arc::new(Semaphore::new(share_of(*max_connections, index, workers))),
                 *timeout,
                 secret.clone(),
             )),
             TransportSpec::Memory(m) => Transport::Memory(m.clone()),
         }
     }
+}
+
+/// Worker `index`'s share of `total` connections: as even as can be, the first ones one more.
+fn share_of(total: usize, index: usize, workers: usize) -> usize {
+    let workers = workers.max(1);
+    total / workers + usize::from(index < total % workers)
 }
 
 /// What every worker shares, read-only.
@@ -104,7 +112,7 @@ impl Worker {
             .name(format!("stress-worker-{index}"))
             .spawn(move || {
                 let local = LocalSet::new();
-                local.block_on(&runtime, work(shared, rx))
+                local.block_on(&runtime, work(index, shared, rx))
             })?;
         Ok(Self { tx, thread })
     }
@@ -134,11 +142,15 @@ fn second_of(started: Instant) -> u64 {
     (started.elapsed() + Duration::from_millis(500)).as_secs()
 }
 
-async fn work(shared: Arc<WorkerShared>, mut rx: mpsc::UnboundedReceiver<Command>) -> WorkerEnd {
+async fn work(
+    index: usize,
+    shared: Arc<WorkerShared>,
+    mut rx: mpsc::UnboundedReceiver<Command>,
+) -> WorkerEnd {
     let recorder = Rc::new(RefCell::new(Recorder::default()));
     let env = Rc::new(Env {
         classes: shared.classes.clone(),
-        transport: Rc::new(shared.transport.build()),
+        transport: Rc::new(shared.transport.build(index, shared.workers)),
         api: shared.api.clone(),
         update_ids: shared.update_ids.clone(),
         pools: Rc::new(shared.pools.clone()),
@@ -235,4 +247,25 @@ fn spawn(spec: VuSpec, env: &Rc<Env>, users: &Users, shared: &Arc<WorkerShared>)
     };
     let handle = tokio::task::spawn_local(fut);
     users.borrow_mut().insert(spec.vu, (control, handle));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::share_of;
+
+    #[test]
+    fn the_connections_are_shared_out_whole() {
+        for (total, workers) in [(64, 1), (64, 2), (40, 3), (7, 7), (10_000, 16)] {
+            let shares: Vec<usize> = (0..workers).map(|i| share_of(total, i, workers)).collect();
+            assert_eq!(
+                shares.iter().sum::<usize>(),
+                total,
+                "{total} over {workers}"
+            );
+            assert!(
+                shares.iter().all(|&s| s >= 1 && s + 1 >= shares[0]),
+                "{shares:?}"
+            );
+        }
+    }
 }

@@ -357,13 +357,17 @@ fn bad_scripts_and_flags_exit_2_naming_the_place() {
             );
         }
     }
-    let flags: [(&[&str], &str); 6] = [
+    let flags: [(&[&str], &str); 7] = [
         (&["--profile", "nope"], "--profile: unknown profile `nope`"),
         (&["--users", "0"], "--users"),
         (&["--run-time", "5x"], "--run-time"),
         (&["--wait", "5..1"], "--wait"),
         (&["--max-connections", "0"], "--max-connections"),
         (&["--target", "ftp://x"], "--target"),
+        (
+            &["--workers", "3", "--max-connections", "2"],
+            "--workers: 3 workers would share 2 connections",
+        ),
     ];
     for (flags, expected) in flags {
         let out = stress_bin().arg("run").args(flags).output().unwrap();
