@@ -23,4 +23,6 @@ pub use engine::Limits;
 pub use error::{ScriptError, locate, place_in_function};
 pub use reply::Reply;
 pub use set::{ClassScript, Found, ScriptSet, compile, compile_any, discover};
+#[cfg(test)]
+pub use shadow::fixture;
 pub use table::{ClassSlot, ClassTable, ReloadOutcome};

@@ -141,24 +141,33 @@ pub fn clashes(
     Some(found)
 }
 
+/// A class of `tests/fixtures/shadow`, compiled (for tests here and in `vu::caches`).
+#[cfg(test)]
+pub fn fixture(name: &str) -> super::ClassScript {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/shadow");
+    super::compile(&dir.join(name), None, &super::Limits::default()).expect("compiles")
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
 
-    use crate::script::{ClassScript, Limits, compile};
+    use super::fixture;
+    use crate::script::{ClassScript, Limits, ScriptError, compile};
 
-    fn fixture(name: &str) -> ClassScript {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/shadow");
-        compile(&dir.join(name), None, &Limits::default()).expect("compiles")
+    /// The one warning of a class with one clash; such a class runs on fresh caches.
+    fn the_warning(class: &ClassScript) -> &ScriptError {
+        assert!(!class.warm_caches);
+        match class.warnings.as_slice() {
+            [warning] => warning,
+            other => panic!("one warning: {other:?}"),
+        }
     }
 
     #[test]
     fn a_module_name_the_class_also_defines_is_a_clash() {
         let class = fixture("clash.rhai");
-        assert!(!class.warm_caches);
-        let [warning] = class.warnings.as_slice() else {
-            panic!("one warning: {:?}", class.warnings)
-        };
+        let warning = the_warning(&class);
         assert!(warning.file.ends_with("words.rhai"), "{warning}");
         assert_eq!(warning.line, 5, "the private helper's line");
         assert!(
@@ -173,10 +182,7 @@ mod tests {
     #[test]
     fn a_module_name_a_native_function_has_is_a_clash() {
         let class = fixture("natives.rhai");
-        assert!(!class.warm_caches);
-        let [warning] = class.warnings.as_slice() else {
-            panic!("one warning: {:?}", class.warnings)
-        };
+        let warning = the_warning(&class);
         assert!(warning.file.ends_with("first.rhai") && warning.line == 5);
         assert!(
             warning

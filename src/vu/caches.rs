@@ -126,14 +126,10 @@ impl Drop for Lease<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
-    use crate::script::{Limits, compile};
 
     fn class(name: &str) -> Arc<ClassScript> {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/shadow");
-        Arc::new(compile(&dir.join(name), None, &Limits::default()).expect("compiles"))
+        Arc::new(crate::script::fixture(name))
     }
 
     /// A lease whose cache is marked (one resolution level pushed), so it can be told apart.
