@@ -6,6 +6,7 @@
 //! (the stand-in reads one from every webhook answer of a run).
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -38,11 +39,11 @@ impl FromIterator<(String, Value)> for Params {
     }
 }
 
+/// Names given again replace the values given before.
 impl Extend<(String, Value)> for Params {
     fn extend<I: IntoIterator<Item = (String, Value)>>(&mut self, iter: I) {
-        for (key, value) in iter {
-            self.insert(key, value);
-        }
+        self.0.extend(iter);
+        self.keep_last();
     }
 }
 
@@ -60,9 +61,10 @@ impl<'de> serde::Deserialize<'de> for Params {
                 mut map: A,
             ) -> Result<Params, A::Error> {
                 let mut params = Params(Vec::with_capacity(map.size_hint().unwrap_or(8)));
-                while let Some((key, value)) = map.next_entry()? {
-                    params.insert(key, value);
+                while let Some(entry) = map.next_entry()? {
+                    params.0.push(entry);
                 }
+                params.keep_last();
                 Ok(params)
             }
         }
@@ -134,7 +136,7 @@ impl Params {
         let boundary = multer::parse_boundary(content_type)?;
         let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) });
         let mut multipart = multer::Multipart::new(stream, boundary);
-        let mut params = Params::default();
+        let mut fields = Vec::new();
         while let Some(field) = multipart.next_field().await? {
             let Some(name) = field.name().map(str::to_string) else {
                 continue;
@@ -147,17 +149,33 @@ impl Params {
                 }
                 None => Value::String(field.text().await?),
             };
-            params.insert(name, value);
+            fields.push((name, value));
         }
-        Ok(params)
+        Ok(fields.into_iter().collect())
     }
 
-    /// Sets `key`, replacing a value given before.
-    pub fn insert(&mut self, key: String, value: Value) {
-        match self.0.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, v)) => *v = value,
-            None => self.0.push((key, value)),
+    /// Keeps the last value of each name. Linear: a body of up to 50 MB may repeat or hold
+    /// millions of names.
+    fn keep_last(&mut self) {
+        if self.0.len() <= 16 {
+            let mut i = self.0.len();
+            while i > 0 {
+                i -= 1;
+                if self.0[i + 1..].iter().any(|(k, _)| *k == self.0[i].0) {
+                    self.0.remove(i);
+                }
+            }
+            return;
         }
+        let mut seen = HashSet::with_capacity(self.0.len());
+        let mut keep: Vec<bool> = self
+            .0
+            .iter()
+            .rev()
+            .map(|(k, _)| seen.insert(k.as_str()))
+            .collect();
+        drop(seen);
+        self.0.retain(|_| keep.pop().expect("one flag per entry"));
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
@@ -322,6 +340,15 @@ mod tests {
         .into_iter()
         .collect();
         assert_eq!(same, other, "order does not matter");
+        // Many names, some twice: linear, and the last value still wins.
+        let many: Params = (0..100_000)
+            .chain(0..10)
+            .map(|i| (format!("k{i}"), Value::from(i)))
+            .chain([("k5".to_string(), Value::from("last"))])
+            .collect();
+        assert_eq!(many.0.len(), 100_000);
+        assert_eq!(many.str("k5").as_deref(), Some("last"));
+        assert_eq!(many.get("k99999"), Some(&Value::from(99_999)));
     }
 
     #[tokio::test]

@@ -243,6 +243,9 @@ pub fn compile_any(
     let (has_on_start, has_on_stop) = (has("on_start"), has("on_stop"));
 
     let mut engine = base_engine(limits);
+    // A task is entered through `EvalContext::call_fn_raw` (see `vu::task`), one call level
+    // deeper than `Engine::call_fn` entered it: the script keeps the levels it had.
+    engine.set_max_call_levels(limits.max_call_levels + 1);
     host::register(&mut engine);
     engine.register_fn(
         "user_class",
@@ -254,12 +257,12 @@ pub fn compile_any(
             .into())
         },
     );
-    let clashes = shadow::clashes(&engine, &module, &source_name, |id| {
+    let shadowing = shadow::look(&engine, &module, (&ast, &source, &source_name), |id| {
         module_file(script_dir, stdlib, id)
     });
-    let warnings = clashes
+    let warnings = shadowing
         .iter()
-        .flatten()
+        .flat_map(|s| &s.clashes)
         .map(|c| ScriptError {
             file: c.file.clone().into(),
             line: c.line,
@@ -298,7 +301,7 @@ pub fn compile_any(
         has_on_stop,
         engine,
         source: source_name.as_str().into(),
-        warm_caches: clashes.is_some_and(|c| c.is_empty()),
+        warm_caches: shadowing.is_some_and(|s| s.warm_caches()),
         warnings,
         source_name,
         cumulative,

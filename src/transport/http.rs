@@ -1,8 +1,8 @@
 //! The webhook client: HTTP/1.1 connections (`h1`), kept alive and pooled per worker thread (no
-//! lock shared between threads), with one semaphore bounding the requests in flight across the
-//! whole run. Not reqwest, and no longer hyper's client: the per-request work of an HTTP client
-//! (URL parsing, header maps, the pool's locks, a connection task and its channels) is the
-//! largest cost a load generator controls (RHAI_NOTES.md measured reqwest at 18 µs a request
+//! lock shared between threads), each worker's requests in flight bounded by its share of
+//! `--max-connections`. Not reqwest, and no longer hyper's client: the per-request work of an
+//! HTTP client (URL parsing, header maps, the pool's locks, a connection task and its channels)
+//! is the largest cost a load generator controls (RHAI_NOTES.md measured reqwest at 18 µs a request
 //! against hyper's 12.7; the README has what `h1` saved over hyper). The request's head is
 //! written once per target; only the secret and the length change.
 
@@ -143,7 +143,7 @@ pub struct HttpTransport {
 }
 
 impl HttpTransport {
-    /// `permits` is shared by every worker: it is `--max-connections`.
+    /// `permits` is this worker's share of `--max-connections`.
     pub fn new(
         target: Arc<HttpTarget>,
         permits: Arc<Semaphore>,

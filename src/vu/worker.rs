@@ -54,9 +54,11 @@ impl TransportSpec {
 }
 
 /// Worker `index`'s share of `total` connections: as even as can be, the first ones one more.
+/// `config` keeps workers to at most the connections; were there more, a worker would still get
+/// one (a worker with none would wait forever, outside any timeout).
 fn share_of(total: usize, index: usize, workers: usize) -> usize {
     let workers = workers.max(1);
-    total / workers + usize::from(index < total % workers)
+    (total / workers + usize::from(index < total % workers)).max(1)
 }
 
 /// What every worker shares, read-only.
@@ -178,6 +180,7 @@ async fn work(
             loop {
                 tick.tick().await;
                 super::stack::trim();
+                super::caches::prune();
                 let interval = recorder.borrow_mut().take(second_of(shared.started));
                 if !interval.is_empty() {
                     let _ = shared.stats.send(StatsMsg::Interval(Box::new(interval)));

@@ -270,6 +270,30 @@ async fn runaway_tasks_are_counted_script_errors() {
     assert_eq!(s.totals.abandoned_users, 0);
 }
 
+/// A script has the call levels the README promises, however its tasks are entered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_script_has_its_twenty_four_call_levels() {
+    let mut a = args(1, 4);
+    a.scripts = vec![root().join("tests/fixtures/depth.rhai")];
+    a.iterations = Some(20);
+    let s = run(a).await;
+    let tasks = &class(&s, "Depth").tasks;
+    let task = |name: &str| tasks.iter().find(|t| t.name == name).unwrap();
+    let (fits, too_deep) = (task("fits"), task("too_deep"));
+    assert!(fits.count > 0 && fits.errors == 0, "{fits:?}");
+    assert!(
+        too_deep.count > 0 && too_deep.errors == too_deep.count,
+        "{too_deep:?}"
+    );
+    assert!(
+        s.script_errors
+            .iter()
+            .all(|e| e.message.contains("Stack overflow")),
+        "{:#?}",
+        s.script_errors
+    );
+}
+
 /// A script's top-level constants are visible in its tasks, helpers and on_start as
 /// `global::NAME`, an imported module still sees its own, and `exit()` ends a task quietly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -295,25 +319,36 @@ async fn tasks_see_top_level_constants_through_global() {
     assert_eq!(waits.count, 18);
 }
 
-/// A name a module defines and its class (or the host) also has: each side calls its own
-/// function on every task, even after Rhai's caches saw both (the class runs on fresh caches);
-/// a class without such a name runs on warm ones and calls the same functions.
+/// A name a module defines that means something else elsewhere in its class (the class, or
+/// the host, has it too; the class calls it by name), a lookup by a run-time name, an import
+/// inside a task: each side calls its own function on every task, even after Rhai's caches saw
+/// both (such classes run on fresh caches). A class without any of these runs on warm ones and
+/// calls the same functions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clashing_names_call_their_own_functions() {
-    let mut a = args(3, 9);
-    a.scripts = ["clash", "calm", "natives"]
+    let classes = [
+        ("clash", "Clash"),
+        ("private", "Private"),
+        ("caller", "Caller"),
+        ("natives", "Natives"),
+        ("probe", "Probe"),
+        ("inner", "Inner"),
+        ("calm", "Calm"),
+    ];
+    let mut a = args(classes.len() as u32, 9);
+    a.scripts = classes
         .iter()
-        .map(|c| root().join(format!("tests/fixtures/shadow/{c}.rhai")))
+        .map(|(file, _)| root().join(format!("tests/fixtures/shadow/{file}.rhai")))
         .collect();
     a.iterations = Some(20);
     let s = run(a).await;
     assert!(s.script_errors.is_empty(), "{:#?}", s.script_errors);
-    for name in ["Clash", "Calm", "Natives"] {
+    for (_, name) in classes {
         assert_eq!(class(&s, name).tasks[0].count, 20, "{name} ran");
     }
-    assert_eq!(s.checks.len(), 7, "{:#?}", s.checks);
+    assert!(!s.checks.is_empty());
     for c in &s.checks {
-        assert!(c.passed == 20 && c.failed == 0, "{c:?}");
+        assert!(c.passed >= 20 && c.failed == 0, "{c:?}");
     }
 }
 
