@@ -24,8 +24,7 @@ pub struct ClassScript {
     pub has_on_stop: bool,
     /// The engine tasks run on: host functions, limits, and the script's imports.
     pub engine: Engine,
-    /// The source name Rhai reports in errors (the file's path), and the same as Rhai's string.
-    pub source_name: String,
+    /// The source name Rhai reports in errors (the file's path).
     pub source: ImmutableString,
     /// Whether tasks may resolve names through caches earlier tasks warmed: not when a name
     /// calls different functions from different places (`shadow`).
@@ -300,10 +299,9 @@ pub fn compile_any(
         has_on_start,
         has_on_stop,
         engine,
-        source: source_name.as_str().into(),
+        source: source_name.into(),
         warm_caches: shadowing.is_some_and(|s| s.warm_caches()),
         warnings,
-        source_name,
         cumulative,
     }))
 }

@@ -2,9 +2,9 @@
 //! lock shared between threads), each worker's requests in flight bounded by its share of
 //! `--max-connections`. Not reqwest, and no longer hyper's client: the per-request work of an
 //! HTTP client (URL parsing, header maps, the pool's locks, a connection task and its channels)
-//! is the largest cost a load generator controls (RHAI_NOTES.md measured reqwest at 18 µs a request
-//! against hyper's 12.7; the README has what `h1` saved over hyper). The request's head is
-//! written once per target; only the secret and the length change.
+//! is the largest cost a load generator controls (RHAI_NOTES.md measured reqwest at 18 µs a
+//! request against hyper's 12.7; the README has what `h1` saved over hyper). The request's head
+//! is written once per target; only the secret and the length change.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;

@@ -8,10 +8,10 @@
 //!
 //! A cache belongs to one class: the names it holds were resolved against that class's engine
 //! and functions. A reload makes a new class, which starts with an empty pool; the pools of
-//! classes no longer alive go at the next `prune` (once a second). A warm cache holds ~2 KiB, so a class
-//! has at most [`POOL_MAX`] of them per thread, lent or free: tasks past that many at once (a
-//! burst of users starting together) run on fresh caches, as every task did before, and leave
-//! nothing behind.
+//! classes no longer alive go at the next `prune` (once a second). A warm cache holds ~2 KiB,
+//! so a class has at most [`POOL_MAX`] of them per thread, lent or free: tasks past that many
+//! at once (a burst of users starting together) run on fresh caches, as every task did before,
+//! and leave nothing behind.
 
 use std::cell::RefCell;
 use std::sync::{Arc, Weak};

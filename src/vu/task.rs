@@ -115,7 +115,7 @@ impl RunningTask {
             let result = call(&s, lease.caches(), name, &mut state)
                 .or_else(|e| if ended_by_exit(&e) { Ok(()) } else { Err(e) })
                 .map_err(|e| {
-                    let mut err = locate(&s.source_name, &e);
+                    let mut err = locate(&s.source, &e);
                     place_in_function(&mut err, &s.file, name, s.line_of(name));
                     err
                 });
