@@ -10,6 +10,7 @@ mod caches;
 mod ctx;
 mod stack;
 mod task;
+mod timer;
 mod user;
 pub mod worker;
 

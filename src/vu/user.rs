@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::future::Either;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use rhai::Dynamic;
@@ -15,6 +16,7 @@ use tokio::sync::Notify;
 
 use super::ctx::VuCtx;
 use super::task::{Entry, RunningTask, Step};
+use super::timer::Timer;
 use super::{Exchange, Io, Resume};
 use crate::botapi::{self, BotApi, ChatInbox};
 use crate::script::{ClassScript, ClassSlot, ClassTable, ScriptError, WaitSpec};
@@ -87,6 +89,8 @@ pub(crate) struct Env {
     pub options: RunOptions,
     /// This worker's share of the coroutine stacks the process may map at once.
     pub stacks: Rc<tokio::sync::Semaphore>,
+    /// The worker's precise wait timer; tokio's (0-2 ms late) if it could not be made.
+    pub timer: Option<Timer>,
 }
 
 pub(crate) struct Vu {
@@ -267,15 +271,19 @@ impl Vu {
         if d.is_zero() {
             return;
         }
-        let due = tokio::time::Instant::now() + d;
+        let due = Instant::now() + d;
+        let timer = match &self.env.timer {
+            Some(timer) => Either::Left(timer.sleep_until(due)),
+            None => Either::Right(tokio::time::sleep_until(due.into())),
+        };
         tokio::select! {
-            _ = tokio::time::sleep_until(due) => {
+            _ = timer => {
                 // How late the timer woke the user: the scheduler's own precision, reported.
                 // Not for a user already told to stop: its next task will not run, and a stop
                 // wakes every user at once (10,000 users' stop kept timers waiting up to 40 ms,
                 // which had been the run's maximum lateness).
                 if !self.control.is_stopped() {
-                    let late = tokio::time::Instant::now().saturating_duration_since(due);
+                    let late = Instant::now().saturating_duration_since(due);
                     self.env.recorder.borrow_mut().lateness(late);
                 }
             }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::{JoinHandle, LocalSet};
 
+use super::timer::Timer;
 use super::user::{Control, Env, RunOptions, Vu, VuSpec};
 use crate::botapi::BotApi;
 use crate::script::ClassTable;
@@ -150,6 +151,15 @@ async fn work(
     mut rx: mpsc::UnboundedReceiver<Command>,
 ) -> WorkerEnd {
     let recorder = Rc::new(RefCell::new(Recorder::default()));
+    let (timer, timer_driver) = match Timer::new() {
+        Ok((timer, driver)) => (Some(timer), Some(tokio::task::spawn_local(driver))),
+        Err(e) => {
+            tracing::warn!(
+                "worker {index}: no timerfd ({e}); waits use tokio's timer and end up to 2 ms late"
+            );
+            (None, None)
+        }
+    };
     let env = Rc::new(Env {
         classes: shared.classes.clone(),
         transport: Rc::new(shared.transport.build(index, shared.workers)),
@@ -161,6 +171,7 @@ async fn work(
         stacks: Rc::new(Semaphore::new(
             (super::stack::max_running_tasks() / shared.workers.max(1)).max(16),
         )),
+        timer,
     });
     let flush = |recorder: &RefCell<Recorder>| {
         let interval = recorder.borrow_mut().take(second_of(shared.started));
@@ -227,6 +238,9 @@ async fn work(
         }
     }
     flusher.abort();
+    if let Some(driver) = timer_driver {
+        driver.abort();
+    }
     flush(&recorder);
     WorkerEnd { abandoned }
 }
