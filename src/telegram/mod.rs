@@ -10,7 +10,7 @@ pub mod types;
 pub mod utf16;
 pub mod wire;
 
-pub use build::{Sender, UpdateFactory};
+pub use build::{Draft, Sender, UpdateFactory};
 pub use ids::{IdRangeExhausted, UpdateIds};
 pub use pools::{PoolError, Tier, TierPools};
 pub use types::*;

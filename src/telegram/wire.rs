@@ -57,6 +57,21 @@ impl SenderJson {
         written.expect("updates serialize");
     }
 
+    /// Appends the JSON of a draft (a message update whose `from` and chat names are left out):
+    /// this sender's message in its private chat.
+    pub fn write_draft(&self, update: &Update, out: &mut Vec<u8>) {
+        let m = update
+            .message
+            .as_ref()
+            .expect("a draft is a message update");
+        debug_assert!(m.from.is_none() && m.chat.id == self.id);
+        let wire = WireUpdate {
+            update_id: update.update_id,
+            message: self.message(m),
+        };
+        serde_json::to_writer(&mut *out, &wire).expect("updates serialize");
+    }
+
     fn message<'a>(&'a self, m: &'a Message) -> WireMessage<'a> {
         // Every field, named: a field added to Message does not compile here until the wire
         // form has it too.

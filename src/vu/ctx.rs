@@ -16,7 +16,7 @@ use crate::script::Reply;
 use crate::script::host::{Host, Outgoing};
 use crate::stats::Recorder;
 use crate::stats::recorder::ReplyOutcome;
-use crate::telegram::{Message, Tier, TierPools, Update, UpdateFactory};
+use crate::telegram::{Draft, Message, Tier, TierPools, Update, UpdateFactory};
 use crate::transport::ErrorKind;
 
 pub(crate) struct VuCtx {
@@ -36,6 +36,13 @@ pub(crate) struct VuCtx {
     pub requests: u64,
     /// Running hash of the names of the requests sent, in order.
     pub digest: u64,
+}
+
+/// An update a host call built: a message (a draft, its sender's names written from the
+/// factory's JSON) or a button press.
+enum Built {
+    Message(Draft),
+    Callback(Update),
 }
 
 fn fnv(bytes: &[u8]) -> u64 {
@@ -67,8 +74,11 @@ impl VuCtx {
     /// /grant and /revoke may only name test users: the host refuses any other id, however
     /// the script spelled the command (in `send_command`'s name or args, in `send_text`, in a
     /// caption, in any case, with `@bot`). Checked on the update as built, as the bot sees it.
-    fn refusal(&self, update: &Update) -> Option<String> {
-        let m = update.message.as_ref()?;
+    fn refusal(&self, built: &Built) -> Option<String> {
+        let Built::Message(draft) = built else {
+            return None;
+        };
+        let m = draft.message();
         let text = m.text.as_deref().or(m.caption.as_deref())?;
         let entities = m.entities.as_ref().or(m.caption_entities.as_ref())?;
         if !entities
@@ -98,23 +108,25 @@ impl VuCtx {
         &mut self,
         out: Outgoing<'_>,
         pos: Position,
-    ) -> Result<(String, Update), Box<EvalAltResult>> {
+    ) -> Result<(String, Built), Box<EvalAltResult>> {
         let exhausted = |e: crate::telegram::IdRangeExhausted| error(e.to_string(), pos);
         Ok(match out {
-            Outgoing::Text(text) => ("text".into(), self.factory.text(text).map_err(exhausted)?),
+            Outgoing::Text(text) => (
+                "text".into(),
+                Built::Message(self.factory.draft_text(text).map_err(exhausted)?),
+            ),
             Outgoing::Command { command, args } => {
                 let name = command_name(command);
+                let draft = self.factory.draft_command(command, args);
+                (name, Built::Message(draft.map_err(exhausted)?))
+            }
+            Outgoing::Media { kind, caption } => {
+                let draft = self.factory.draft_media(kind, caption, &mut self.rng);
                 (
-                    name,
-                    self.factory.command(command, args).map_err(exhausted)?,
+                    kind.as_str().into(),
+                    Built::Message(draft.map_err(exhausted)?),
                 )
             }
-            Outgoing::Media { kind, caption } => (
-                kind.as_str().into(),
-                self.factory
-                    .media(kind, caption, &mut self.rng)
-                    .map_err(exhausted)?,
-            ),
             Outgoing::Callback(data) => {
                 let Some(on) = &self.keyboard else {
                     return Err(error(
@@ -141,10 +153,8 @@ impl VuCtx {
                     ));
                 }
                 let on = on.clone();
-                (
-                    "callback".into(),
-                    self.factory.callback(&on, data).map_err(exhausted)?,
-                )
+                let update = self.factory.callback(&on, data).map_err(exhausted)?;
+                ("callback".into(), Built::Callback(update))
             }
         })
     }
@@ -152,8 +162,8 @@ impl VuCtx {
 
 impl Host for VuCtx {
     fn send(&mut self, out: Outgoing<'_>, pos: Position) -> Result<Dynamic, Box<EvalAltResult>> {
-        let (name, update) = self.build(out, pos)?;
-        if let Some(why) = self.refusal(&update) {
+        let (name, built) = self.build(out, pos)?;
+        if let Some(why) = self.refusal(&built) {
             self.recorder.borrow_mut().refused(&name);
             tracing::warn!(target: "script", vu = self.vu, "{why}");
             return Ok(Dynamic::from(Reply {
@@ -166,7 +176,10 @@ impl Host for VuCtx {
         }
         // Sized for a typical update (300-900 bytes), so serializing rarely reallocates.
         let mut body = Vec::with_capacity(1024);
-        self.factory.write(&update, &mut body);
+        match &built {
+            Built::Message(draft) => self.factory.write_draft(draft, &mut body),
+            Built::Callback(update) => self.factory.write(update, &mut body),
+        }
         let body = Bytes::from(body);
         self.requests += 1;
         self.digest = (self.digest ^ fnv(name.as_bytes())).wrapping_mul(0x0100_0000_01b3);
