@@ -210,11 +210,17 @@ impl HttpTransport {
     /// POSTs one update. Waiting for a free connection slot is not part of the latency, as
     /// Telegram's own queue wait is not part of the bot's.
     pub async fn post(&self, body: Bytes) -> Posted {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .expect("the run never closes the semaphore");
+        // try_acquire first: a free permit is taken with one CAS, without the Acquire future's
+        // bookkeeping (~400 instructions a request). A free permit in the count means nobody is
+        // queued (released permits go to waiters first), so this never jumps the queue.
+        let _permit = match self.permits.try_acquire() {
+            Ok(permit) => permit,
+            Err(_) => self
+                .permits
+                .acquire()
+                .await
+                .expect("the run never closes the semaphore"),
+        };
         let started = Instant::now();
         let result = match tokio::time::timeout(self.timeout, self.exchange(&body)).await {
             Ok(result) => result,
