@@ -238,7 +238,13 @@ impl Vu {
         // waiters first), so this never jumps the queue.
         let stacks = self.env.stacks.clone();
         let _stack = match stacks.try_acquire() {
-            Ok(permit) => permit,
+            Ok(permit) => {
+                // What acquire() did besides: spend the task's share of tokio's budget. A task
+                // that never suspends (no send, or every send refused) with no wait between
+                // tasks would otherwise hold the worker's thread for ever.
+                tokio::task::coop::consume_budget().await;
+                permit
+            }
             Err(_) => stacks
                 .acquire()
                 .await

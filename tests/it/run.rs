@@ -228,6 +228,22 @@ async fn dry_run_covers_all_commands() {
     }
 }
 
+/// Users whose tasks never suspend (no request, no wait) still give their worker's thread up
+/// between tasks: the run stops on time instead of spinning for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_that_never_suspend_still_stop_on_time() {
+    let mut a = args(3, 4);
+    a.scripts = vec![root().join("tests/fixtures/busy.rhai")];
+    a.run_time = Some("1s".into());
+    let s = tokio::time::timeout(std::time::Duration::from_secs(120), run(a))
+        .await
+        .expect("the run stopped");
+    let spun = &class(&s, "Busy").tasks[0];
+    assert!(spun.count > 0 && spun.errors == 0, "{spun:?}");
+    assert_eq!(s.checks.len(), 1);
+    assert_eq!(s.checks[0].passed, spun.count);
+}
+
 /// Tasks that loop forever, recurse without end, call a host function with a wrong type, throw
 /// or grow a string without bound are counted errors at their line; the users go on and the
 /// run ends on time.
