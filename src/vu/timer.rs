@@ -81,7 +81,7 @@ impl Timer {
             fd,
             waiting: RefCell::new(BTreeMap::new()),
             armed: Cell::new(None),
-            fired: Cell::new(Instant::now() - GAP),
+            fired: Cell::new(Instant::now().checked_sub(GAP).unwrap_or_else(Instant::now)),
             next_seq: Cell::new(0),
         });
         let driver = drive(inner.clone());
@@ -141,17 +141,20 @@ impl Inner {
     fn fire(&self) {
         let now = Instant::now();
         self.fired.set(now);
-        let mut waiting = self.waiting.borrow_mut();
-        while let Some(entry) = waiting.first_entry() {
-            if entry.key().0 > now {
-                break;
+        let due = {
+            let mut waiting = self.waiting.borrow_mut();
+            // Everything up to `now`, whatever its sequence number.
+            let later = waiting.split_off(&(now, u64::MAX));
+            let due = std::mem::replace(&mut *waiting, later);
+            self.armed.set(None);
+            if let Some(((next, _), _)) = waiting.first_key_value() {
+                self.arm(self.firing_for(*next));
             }
-            // Waking schedules the user's task; it runs after this one yields.
-            entry.remove().wake();
-        }
-        self.armed.set(None);
-        if let Some(((next, _), _)) = waiting.first_key_value() {
-            self.arm(self.firing_for(*next));
+            due
+        };
+        // Woken with the map released: a waker may do anything, even drop a wait.
+        for waker in due.into_values() {
+            waker.wake();
         }
     }
 }
@@ -252,13 +255,15 @@ mod tests {
     #[test]
     fn waits_end_in_deadline_order_and_never_early() {
         let ends = with_timer(|timer| async move {
-            let start = Instant::now();
+            // Deadlines 0.5 ms apart, the first 100 ms away: every wait is registered (at the
+            // first turn of the task set) long before any is due.
+            let start = Instant::now() + Duration::from_millis(100);
             let order = Rc::new(RefCell::new(Vec::new()));
             let mut tasks = Vec::new();
-            // Spawned out of order; deadlines 0.5 ms apart.
+            // Spawned out of order.
             for i in [5u64, 1, 4, 0, 3, 2] {
                 let (timer, order) = (timer.clone(), order.clone());
-                let deadline = start + Duration::from_micros(2_000 + 500 * i);
+                let deadline = start + Duration::from_micros(500 * i);
                 tasks.push(tokio::task::spawn_local(async move {
                     timer.sleep_until(deadline).await;
                     let now = Instant::now();
@@ -314,25 +319,40 @@ mod tests {
     }
 
     #[test]
-    fn firings_are_a_gap_apart() {
+    fn a_deadline_just_after_a_firing_waits_for_the_gap() {
         with_timer(|timer| async move {
-            // Each wait in a task of its own, woken by nothing but the timer (the test's own
-            // future is polled whenever any task is, and a wait polled after its deadline ends).
-            let wait = |deadline: Instant| {
+            // As if the fd fired 100 ms from now (far enough for the wait below to register
+            // before anything is due), with a deadline a tenth of a gap after that.
+            let fired = Instant::now() + Duration::from_millis(100);
+            timer.0.fired.set(fired);
+            let deadline = fired + GAP / 10;
+            // In a task of its own, woken by nothing but the timer (the test's own future is
+            // polled whenever any task is, and a wait polled after its deadline ends).
+            let wait = tokio::task::spawn_local({
                 let timer = timer.clone();
-                tokio::task::spawn_local(async move {
+                async move {
                     timer.sleep_until(deadline).await;
                     Instant::now()
-                })
-            };
-            let first = Instant::now() + Duration::from_millis(1);
-            wait(first).await.expect("first wait");
-            let fired = timer.0.fired.get();
-            assert!(fired >= first);
-            // Due just after that firing: met at the next one, a gap later, not at once.
-            let woke = wait(fired + GAP / 10).await.expect("second wait");
-            assert!(woke >= fired + GAP);
+                }
+            });
+            let woke = wait.await.expect("the wait");
+            assert!(
+                woke >= fired + GAP,
+                "woke {:?} into the gap",
+                fired + GAP - woke
+            );
             assert!(timer.0.fired.get() >= fired + GAP);
+        });
+    }
+
+    #[test]
+    fn the_next_firing_is_the_deadline_or_a_gap_after_the_last() {
+        with_timer(|timer| async move {
+            let fired = Instant::now();
+            timer.0.fired.set(fired);
+            assert_eq!(timer.0.firing_for(fired + GAP / 10), fired + GAP);
+            assert_eq!(timer.0.firing_for(fired + GAP * 3), fired + GAP * 3);
+            assert_eq!(timer.0.firing_for(fired), fired + GAP);
         });
     }
 
