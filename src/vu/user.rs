@@ -233,23 +233,15 @@ impl Vu {
     /// Runs one script function to its end, performing the I/O it asks for.
     async fn call(&mut self, script: &Arc<ClassScript>, entry: Entry) -> Result<(), ScriptError> {
         // A stack for the task's whole run (the mapping limit, see `stack::max_running_tasks`).
-        // try_acquire first: one CAS, without the Acquire future's bookkeeping (~600
-        // instructions a task). A free permit means nobody is queued (released permits go to
-        // waiters first), so this never jumps the queue.
+        // Through acquire() even when a permit is free: its Acquire future spends the task's
+        // share of tokio's budget, so a user whose tasks never suspend (no request, or every
+        // one refused, and no wait) still gives the worker's thread up. try_acquire and then
+        // consume_budget() cost the same instructions.
         let stacks = self.env.stacks.clone();
-        let _stack = match stacks.try_acquire() {
-            Ok(permit) => {
-                // What acquire() did besides: spend the task's share of tokio's budget. A task
-                // that never suspends (no send, or every send refused) with no wait between
-                // tasks would otherwise hold the worker's thread for ever.
-                tokio::task::coop::consume_budget().await;
-                permit
-            }
-            Err(_) => stacks
-                .acquire()
-                .await
-                .expect("the stack semaphore is never closed"),
-        };
+        let _stack = stacks
+            .acquire()
+            .await
+            .expect("the stack semaphore is never closed");
         let state = std::mem::take(&mut self.state);
         let ctx: *mut VuCtx = &mut *self.ctx;
         let mut task = match RunningTask::new(script.clone(), entry, ctx, state) {
