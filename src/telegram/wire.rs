@@ -31,7 +31,7 @@ impl SenderJson {
     /// Appends `update`'s JSON to `out`. An update whose message is from this sender in its
     /// private chat (everything a user sends but a button press) takes the fast path.
     pub fn write(&self, update: &Update, out: &mut Vec<u8>) {
-        let fast = match update {
+        match update {
             Update {
                 update_id,
                 message: Some(m),
@@ -43,18 +43,10 @@ impl SenderJson {
                     Some(self.from.get().to_owned())
                 );
                 debug_assert_eq!(raw(&m.chat).get(), self.chat.get());
-                Some(WireUpdate {
-                    update_id: *update_id,
-                    message: self.message(m),
-                })
+                self.write_message(*update_id, m, out);
             }
-            _ => None,
-        };
-        let written = match fast {
-            Some(wire) => serde_json::to_writer(&mut *out, &wire),
-            None => serde_json::to_writer(&mut *out, update),
-        };
-        written.expect("updates serialize");
+            _ => serde_json::to_writer(&mut *out, update).expect("updates serialize"),
+        }
     }
 
     /// Appends the JSON of a draft (a message update whose `from` and chat names are left out):
@@ -65,8 +57,13 @@ impl SenderJson {
             .as_ref()
             .expect("a draft is a message update");
         debug_assert!(m.from.is_none() && m.chat.id == self.id);
+        self.write_message(update.update_id, m, out);
+    }
+
+    /// The update `update_id` with message `m`, its sender and chat written from their JSON.
+    fn write_message(&self, update_id: i64, m: &Message, out: &mut Vec<u8>) {
         let wire = WireUpdate {
-            update_id: update.update_id,
+            update_id,
             message: self.message(m),
         };
         serde_json::to_writer(&mut *out, &wire).expect("updates serialize");
