@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
+use stress::report::ErrorKind;
 use stress::stats::Recorder;
 use stress::stats::hist;
 use stress::stats::recorder::ReplyOutcome;
 use stress::telegram::build::MediaKind;
 use stress::telegram::ids::ChatMessageIds;
 use stress::telegram::{Sender, Tier, UpdateFactory, UpdateIds};
-use stress::transport::ErrorKind;
 
 // The binary's allocator, so allocation costs here are the ones a run pays.
 #[global_allocator]
@@ -190,7 +190,7 @@ fn task_calls_with_one_send(b: divan::Bencher) {
     b.counter(divan::counter::ItemsCount::new(CALLS))
         .bench_local(|| {
             runtime
-                .block_on(stress::check::dry_run(&set, CALLS, 1))
+                .block_on(stress::cmd::check::dry_run(&set, CALLS, 1))
                 .unwrap()
         });
     let _ = std::fs::remove_dir_all(&dir);

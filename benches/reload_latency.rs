@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use stress::cli::RunArgs;
-use stress::local::LocalStack;
-use stress::target::{Latency, TargetConfig};
+use stress::demo_bot::{BotLatency, DemoBotConfig};
+use stress::harness::LocalStack;
 
 const COMMANDS: [&str; 8] = [
     "/help",
@@ -31,10 +31,10 @@ fn script(command: &str) -> String {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let stack = LocalStack::start(TargetConfig {
-        latency: Latency::zero(),
+    let stack = LocalStack::start(DemoBotConfig {
+        latency: BotLatency::zero(),
         reply_in_webhook: true,
-        ..TargetConfig::default()
+        ..DemoBotConfig::default()
     })
     .await
     .expect("demo bot");
@@ -62,7 +62,7 @@ async fn main() {
     };
     let config = stress::config::run(&args).expect("configuration");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn(stress::load::run(config, async move {
+    let run = tokio::spawn(stress::cmd::run::run(config, async move {
         let _ = stop_rx.await;
     }));
     let count = |c: &str| stack.bot.stats().commands.get(c).copied().unwrap_or(0);

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -18,7 +18,7 @@ use clap::{Args, Parser, Subcommand};
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub command: Option<Subcommand>,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -28,15 +28,15 @@ pub const EXIT_CODES: &str = "Exit codes: 0 the run completed and every threshol
     1 a runtime failure (a port, a file); 2 a usage error: a bad flag, a script that does not \
     compile or declares a bad class, an unknown profile, a bad threshold; 3 a threshold failed.";
 
-#[derive(Debug, Subcommand)]
-pub enum Command {
+#[derive(Debug, clap::Subcommand)]
+pub enum Subcommand {
     /// Run a load test: virtual users from Rhai scripts against a bot's webhook.
     #[command(after_help = EXIT_CODES)]
     Run(Box<RunArgs>),
     /// Compile scripts and show their classes, tasks, weights and expected shares.
     Check(CheckArgs),
     /// Run the demo bot: a webhook server with 22 commands in four tiers.
-    Target(TargetArgs),
+    Target(DemoBotArgs),
     /// Run the Bot API stand-in alone, for a real bot to call instead of api.telegram.org.
     Botapi(BotApiArgs),
     /// List the test-user ids of the tier pools (to seed a real bot's database).
@@ -53,7 +53,7 @@ pub struct PoolArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct TargetArgs {
+pub struct DemoBotArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,

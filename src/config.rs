@@ -4,12 +4,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{PoolArgs, RunArgs, TargetArgs};
+use crate::cli::{DemoBotArgs, PoolArgs, RunArgs};
+use crate::demo_bot::{ApiEndpoint, BotLatency, DemoBotConfig, Faults};
 use crate::output::Format;
-use crate::profile::Profile;
-use crate::reload::Overrides;
+use crate::profile::{Overrides, Profile, pool_capacity};
 use crate::script::{Limits, ScriptError, ScriptSet, WaitSpec};
-use crate::target::{ApiEndpoint, Faults, Latency, TargetConfig};
 use crate::telegram::{Tier, TierPools};
 use crate::threshold::Threshold;
 use crate::vu::RunOptions;
@@ -46,16 +45,16 @@ pub fn duration(flag: &'static str, s: &str) -> Result<Duration, ConfigError> {
 }
 
 /// The demo bot's configuration from `stress target` flags.
-pub fn target(args: &TargetArgs) -> Result<TargetConfig, ConfigError> {
+pub fn target(args: &DemoBotArgs) -> Result<DemoBotConfig, ConfigError> {
     if !args.path.starts_with('/') {
         return Err(bad("--path", format!("`{}` must start with /", args.path)));
     }
-    let mut latency = Latency::default();
+    let mut latency = BotLatency::default();
     for spec in &args.latency {
         latency.set(spec).map_err(|e| bad("--latency", e))?;
     }
     if args.no_latency {
-        latency = Latency::zero();
+        latency = BotLatency::zero();
     }
     let faults = Faults {
         error_rate: share("--error-rate", args.error_rate)?,
@@ -79,7 +78,7 @@ pub fn target(args: &TargetArgs) -> Result<TargetConfig, ConfigError> {
         }),
         None => None,
     };
-    Ok(TargetConfig {
+    Ok(DemoBotConfig {
         path: args.path.clone(),
         secret_token: args.secret_token.clone(),
         reply_in_webhook: args.reply_in_webhook || api.is_none(),
@@ -88,7 +87,7 @@ pub fn target(args: &TargetArgs) -> Result<TargetConfig, ConfigError> {
         faults,
         seed: args.seed,
         pools: pools(&args.pools)?,
-        ..TargetConfig::default()
+        ..DemoBotConfig::default()
     })
 }
 
@@ -96,7 +95,7 @@ pub fn target(args: &TargetArgs) -> Result<TargetConfig, ConfigError> {
 #[derive(Debug, Clone)]
 pub enum TargetChoice {
     /// The demo bot and the Bot API stand-in, in-process on loopback ports.
-    Demo(Box<TargetConfig>),
+    Demo(Box<DemoBotConfig>),
     /// A bot the user runs; the stand-in listens at `botapi_listen` when given.
     External {
         url: String,
@@ -150,33 +149,6 @@ pub fn scripts(paths: &[PathBuf], stdlib_dir: &Path) -> Result<ScriptSet, Script
     ScriptSet::load(&script_paths(paths), stdlib(stdlib_dir), &Limits::default())
 }
 
-/// Checks that every tier's pool has an id for each of `users` split over `classes` (tier,
-/// weight).
-pub fn pool_capacity(classes: &[(Tier, u32)], users: u32, pools: &TierPools) -> Result<(), String> {
-    let total: u64 = classes
-        .iter()
-        .map(|(_, w)| u64::from(*w))
-        .sum::<u64>()
-        .max(1);
-    let users = u64::from(users);
-    for tier in Tier::ALL {
-        let needed: u64 = classes
-            .iter()
-            .filter(|(t, _)| *t == tier)
-            .map(|(_, w)| (users * u64::from(*w)).div_ceil(total))
-            .sum();
-        let size = pools.user_capacity(tier);
-        if needed > size {
-            return Err(format!(
-                "{users} users need {needed} {tier} test users, but the {tier} pool has {size} \
-                 ids for users (a tenth is kept for test_user_id); lower the users or widen the \
-                 pool with --pool {tier}=START..END"
-            ));
-        }
-    }
-    Ok(())
-}
-
 fn check_pools(
     scripts: &ScriptSet,
     profile: &Profile,
@@ -215,9 +187,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
     {
         return Err(bad("--users", "at least one user is needed").into());
     }
+    let overrides = Overrides {
+        users: args.users,
+        spawn_rate: args.spawn_rate,
+        run_time,
+    };
     let profile = crate::profile::file::resolve(&args.profile, &args.profiles_dir)
         .map_err(|e| bad("--profile", e))?
-        .with_overrides(args.users, args.spawn_rate, run_time)
+        .with_overrides(&overrides)
         .map_err(|e| {
             // Blame the flag only when it was given; otherwise the profile is at fault.
             let field = e.field.as_str();
@@ -318,26 +295,26 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
                 )
                 .into());
             }
-            let mut latency = Latency::default();
+            let mut latency = BotLatency::default();
             for spec in &args.bot_latency {
                 latency.set(spec).map_err(|e| bad("--bot-latency", e))?;
             }
             if args.bot_no_latency {
-                latency = Latency::zero();
+                latency = BotLatency::zero();
             }
             let faults = Faults {
                 error_rate: share("--bot-error-rate", args.bot_error_rate)?,
                 reset_rate: share("--bot-reset-rate", args.bot_reset_rate)?,
                 ..Faults::default()
             };
-            TargetChoice::Demo(Box::new(TargetConfig {
+            TargetChoice::Demo(Box::new(DemoBotConfig {
                 secret_token: args.secret_token.clone(),
                 reply_in_webhook: args.bot_reply_in_webhook,
                 latency,
                 faults,
                 seed: args.seed.unwrap_or(0),
                 pools: pools.clone(),
-                ..TargetConfig::default()
+                ..DemoBotConfig::default()
             }))
         }
     };
@@ -392,11 +369,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
         quiet: args.quiet,
         pools,
         profile_file: profile_file(&args.profile, &args.profiles_dir),
-        overrides: Overrides {
-            users: args.users,
-            spawn_rate: args.spawn_rate,
-            run_time,
-        },
+        overrides,
         control: args.control,
         control_token: args.control_token.clone(),
         reload: !args.no_reload,

@@ -15,11 +15,9 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-
-use crate::stats::Summary;
-use crate::stats::hist::Latency;
-use crate::target::Command;
+use crate::demo_bot::BotCommand;
+use crate::report::Percentiles;
+use crate::report::{Summary, Verdict};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -69,7 +67,7 @@ impl Stat {
         })
     }
 
-    fn of(self, l: &Latency) -> f64 {
+    fn of(self, l: &Percentiles) -> f64 {
         match self {
             Stat::P50 => l.p50,
             Stat::P90 => l.p90,
@@ -102,15 +100,6 @@ pub struct Threshold {
     op: Op,
     /// In milliseconds for latency, a fraction for shares.
     limit: f64,
-}
-
-/// How a rule came out.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Verdict {
-    pub threshold: String,
-    pub passed: bool,
-    /// What was measured, in the rule's unit.
-    pub observed: String,
 }
 
 fn split_op(s: &str) -> Option<(&str, Op, &str)> {
@@ -176,9 +165,10 @@ impl Threshold {
         let fail = |m: String| format!("`{text}`: {m}");
         if let Some(rest) = compact.strip_prefix("coverage") {
             let commands = match selector(&format!("coverage{rest}")).map_err(fail)? {
-                (_, None) if rest.is_empty() => {
-                    Command::ALL.iter().map(|c| c.name().to_string()).collect()
-                }
+                (_, None) if rest.is_empty() => BotCommand::ALL
+                    .iter()
+                    .map(|c| c.name().to_string())
+                    .collect(),
                 (_, Some(("commands", list))) => list
                     .split(',')
                     .map(|c| format!("/{}", c.trim().trim_start_matches('/')))

@@ -11,44 +11,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use super::methods::ApiMethod;
-use crate::telegram::Message;
+use crate::telegram::BotEvent;
 use crate::telegram::ids::ChatMessageIds;
 
 /// Events a chat keeps while nobody reads them; older ones are dropped (and counted) first.
 pub const INBOX_CAPACITY: usize = 32;
 const SHARDS: usize = 64;
-
-/// How a bot's call reached the stand-in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Via {
-    /// An HTTP request to `/bot<token>/<method>`.
-    Api,
-    /// A method call in the body of the bot's answer to a webhook POST.
-    WebhookBody,
-}
-
-/// One call the bot made for a chat.
-#[derive(Debug, Clone)]
-pub struct BotEvent {
-    pub chat_id: i64,
-    pub method: ApiMethod,
-    /// The message sent or edited, for methods that produce one. Boxed: events wait in every
-    /// user's inbox, and an idle user's inbox should stay small.
-    pub message: Option<Box<Message>>,
-    /// `text` of answerCallbackQuery, `action` of sendChatAction.
-    pub note: Option<String>,
-    pub at: Instant,
-    pub via: Via,
-}
-
-impl BotEvent {
-    /// Whether this event is something a user reads (a message sent or edited, an answer to a
-    /// button), as opposed to a chat action or a deletion.
-    pub fn is_reply(&self) -> bool {
-        self.method.is_reply()
-    }
-}
 
 #[derive(Debug, Default)]
 struct Slot {
@@ -256,6 +224,7 @@ impl Drop for ChatInbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::telegram::{ApiMethod, Via};
 
     fn event(chat_id: i64) -> BotEvent {
         BotEvent {

@@ -11,84 +11,17 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::ApiError;
-use super::hub::{BotEvent, ReplyHub, Via};
+use super::hub::ReplyHub;
 use super::params::Params;
 use crate::telegram::build::{document, photo_sizes, unix_now, voice};
 use crate::telegram::ids::callback_query_sender;
+use crate::telegram::{ApiMethod, BotEvent, Via};
 use crate::telegram::{Chat, ChatType, InlineKeyboardMarkup, Message, MessageEntity, User, utf16};
 
 /// Telegram's limit on a message's text, in UTF-16 code units.
 pub const MAX_TEXT_LEN: usize = 4096;
 /// Telegram's limit on a caption.
 pub const MAX_CAPTION_LEN: usize = 1024;
-
-macro_rules! api_methods {
-    ($($variant:ident => $name:literal),* $(,)?) => {
-        /// The methods the stand-in knows. To add one: a variant here, an arm in
-        /// [`BotApi::call`], and a test in `tests/botapi.rs`.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-        pub enum ApiMethod { $($variant),* }
-
-        impl ApiMethod {
-            pub const ALL: &'static [ApiMethod] = &[$(ApiMethod::$variant),*];
-
-            /// The method's canonical name.
-            pub fn name(self) -> &'static str {
-                match self { $(ApiMethod::$variant => $name),* }
-            }
-
-            /// Case-insensitive lookup, as Telegram does it. The canonical spelling, which
-            /// is what bots send, is matched first, without folding case.
-            pub fn parse(name: &str) -> Option<ApiMethod> {
-                match name {
-                    $($name => Some(ApiMethod::$variant),)*
-                    _ => Self::ALL.iter().copied().find(|m| m.name().eq_ignore_ascii_case(name)),
-                }
-            }
-        }
-    };
-}
-
-api_methods! {
-    GetMe => "getMe",
-    LogOut => "logOut",
-    Close => "close",
-    SetWebhook => "setWebhook",
-    DeleteWebhook => "deleteWebhook",
-    GetWebhookInfo => "getWebhookInfo",
-    SetMyCommands => "setMyCommands",
-    GetMyCommands => "getMyCommands",
-    DeleteMyCommands => "deleteMyCommands",
-    SendMessage => "sendMessage",
-    SendPhoto => "sendPhoto",
-    SendVoice => "sendVoice",
-    SendDocument => "sendDocument",
-    SendChatAction => "sendChatAction",
-    EditMessageText => "editMessageText",
-    AnswerCallbackQuery => "answerCallbackQuery",
-    DeleteMessage => "deleteMessage",
-}
-
-impl ApiMethod {
-    /// Whether a user reads this as an answer (not a chat action or a deletion).
-    pub fn is_reply(self) -> bool {
-        matches!(
-            self,
-            ApiMethod::SendMessage
-                | ApiMethod::SendPhoto
-                | ApiMethod::SendVoice
-                | ApiMethod::SendDocument
-                | ApiMethod::EditMessageText
-                | ApiMethod::AnswerCallbackQuery
-        )
-    }
-
-    /// Telegram ignores these when a bot puts them in a webhook response body.
-    pub fn ignored_in_webhook_body(self) -> bool {
-        self.name().starts_with("get")
-            || matches!(self, ApiMethod::SetWebhook | ApiMethod::DeleteWebhook)
-    }
-}
 
 /// What the bot registered with setWebhook.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -22,8 +22,10 @@ use axum::routing::{any, get};
 use serde_json::Value;
 use tokio::net::TcpListener;
 
-pub use hub::{BotEvent, ChatInbox, ReplyHub, Via};
-pub use methods::{ApiConfig, ApiMethod, ApiStats, BotApi, WebhookRegistration};
+pub use hub::{ChatInbox, ReplyHub};
+pub use methods::{ApiConfig, ApiStats, BotApi, WebhookRegistration};
+
+use crate::telegram::Via;
 pub use params::{Params, ParamsError};
 
 use crate::telegram::ApiResponse;

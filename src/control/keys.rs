@@ -5,12 +5,15 @@
 use std::io::{IsTerminal, Read};
 use std::sync::Mutex;
 
+use rustix::termios::{
+    LocalModes, OptionalActions, SpecialCodeIndex, Termios, tcgetattr, tcsetattr,
+};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::reload::ReloadEvent;
+use crate::report::ReloadEvent;
 use crate::scheduler::{SchedulerCmd, SchedulerStatus};
 
-static SAVED: Mutex<Option<libc::termios>> = Mutex::new(None);
+static SAVED: Mutex<Option<Termios>> = Mutex::new(None);
 
 /// Restores the terminal when dropped.
 pub struct KeysGuard(());
@@ -18,8 +21,7 @@ pub struct KeysGuard(());
 impl Drop for KeysGuard {
     fn drop(&mut self) {
         if let Some(saved) = SAVED.lock().map(|mut s| s.take()).ok().flatten() {
-            // SAFETY: restoring attributes read from the same descriptor by `listen`.
-            unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &saved) };
+            let _ = tcsetattr(std::io::stdin(), OptionalActions::Now, &saved);
         }
     }
 }
@@ -49,18 +51,13 @@ pub fn listen(
     if !std::io::stdin().is_terminal() {
         return None;
     }
-    // SAFETY: plain termios calls on stdin, which is a terminal.
-    unsafe {
-        let mut attrs: libc::termios = std::mem::zeroed();
-        if libc::tcgetattr(libc::STDIN_FILENO, &mut attrs) != 0 {
-            return None;
-        }
-        *SAVED.lock().ok()? = Some(attrs);
-        attrs.c_lflag &= !(libc::ICANON | libc::ECHO);
-        attrs.c_cc[libc::VMIN] = 1;
-        attrs.c_cc[libc::VTIME] = 0;
-        libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &attrs);
-    }
+    let stdin = std::io::stdin();
+    let mut attrs = tcgetattr(&stdin).ok()?;
+    *SAVED.lock().ok()? = Some(attrs.clone());
+    attrs.local_modes &= !(LocalModes::ICANON | LocalModes::ECHO);
+    attrs.special_codes[SpecialCodeIndex::VMIN] = 1;
+    attrs.special_codes[SpecialCodeIndex::VTIME] = 0;
+    tcsetattr(&stdin, OptionalActions::Now, &attrs).ok()?;
     eprintln!("keys: w/W +1/+10 users, s/S -1/-10, r reload, q stop");
     std::thread::Builder::new()
         .name("stress-keys".into())
@@ -73,7 +70,7 @@ pub fn listen(
                     let _ = reload.send(tx);
                     continue;
                 }
-                let target = status.borrow().target;
+                let target = status.borrow().goal_users;
                 if let Some(cmd) = action(key[0], target) {
                     let stop = cmd == SchedulerCmd::Stop;
                     if scheduler.send(cmd).is_err() || stop {

@@ -5,9 +5,9 @@
 
 use std::fmt::Write;
 
+use crate::report::Percentiles;
+use crate::report::Summary;
 use crate::scheduler::SchedulerStatus;
-use crate::stats::Snapshot;
-use crate::stats::hist::Latency;
 
 /// A label value, escaped as the format requires.
 fn label(v: &str) -> String {
@@ -22,10 +22,10 @@ fn head(out: &mut String, name: &str, kind: &str, help: &str) {
 }
 
 /// A quantile's label and where a latency summary keeps it.
-type Quantile = (&'static str, fn(&Latency) -> f64);
+type Quantile = (&'static str, fn(&Percentiles) -> f64);
 
 /// One request name's samples of a summary metric, in seconds: its quantiles, sum and count.
-fn summary(out: &mut String, metric: &str, name: &str, l: &Latency, quantiles: &[Quantile]) {
+fn summary(out: &mut String, metric: &str, name: &str, l: &Percentiles, quantiles: &[Quantile]) {
     let name = label(name);
     for (q, of) in quantiles {
         let v = of(l);
@@ -44,17 +44,17 @@ fn summary(out: &mut String, metric: &str, name: &str, l: &Latency, quantiles: &
 }
 
 /// Renders the metrics.
-pub fn render(s: &Snapshot, status: &SchedulerStatus) -> String {
+pub fn render(s: &Summary, status: &SchedulerStatus) -> String {
     let mut out = String::new();
     head(&mut out, "stress_users", "gauge", "Virtual users running.");
     let _ = writeln!(out, "stress_users {}", status.users);
     head(
         &mut out,
-        "stress_users_target",
+        "stress_users_goal",
         "gauge",
         "Virtual users the scheduler is moving to.",
     );
-    let _ = writeln!(out, "stress_users_target {}", status.target);
+    let _ = writeln!(out, "stress_users_goal {}", status.goal_users);
     head(
         &mut out,
         "stress_spawn_rate",
@@ -69,7 +69,7 @@ pub fn render(s: &Snapshot, status: &SchedulerStatus) -> String {
         "counter",
         "Updates posted to the webhook.",
     );
-    for r in &s.rows {
+    for r in &s.requests {
         let _ = writeln!(
             out,
             "stress_requests_total{{name=\"{}\"}} {}",
@@ -83,7 +83,7 @@ pub fn render(s: &Snapshot, status: &SchedulerStatus) -> String {
         "counter",
         "Failed updates, by kind.",
     );
-    for r in &s.rows {
+    for r in &s.requests {
         for (kind, n) in &r.failures_by_kind {
             let _ = writeln!(
                 out,
@@ -99,7 +99,7 @@ pub fn render(s: &Snapshot, status: &SchedulerStatus) -> String {
         "summary",
         "Webhook latency over the run so far.",
     );
-    for r in &s.rows {
+    for r in &s.requests {
         let quantiles: [Quantile; 4] = [
             ("0.5", |l| l.p50),
             ("0.9", |l| l.p90),
@@ -120,7 +120,7 @@ pub fn render(s: &Snapshot, status: &SchedulerStatus) -> String {
         "summary",
         "Time from a send to the bot's first reply.",
     );
-    for r in &s.rows {
+    for r in &s.requests {
         if let Some(l) = &r.reply_ms {
             let quantiles: [Quantile; 3] =
                 [("0.5", |l| l.p50), ("0.95", |l| l.p95), ("0.99", |l| l.p99)];
@@ -139,7 +139,7 @@ pub fn render(s: &Snapshot, status: &SchedulerStatus) -> String {
         "counter",
         "Sends whose reply did not come.",
     );
-    for r in &s.rows {
+    for r in &s.requests {
         let _ = writeln!(
             out,
             "stress_replies_missing_total{{name=\"{}\"}} {}",
@@ -153,12 +153,17 @@ pub fn render(s: &Snapshot, status: &SchedulerStatus) -> String {
         "counter",
         "Task calls, by class and task.",
     );
-    for (class, task, calls, _) in &s.tasks {
+    for (class, task) in s
+        .classes
+        .iter()
+        .flat_map(|c| c.tasks.iter().map(move |t| (c, t)))
+    {
         let _ = writeln!(
             out,
-            "stress_tasks_total{{class=\"{}\",task=\"{}\"}} {calls}",
-            label(class),
-            label(task)
+            "stress_tasks_total{{class=\"{}\",task=\"{}\"}} {}",
+            label(&class.name),
+            label(&task.name),
+            task.count
         );
     }
     head(
@@ -167,12 +172,17 @@ pub fn render(s: &Snapshot, status: &SchedulerStatus) -> String {
         "counter",
         "Task calls that ended in a script error.",
     );
-    for (class, task, _, errors) in &s.tasks {
+    for (class, task) in s
+        .classes
+        .iter()
+        .flat_map(|c| c.tasks.iter().map(move |t| (c, t)))
+    {
         let _ = writeln!(
             out,
-            "stress_script_errors_total{{class=\"{}\",task=\"{}\"}} {errors}",
-            label(class),
-            label(task)
+            "stress_script_errors_total{{class=\"{}\",task=\"{}\"}} {}",
+            label(&class.name),
+            label(&task.name),
+            task.errors
         );
     }
     head(
@@ -211,6 +221,6 @@ pub fn render(s: &Snapshot, status: &SchedulerStatus) -> String {
         "gauge",
         "Time since the run started.",
     );
-    let _ = writeln!(out, "stress_elapsed_seconds {}", s.elapsed.as_secs_f64());
+    let _ = writeln!(out, "stress_elapsed_seconds {}", s.duration_s);
     out
 }

@@ -23,10 +23,11 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::reload::ReloadEvent;
+use crate::report::ReloadEvent;
+use crate::report::Snapshot;
+use crate::report::view::{Live, View};
 use crate::scheduler::{SchedulerCmd, SchedulerStatus};
 use crate::script::ClassTable;
-use crate::stats::Snapshot;
 use crate::telegram::TierPools;
 
 /// What the control API reaches.
@@ -38,8 +39,6 @@ pub struct ControlState {
     pub table: Arc<ClassTable>,
     pub pools: TierPools,
     pub token: Option<String>,
-    /// What the run is (target, profile, seed), for the dashboard.
-    pub about: String,
 }
 
 type Shared = Arc<ControlState>;
@@ -135,7 +134,8 @@ async fn status(State(state): State<Shared>) -> Response {
         })
         .collect();
     // The latest reload's error, if the latest reload failed (a fix clears it).
-    let last_error = snapshot
+    let s = &snapshot.summary;
+    let last_error = s
         .reloads
         .last()
         .filter(|r| !r.ok)
@@ -145,16 +145,16 @@ async fn status(State(state): State<Shared>) -> Response {
         "version": state.table.version(),
         "classes": classes,
         "stats": {
-            "elapsed_s": snapshot.elapsed.as_secs_f64(),
+            "elapsed_s": s.duration_s,
             "users": snapshot.users,
-            "requests": snapshot.requests,
-            "failures": snapshot.failures,
-            "rps": snapshot.rps,
-            "p50_ms": snapshot.p50_ms,
-            "p95_ms": snapshot.p95_ms,
-            "script_errors": snapshot.script_errors,
+            "requests": s.totals.requests,
+            "failures": s.totals.failures,
+            "rps": snapshot.rps(),
+            "p50_ms": s.totals.latency_ms.p50,
+            "p95_ms": s.totals.latency_ms.p95,
+            "script_errors": s.totals.script_errors,
         },
-        "reloads": snapshot.reloads,
+        "reloads": s.reloads,
         "last_reload_error": last_error,
     }))
     .into_response()
@@ -196,7 +196,7 @@ async fn set_users(
         .iter()
         .map(|s| (s.load().decl.tier, s.weight()))
         .collect();
-    if let Err(e) = crate::config::pool_capacity(&classes, body.users, &state.pools) {
+    if let Err(e) = crate::profile::pool_capacity(&classes, body.users, &state.pools) {
         return error(StatusCode::UNPROCESSABLE_ENTITY, e);
     }
     let _ = state.scheduler.send(SchedulerCmd::SetUsers {
@@ -231,7 +231,8 @@ async fn stop(State(state): State<Shared>) -> Response {
 }
 
 async fn prometheus(State(state): State<Shared>) -> Response {
-    let text = metrics::render(&state.snapshot.borrow(), &state.status.borrow());
+    let summary = state.snapshot.borrow().summary.clone();
+    let text = metrics::render(&summary, &state.status.borrow());
     (
         [(
             header::CONTENT_TYPE,
@@ -247,14 +248,28 @@ struct Since {
     since: Option<u64>,
 }
 
-fn live_view(state: &ControlState, since: Option<u64>) -> crate::output::view::View {
-    crate::output::view::live(
-        &state.snapshot.borrow(),
-        &state.status.borrow(),
-        &state.table,
+fn live_view(state: &ControlState, since: Option<u64>) -> View {
+    let snapshot = state.snapshot.borrow().clone();
+    let status = state.status.borrow().clone();
+    let live = Live {
+        remaining_s: status.remaining_s,
+        users: status.users,
+        goal_users: status.goal_users,
+        spawn_rate: status.spawn_rate,
+        version: state.table.version(),
+        classes: state
+            .table
+            .slots()
+            .iter()
+            .enumerate()
+            .map(|(i, slot)| {
+                let running = status.per_class.get(i).copied().unwrap_or(0);
+                (running, slot.load().version)
+            })
+            .collect(),
         since,
-        &state.about,
-    )
+    };
+    View::of(&snapshot.summary, Some(&live))
 }
 
 async fn live_stats(

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::stats::Summary;
-use crate::stats::hist::Latency;
-use crate::stats::summary::RequestRow;
+use crate::report::Percentiles;
+use crate::report::RequestRow;
+use crate::report::Summary;
 
 pub const STATS_COLUMNS: [&str; 22] = [
     "Type",
@@ -76,7 +76,7 @@ fn num(v: f64) -> String {
     }
 }
 
-fn percentiles(l: &Latency) -> [String; 11] {
+fn percentiles(l: &Percentiles) -> [String; 11] {
     [
         l.p50, l.p66, l.p75, l.p80, l.p90, l.p95, l.p98, l.p99, l.p999, l.p9999, l.max,
     ]

@@ -5,7 +5,7 @@
 
 use minijinja::{Environment, context};
 
-use super::view::View;
+use crate::report::View;
 
 const PAGE: &str = include_str!("page.html");
 
@@ -23,7 +23,7 @@ mod tests {
     #[tokio::test]
     async fn the_report_is_self_contained_and_carries_the_data() {
         let s = crate::output::sample_summary().await;
-        let html = super::render(&crate::output::view::finished(&s), "stress report").unwrap();
+        let html = super::render(&crate::report::View::of(&s, None), "stress report").unwrap();
         assert!(
             !html.contains("http://") && !html.contains("https://"),
             "no external fetch"

@@ -5,13 +5,12 @@ pub mod csv;
 pub mod html;
 pub mod progress;
 pub mod table;
-pub mod view;
 
 use std::path::Path;
 
 use anyhow::Context;
 
-use crate::stats::Summary;
+use crate::report::{Summary, View};
 
 /// The file formats a run can write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +35,7 @@ impl Format {
             }
             Format::Csv => csv::write(summary, path),
             Format::Html => {
-                let page = html::render(&view::finished(summary), "stress report")?;
+                let page = html::render(&View::of(summary, None), "stress report")?;
                 std::fs::write(path, page)
                     .with_context(|| format!("--html: writing {}", path.display()))
             }
@@ -50,16 +49,16 @@ impl Format {
 pub(crate) async fn sample_summary() -> Summary {
     use std::time::{Duration, Instant};
 
+    use crate::report::ErrorKind;
+    use crate::report::{ClassInfo, ProfileInfo, RunInfo, StageInfo};
     use crate::script::ScriptError;
     use crate::stats::Aggregator;
     use crate::stats::aggregate::StatsMsg;
     use crate::stats::recorder::{Recorder, ReplyOutcome};
-    use crate::stats::summary::{ClassInfo, ProfileInfo, RunInfo, StageInfo};
-    use crate::transport::ErrorKind;
 
     let (_users_tx, users) = tokio::sync::watch::channel(4);
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let (snap, _) = tokio::sync::watch::channel(crate::stats::Snapshot::default());
+    let (snap, _) = tokio::sync::watch::channel(crate::report::Snapshot::default());
     for second in 1..=3u64 {
         let mut r = Recorder::default();
         for i in 0..10 {
@@ -86,8 +85,10 @@ pub(crate) async fn sample_summary() -> Summary {
             .unwrap();
     }
     drop(tx);
-    let agg = Aggregator::new(users, Instant::now()).run(rx, snap).await;
-    Summary::build(
+    let agg = Aggregator::new(users, Instant::now(), Box::new(RunInfo::default))
+        .run(rx, snap)
+        .await;
+    crate::stats::summarize(
         &agg,
         RunInfo {
             started_at: "2026-11-28T12:00:00Z".into(),
@@ -113,7 +114,7 @@ pub(crate) async fn sample_summary() -> Summary {
             }],
             abandoned_users: 0,
             bot: None,
-            spawn: vec![crate::stats::spawn::SpawnPhase {
+            spawn: vec![crate::report::SpawnPhase {
                 source: "stage 1".into(),
                 asked_rate: 4.0,
                 started: 4,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::stats::Snapshot;
+use crate::report::Snapshot;
 
 fn clock(d: Duration) -> String {
     let s = d.as_secs();
@@ -15,22 +15,27 @@ fn clock(d: Duration) -> String {
 
 /// The status line for a snapshot.
 pub fn line(s: &Snapshot, run_time: Duration) -> String {
-    let failed = if s.requests == 0 {
+    let totals = &s.summary.totals;
+    let failed = if totals.requests == 0 {
         0.0
     } else {
-        s.failures as f64 * 100.0 / s.requests as f64
+        totals.failures as f64 * 100.0 / totals.requests as f64
     };
     format!(
         "users {:>5} | {:>6} req/s | p50 {:>7.1} ms | p95 {:>7.1} ms | failures {} ({failed:.1}%) | script errors {} | {} / {}",
         s.users,
-        s.rps,
-        s.p50_ms,
-        s.p95_ms,
-        s.failures,
-        s.script_errors,
-        clock(s.elapsed),
+        s.rps(),
+        totals.latency_ms.p50,
+        totals.latency_ms.p95,
+        totals.failures,
+        totals.script_errors,
+        clock(elapsed(s)),
         clock(run_time),
     )
+}
+
+fn elapsed(s: &Snapshot) -> Duration {
+    Duration::from_secs_f64(s.summary.duration_s.max(0.0))
 }
 
 /// Shows snapshots until the sender is dropped.
@@ -43,8 +48,8 @@ pub async fn show(mut rx: watch::Receiver<Snapshot>, run_time: Duration) {
         let mut err = std::io::stderr().lock();
         if terminal {
             let _ = write!(err, "\r\x1b[2K{text}");
-        } else if snapshot.elapsed >= last_plain + Duration::from_secs(10) {
-            last_plain = snapshot.elapsed;
+        } else if elapsed(&snapshot) >= last_plain + Duration::from_secs(10) {
+            last_plain = elapsed(&snapshot);
             let _ = writeln!(err, "{text}");
         }
         let _ = err.flush();

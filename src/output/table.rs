@@ -3,8 +3,8 @@
 
 use std::fmt::Write;
 
-use crate::stats::Summary;
-use crate::stats::summary::RequestRow;
+use crate::report::RequestRow;
+use crate::report::Summary;
 
 fn pct(part: u64, whole: u64) -> f64 {
     if whole == 0 {

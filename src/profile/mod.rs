@@ -2,12 +2,23 @@
 //! stages) and the `--users`/`--spawn-rate`/`--run-time` flags all become one [`Profile`]: a list
 //! of stages the scheduler walks with a single loop.
 
+mod capacity;
 pub mod file;
 pub mod split;
 
 use std::time::Duration;
 
+pub use capacity::pool_capacity;
 pub use split::ClassSplit;
+
+/// The command-line flags that override every profile, a profile file edited during the run
+/// included.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Overrides {
+    pub users: Option<u32>,
+    pub spawn_rate: Option<f64>,
+    pub run_time: Option<Duration>,
+}
 
 /// One stage: move to `users` at `spawn_rate` users per second, and stay until the stage has
 /// lasted `duration` (counted from its start, ramp included).
@@ -85,12 +96,12 @@ impl Profile {
     /// Applies the command-line overrides. `users` scales every stage's target so the shape is
     /// kept (a one-stage profile simply gets the number); `spawn_rate` replaces every stage's
     /// rate; `run_time` cuts the plan short or lengthens its last stage.
-    pub fn with_overrides(
-        mut self,
-        users: Option<u32>,
-        spawn_rate: Option<f64>,
-        run_time: Option<Duration>,
-    ) -> Result<Self, ProfileError> {
+    pub fn with_overrides(mut self, overrides: &Overrides) -> Result<Self, ProfileError> {
+        let Overrides {
+            users,
+            spawn_rate,
+            run_time,
+        } = *overrides;
         if let Some(users) = users {
             let peak = self.peak_users().max(1);
             for s in &mut self.stages {
@@ -281,7 +292,11 @@ mod tests {
         };
         let q = p
             .clone()
-            .with_overrides(Some(200), Some(5.0), Some(Duration::from_secs(90)))
+            .with_overrides(&Overrides {
+                users: Some(200),
+                spawn_rate: Some(5.0),
+                run_time: Some(Duration::from_secs(90)),
+            })
             .unwrap();
         assert_eq!(
             q.stages.iter().map(|s| s.users).collect::<Vec<_>>(),
@@ -290,7 +305,11 @@ mod tests {
         assert_eq!(q.run_time(), Duration::from_secs(90));
         assert!(q.stages.iter().all(|s| s.spawn_rate == 5.0));
         let longer = p
-            .with_overrides(None, None, Some(Duration::from_secs(600)))
+            .with_overrides(&Overrides {
+                users: None,
+                spawn_rate: None,
+                run_time: Some(Duration::from_secs(600)),
+            })
             .unwrap();
         assert_eq!(longer.stages[2].duration, Duration::from_secs(480));
         // A stage too short for its ramp hands on the count it reached.
@@ -318,9 +337,22 @@ mod tests {
     #[test]
     fn bad_values_name_their_field() {
         let p = Profile::preset("soak").unwrap();
-        let e = p.clone().with_overrides(Some(0), None, None).unwrap_err();
+        let e = p
+            .clone()
+            .with_overrides(&Overrides {
+                users: Some(0),
+                spawn_rate: None,
+                run_time: None,
+            })
+            .unwrap_err();
         assert_eq!(e.field, "users");
-        let e = p.with_overrides(None, Some(0.0), None).unwrap_err();
+        let e = p
+            .with_overrides(&Overrides {
+                users: None,
+                spawn_rate: Some(0.0),
+                run_time: None,
+            })
+            .unwrap_err();
         assert_eq!(e.field, "spawn_rate");
     }
 }

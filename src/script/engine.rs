@@ -26,10 +26,9 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_operations: 1_000_000,
-            // Each call level costs ~4 KB of stack in release and ~27 KB in debug builds; the
-            // coroutine stacks (see `vu::stack`) leave room for this many with margin. A task
-            // is entered as a call through its script's module, one level of the 25: a script
-            // has 24 of its own.
+            // The coroutine stacks (see `vu::stack`) leave room for this many call levels with
+            // margin, in release and debug builds alike. A task is entered as a call through its
+            // script's module, one level of the 25: a script has 24 of its own.
             max_call_levels: 25,
             max_expr_depth: 64,
             max_fn_expr_depth: 32,

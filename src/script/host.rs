@@ -59,8 +59,10 @@ thread_local! {
 
 /// Runs `f` (which resumes a task's coroutine) with `host` as the user its host functions see.
 ///
-/// `host` must stay valid, and be touched by nothing else, until `f` returns.
-pub fn enter<R>(host: *mut (dyn Host + 'static), f: impl FnOnce() -> R) -> R {
+/// # Safety
+/// `host` must point to a live `Host` that stays valid, and that nothing but the host functions
+/// called inside `f` touches, until `f` returns.
+pub(crate) unsafe fn enter<R>(host: *mut (dyn Host + 'static), f: impl FnOnce() -> R) -> R {
     struct Restore(Option<HostPtr>);
     impl Drop for Restore {
         fn drop(&mut self) {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map, Position};
 
-use crate::botapi::BotEvent;
+use crate::telegram::BotEvent;
 
 /// What one send came to, as the script sees it.
 #[derive(Debug, Clone)]
@@ -145,7 +145,7 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::botapi::{ApiMethod, Via};
+    use crate::telegram::{ApiMethod, Via};
     use crate::telegram::{Chat, ChatType, InlineKeyboardButton, InlineKeyboardMarkup, Message};
 
     fn message(text: &str, buttons: &[&str]) -> Box<Message> {

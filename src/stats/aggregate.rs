@@ -3,15 +3,14 @@
 //! for the live display once a second.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
-use super::hist::Latency;
 use super::recorder::{Interval, RequestStats};
-use super::summary::{CheckRow, ErrorRow, RequestRow, check_rows, error_rows, request_row};
-use crate::reload::ReloadEvent;
+use super::summarize::summarize;
+use crate::report::{HistoryPoint, Percentiles, ReloadEvent, RunInfo, Snapshot, WindowPoint};
 
 /// A virtual user's life, reported when it ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,71 +31,8 @@ pub enum StatsMsg {
     Reload(ReloadEvent),
 }
 
-/// One second of the run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct HistoryPoint {
-    /// Seconds since the start (the end of the second this point covers).
-    pub t: u64,
-    pub users: u32,
-    pub requests: u64,
-    pub failures: u64,
-    pub p50_ms: f64,
-    pub p95_ms: f64,
-    pub p99_ms: f64,
-    /// Reply latency p95, when replies were awaited.
-    pub reply_p95_ms: Option<f64>,
-    pub tasks: u64,
-    pub script_errors: u64,
-    /// The script version a reload published during this second, if one did.
-    pub reload: Option<u64>,
-}
-
-/// One second as Locust's `_stats_history.csv` has it: the current percentiles over the last
-/// ten seconds (Locust's window), and the totals so far.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct WindowPoint {
-    pub t: u64,
-    pub users: u32,
-    pub requests: u64,
-    pub failures: u64,
-    /// The last ten seconds' latency.
-    pub current: Latency,
-    /// Everything up to this second.
-    pub total: Latency,
-    pub total_failures: u64,
-    pub total_bytes: u64,
-}
-
 /// Seconds in the "current" percentile window (as Locust's).
 const WINDOW: usize = 10;
-
-/// What the live display shows.
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    pub elapsed: Duration,
-    pub users: u32,
-    pub requests: u64,
-    pub failures: u64,
-    /// Requests in the last complete second.
-    pub rps: u64,
-    pub p50_ms: f64,
-    pub p95_ms: f64,
-    pub script_errors: u64,
-    /// Reloads so far, the latest last.
-    pub reloads: Vec<ReloadEvent>,
-    /// Every request name so far, sorted by name.
-    pub rows: Vec<RequestRow>,
-    /// Checks so far, by name.
-    pub checks: Vec<CheckRow>,
-    /// Task calls so far: class, task, calls, script errors.
-    pub tasks: Vec<(String, String, u64, u64)>,
-    /// All requests together.
-    pub all: RequestRow,
-    /// Every settled second so far.
-    pub history: std::sync::Arc<Vec<HistoryPoint>>,
-    /// Script errors so far, the most frequent first.
-    pub errors: Vec<ErrorRow>,
-}
 
 /// Per class: how its users' sequences came out.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -108,7 +44,6 @@ pub struct ClassRuns {
 }
 
 /// The run's statistics, owned by the aggregator task.
-#[derive(Debug)]
 pub struct Aggregator {
     pub totals: Interval,
     /// All requests together.
@@ -129,7 +64,12 @@ pub struct Aggregator {
     cumulative: RequestStats,
     users: watch::Receiver<u32>,
     started: Instant,
+    /// What the live summary says about the run besides the statistics.
+    live_info: LiveInfo,
 }
+
+/// Describes the run as it is now, for each live snapshot.
+pub type LiveInfo = Box<dyn Fn() -> RunInfo + Send + Sync>;
 
 fn mix(vu: u64, digest: u64) -> u64 {
     // splitmix64 of the pair, so the sum over users does not cancel out.
@@ -140,7 +80,7 @@ fn mix(vu: u64, digest: u64) -> u64 {
 }
 
 impl Aggregator {
-    pub fn new(users: watch::Receiver<u32>, started: Instant) -> Self {
+    pub fn new(users: watch::Receiver<u32>, started: Instant, live_info: LiveInfo) -> Self {
         Self {
             totals: Interval::default(),
             all: RequestStats::default(),
@@ -156,6 +96,7 @@ impl Aggregator {
             cumulative: RequestStats::default(),
             users,
             started,
+            live_info,
         }
     }
 
@@ -204,7 +145,7 @@ impl Aggregator {
             for r in interval.requests.values() {
                 all.merge(r);
             }
-            let lat = Latency::of(&all.latency);
+            let lat = Percentiles::of(&all.latency);
             self.cumulative.merge(&all);
             if self.window.len() == WINDOW {
                 self.window.pop_front();
@@ -219,8 +160,8 @@ impl Aggregator {
                 users,
                 requests: all.count(),
                 failures: all.failed(),
-                current: Latency::of(&current),
-                total: Latency::of(&self.cumulative.latency),
+                current: Percentiles::of(&current),
+                total: Percentiles::of(&self.cumulative.latency),
                 total_failures: self.cumulative.failed(),
                 total_bytes: self.cumulative.bytes,
             });
@@ -238,7 +179,7 @@ impl Aggregator {
                 p50_ms: lat.p50,
                 p95_ms: lat.p95,
                 p99_ms: lat.p99,
-                reply_p95_ms: (!all.reply.is_empty()).then(|| Latency::of(&all.reply).p95),
+                reply_p95_ms: (!all.reply.is_empty()).then(|| Percentiles::of(&all.reply).p95),
                 tasks,
                 script_errors: interval.errors.values().sum(),
                 reload: self.reload_marks.remove(&t),
@@ -247,50 +188,9 @@ impl Aggregator {
     }
 
     fn snapshot(&self) -> Snapshot {
-        let lat = Latency::of(&self.all.latency);
         Snapshot {
-            elapsed: self.started.elapsed(),
+            summary: Arc::new(summarize(self, (self.live_info)())),
             users: *self.users.borrow(),
-            requests: self.all.count(),
-            failures: self.all.failed(),
-            rps: self.history.last().map_or(0, |p| p.requests),
-            p50_ms: lat.p50,
-            p95_ms: lat.p95,
-            script_errors: self.totals.errors.values().sum(),
-            reloads: self.reloads.clone(),
-            rows: {
-                let secs = self.started.elapsed().as_secs_f64();
-                let mut rows: Vec<RequestRow> = self
-                    .totals
-                    .requests
-                    .iter()
-                    .map(|(name, r)| request_row(name, r, secs))
-                    .collect();
-                rows.sort_by(|a, b| a.name.cmp(&b.name));
-                rows
-            },
-            checks: check_rows(&self.totals),
-            all: request_row(
-                "Aggregated",
-                &self.all,
-                self.started.elapsed().as_secs_f64(),
-            ),
-            history: std::sync::Arc::new(self.history.clone()),
-            errors: error_rows(&self.totals),
-            tasks: {
-                let mut tasks: Vec<_> = self
-                    .totals
-                    .tasks
-                    .iter()
-                    .flat_map(|(class, tasks)| {
-                        tasks.iter().map(move |(task, t)| {
-                            (class.to_string(), task.to_string(), t.count(), t.errors)
-                        })
-                    })
-                    .collect();
-                tasks.sort();
-                tasks
-            },
         }
     }
 
@@ -338,7 +238,7 @@ mod tests {
     #[tokio::test]
     async fn merges_workers_and_builds_history() {
         let (_users_tx, users) = watch::channel(7);
-        let agg = Aggregator::new(users, Instant::now());
+        let agg = Aggregator::new(users, Instant::now(), Box::new(RunInfo::default));
         let (tx, rx) = mpsc::unbounded_channel();
         let (snap_tx, _snap_rx) = watch::channel(Snapshot::default());
         for worker in 0..2u64 {

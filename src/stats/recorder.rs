@@ -10,8 +10,8 @@ use ahash::RandomState;
 use hdrhistogram::Histogram;
 
 use super::hist;
+use crate::report::ErrorKind;
 use crate::script::ScriptError;
-use crate::transport::ErrorKind;
 
 /// Requests of one name (a command such as `/help`, or a kind such as `text`).
 #[derive(Debug, Clone)]

@@ -5,10 +5,11 @@
 //! readiness the runtime already tracks; a request that was written and then lost is a
 //! `Reset`, never sent twice.
 //!
-//! This replaces hyper's client connection for the webhook POSTs, the load generator's hot
-//! path. hyper drives each connection from a task of its own and hands every request and
-//! answer across channels, with a header map each way; here the user's own task writes and
-//! reads the socket. `benches/load.sh instructions` counted the difference (see the README).
+//! The webhook POSTs are the load generator's hot path, so they do not go through hyper's
+//! client connection: hyper drives each connection from a task of its own and hands every
+//! request and answer across channels, with a header map each way; here the user's own task
+//! writes and reads the socket. `benches/load.sh instructions` measures the difference
+//! (docs/design-notes.md).
 
 use std::io::ErrorKind as IoKind;
 use std::mem::MaybeUninit;
@@ -20,7 +21,8 @@ use httparse::Status;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
-use super::{ErrorKind, MAX_RESPONSE_BYTES, Response};
+use super::{MAX_RESPONSE_BYTES, Response};
+use crate::report::ErrorKind;
 
 /// Largest answer head (status line and headers) read.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -134,7 +136,7 @@ impl Conn {
     async fn read_head(&mut self) -> Result<Head, ErrorKind> {
         loop {
             if !self.buf.is_empty() {
-                // Left uninitialised: zeroing 64 headers cost more than parsing the head.
+                // Left uninitialised: zeroing every header slot costs more than parsing the head.
                 let mut headers = [const { MaybeUninit::uninit() }; MAX_HEADERS];
                 let mut response = httparse::Response::new(&mut []);
                 let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(

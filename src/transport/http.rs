@@ -1,10 +1,9 @@
 //! The webhook client: HTTP/1.1 connections (`h1`), kept alive and pooled per worker thread (no
 //! lock shared between threads), each worker's requests in flight bounded by its share of
-//! `--max-connections`. Not reqwest, and no longer hyper's client: the per-request work of an
-//! HTTP client (URL parsing, header maps, the pool's locks, a connection task and its channels)
-//! is the largest cost a load generator controls (RHAI_NOTES.md measured reqwest at 18 µs a
-//! request against hyper's 12.7; the README has what `h1` saved over hyper). The request's head
-//! is written once per target; only the secret and the length change.
+//! `--max-connections`. Neither reqwest nor hyper's client: the per-request work of an HTTP
+//! client (URL parsing, header maps, the pool's locks, a connection task and its channels) is
+//! the largest cost a load generator controls (docs/design-notes.md has the measurements). The
+//! request's head is written once per target; only the secret and the length change.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -17,8 +16,9 @@ use hyper::header::HeaderValue;
 use tokio::sync::{Semaphore, watch};
 
 use super::h1::Conn;
-use super::{ErrorKind, Posted, Response};
+use super::{Posted, Response};
 use crate::botapi::WebhookRegistration;
+use crate::report::ErrorKind;
 
 /// The secret header as Telegram spells it, up to its value.
 const SECRET_HEADER_LINE: &[u8] = b"X-Telegram-Bot-Api-Secret-Token: ";
@@ -211,8 +211,8 @@ impl HttpTransport {
     /// Telegram's own queue wait is not part of the bot's.
     pub async fn post(&self, body: Bytes) -> Posted {
         // try_acquire first: a free permit is taken with one CAS, without the Acquire future's
-        // bookkeeping (~160 instructions a request). A free permit in the count means nobody is
-        // queued (released permits go to waiters first), so this never jumps the queue.
+        // bookkeeping. A free permit in the count means nobody is queued (released permits go
+        // to waiters first), so this never jumps the queue.
         let _permit = match self.permits.try_acquire() {
             Ok(permit) => permit,
             Err(_) => self

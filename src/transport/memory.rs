@@ -9,7 +9,8 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-use super::{ErrorKind, MAX_RESPONSE_BYTES, Posted, Response};
+use super::{MAX_RESPONSE_BYTES, Posted, Response};
+use crate::report::ErrorKind;
 
 #[derive(Debug, Clone)]
 pub struct MemoryTransport {
@@ -32,7 +33,7 @@ impl MemoryTransport {
         let mut request = axum::http::Request::post(&self.path)
             .header(axum::http::header::CONTENT_TYPE, "application/json");
         if let Some(secret) = &self.secret {
-            request = request.header(crate::target::SECRET_HEADER, secret);
+            request = request.header(crate::telegram::SECRET_HEADER, secret);
         }
         let request = request
             .body(Body::from(body))

@@ -1,16 +1,16 @@
 //! Rhai's function-resolution caches, kept per class and per thread between tasks.
 //!
-//! `Engine::call_fn` starts every call with empty caches, so each task resolved every function
-//! it called afresh: about 400 instructions a name, a dozen names a request for the shipped
-//! scripts (and Rhai caches a name only on its second use within one cache, so a short task
-//! never gained from caching at all). A task now borrows a cache that earlier tasks of the same
-//! class warmed, and returns it when it ends (`Lease`).
+//! `Engine::call_fn` starts every call with empty caches, so a task on fresh caches resolves
+//! every function it calls from scratch; and Rhai caches a name only on its second use within
+//! one cache, so a short task gains nothing from caching at all. A task borrows a cache that
+//! earlier tasks of the same class warmed, and returns it when it ends (`Lease`); what that
+//! saves is in docs/design-notes.md.
 //!
 //! A cache belongs to one class: the names it holds were resolved against that class's engine
 //! and functions. A reload makes a new class, which starts with an empty pool; the pools of
-//! classes no longer alive go at the next `prune` (once a second). A warm cache holds ~2 KiB,
-//! so a class has at most [`POOL_MAX`] of them per thread, lent or free: tasks past that many
-//! at once (a burst of users starting together) run on fresh caches, as every task did before,
+//! classes that are gone go at the next `prune` (once a second). Warm caches cost memory for
+//! every class on every thread, so a class has at most [`POOL_MAX`] of them per thread, lent or
+//! free: tasks past that many at once (a burst of users starting together) run on fresh caches
 //! and leave nothing behind.
 
 use std::cell::RefCell;
@@ -28,7 +28,7 @@ struct Pool {
     /// Held weakly, so the class's allocation (and so its address) stays its own while the
     /// pool exists, and a class that is gone is noticed.
     class: Weak<ClassScript>,
-    /// Boxed: a `Caches` is ~300 bytes inline, moved in and out on every task.
+    /// Boxed: a `Caches` is hundreds of bytes inline, moved in and out on every task.
     #[allow(
         clippy::vec_box,
         reason = "a cache moves in and out of the pool on every task"

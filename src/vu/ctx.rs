@@ -12,12 +12,12 @@ use rand::rngs::SmallRng;
 use rhai::{Dynamic, EvalAltResult, Position};
 
 use super::{Exchange, Io, Resume};
+use crate::report::ErrorKind;
 use crate::script::Reply;
 use crate::script::host::{Host, Outgoing};
 use crate::stats::Recorder;
 use crate::stats::recorder::ReplyOutcome;
 use crate::telegram::{Draft, Message, Tier, TierPools, Update, UpdateFactory};
-use crate::transport::ErrorKind;
 
 pub(crate) struct VuCtx {
     pub vu: u64,

@@ -15,14 +15,14 @@ mod user;
 pub mod worker;
 
 pub use user::{RunOptions, VuSpec};
-pub use worker::{Command, TransportSpec, Worker, WorkerShared};
+pub use worker::{TransportSpec, Worker, WorkerCmd, WorkerShared};
 
 use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::botapi::BotEvent;
 use crate::stats::recorder::ReplyOutcome;
+use crate::telegram::BotEvent;
 use crate::transport::Posted;
 
 /// What a suspended task asks its driver to do.

@@ -1,18 +1,17 @@
 //! Coroutine stacks, pooled per thread. A stack is held only while a task runs; a virtual user
-//! between tasks holds none (DESIGN.md: a VU between tasks is its state and a timer).
+//! between tasks holds none (ARCHITECTURE.md: a VU between tasks is its state and a timer).
 //!
 //! Stacks are large in address space and small in touched memory. Rhai's call-level and
-//! expression-depth limits (`script::Limits`) keep a script far from the guard page: one call
-//! level costs ~4 KB of stack in release builds and ~27 KB in debug builds (RHAI_NOTES.md).
+//! expression-depth limits (`script::Limits`) keep a script far from the guard page
+//! (docs/design-notes.md has the stack a call level takes).
 
 use std::cell::RefCell;
 
 use corosensei::stack::DefaultStack;
 
 /// Address space per stack. The worst a script can do within the limits is every call level
-/// inside a maximally deep expression: 25 levels x (4 KB + 32 deep x ~2.8 KB) ~ 2.3 MB in
-/// release builds, and ~8.7 MB in debug builds (27 KB per level, ~10 KB per nesting). About
-/// twice that, rounded up; only the pages a task touches cost memory.
+/// inside a maximally deep expression; each build gets about twice the stack that takes
+/// (docs/design-notes.md), rounded up. Only the pages a task touches cost memory.
 #[cfg(not(debug_assertions))]
 pub const STACK_SIZE: usize = 4 << 20;
 #[cfg(debug_assertions)]

@@ -82,7 +82,11 @@ pub(crate) struct RunningTask {
 
 impl RunningTask {
     /// Prepares `entry` of `script` to run as the user `ctx`, on `state` (bound to `this`).
-    pub fn new(
+    ///
+    /// # Safety
+    /// `ctx` must point to a live `VuCtx` that outlives the task, and that nothing else touches
+    /// while [`resume`](Self::resume) runs.
+    pub unsafe fn new(
         script: Arc<ClassScript>,
         entry: Entry,
         ctx: *mut VuCtx,
@@ -136,9 +140,12 @@ impl RunningTask {
             return Step::Done(Ok(()));
         };
         let host: *mut (dyn Host + 'static) = self.ctx;
-        let step = host::enter(host, || {
-            catch_unwind(AssertUnwindSafe(|| coroutine.resume(input)))
-        });
+        // SAFETY: `new`'s contract: `ctx` is live and untouched by anyone else during `resume`.
+        let step = unsafe {
+            host::enter(host, || {
+                catch_unwind(AssertUnwindSafe(|| coroutine.resume(input)))
+            })
+        };
         match step {
             Ok(CoroutineResult::Yield(io)) => Step::Io(io),
             Ok(CoroutineResult::Return((state, result))) => {

@@ -1,20 +1,19 @@
-//! A worker's wait timer: a wait ends at most 1 ms late, and within microseconds when few are
-//! due at once, where with tokio's timer it ends 0-2 ms late.
+//! A worker's wait timer: a wait ends at most [`GAP`] late, and sooner when few are due at
+//! once, where with tokio's timer it ends 0-2 ms late.
 //!
 //! tokio's timer rounds a deadline up to its next millisecond tick, and its driver parks for a
-//! whole number of milliseconds counted from the tick it is in: a wait ends 0-2 ms late, p50
-//! 1.05 ms and p99 2.03 ms with 10,000 users (`benches/load.sh timing`), 1.97 ms with 200. Here
-//! a worker keeps its users' deadlines in one ordered map and arms one Linux timerfd
-//! (CLOCK_MONOTONIC, nanoseconds, the clock `Instant` reads) for the earliest. tokio's reactor
-//! wakes on the fd as on a socket; the driver task wakes every user whose deadline has passed
-//! and arms the fd for the next. A deadline is never met early: a user resumes only once
-//! `Instant::now()` has reached it.
+//! whole number of milliseconds counted from the tick it is in, so a wait ends 0-2 ms late
+//! (docs/design-notes.md has the lateness measured). Here a worker keeps its users' deadlines
+//! in one ordered map and arms one Linux timerfd (CLOCK_MONOTONIC, nanoseconds, the clock
+//! `Instant` reads) for the earliest. tokio's reactor wakes on the fd as on a socket; the
+//! driver task wakes every user whose deadline has passed and arms the fd for the next. A
+//! deadline is never met early: a user resumes only once `Instant::now()` has reached it.
 //!
 //! Firings are at least [`GAP`] (1 ms) apart, so the thread wakes no more often than with
-//! tokio's timer: a wait ends at most 1 ms late when deadlines are dense (p99 1.07 ms with
-//! 10,000 users), and within tens of microseconds when they are not. Costs: an insertion into
-//! the map per wait, and per firing one `read` and one `timerfd_settime`; a new wait re-arms
-//! the fd only when it is due before the armed firing.
+//! tokio's timer: a wait ends at most one gap late when deadlines are dense, and soon after its
+//! deadline when they are not. Costs: an insertion into the map per wait, and per firing one
+//! `read` and one `timerfd_settime`; a new wait re-arms the fd only when it is due before the
+//! armed firing.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -34,10 +33,9 @@ use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
 /// The least time between two firings: deadlines closer than this to the last firing are met
-/// together, at most this late. A firing wakes the thread from `epoll_wait` and re-arms the fd:
-/// with 10,000 users (~4,300 waits a second) firing at every deadline cost 45% more CPU than
-/// tokio's timer, a 0.5 ms gap 20% more, this gap the same (p99 lateness 0.2, 0.6 and 1.07 ms).
-/// tokio's timer also wakes at most once a millisecond.
+/// together, at most this late. A firing wakes the thread from `epoll_wait` and re-arms the fd,
+/// so a shorter gap (or none) costs more CPU than tokio's timer and this one costs the same
+/// (docs/design-notes.md). tokio's timer also wakes at most once a millisecond.
 const GAP: Duration = Duration::from_millis(1);
 
 /// A deadline, made unique by the order it was asked for in.

@@ -19,12 +19,13 @@ use super::task::{Entry, RunningTask, Step};
 use super::timer::Timer;
 use super::{Exchange, Io, Resume};
 use crate::botapi::{self, BotApi, ChatInbox};
+use crate::report::ErrorKind;
 use crate::script::{ClassScript, ClassSlot, ClassTable, ScriptError, WaitSpec};
 use crate::stats::Recorder;
 use crate::stats::aggregate::VuReport;
 use crate::stats::recorder::ReplyOutcome;
 use crate::telegram::{Sender, Tier, TierPools, UpdateFactory, UpdateIds};
-use crate::transport::{ErrorKind, Transport};
+use crate::transport::Transport;
 
 /// Which user to start: its number in the run, its class, and its place in its tier's pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,8 +236,7 @@ impl Vu {
         // A stack for the task's whole run (the mapping limit, see `stack::max_running_tasks`).
         // Through acquire() even when a permit is free: its Acquire future spends the task's
         // share of tokio's budget, so a user whose tasks never suspend (no request, or every
-        // one refused, and no wait) still gives the worker's thread up. try_acquire and then
-        // consume_budget() cost the same instructions.
+        // one refused, and no wait) still gives the worker's thread up.
         let stacks = self.env.stacks.clone();
         let _stack = stacks
             .acquire()
@@ -244,7 +244,9 @@ impl Vu {
             .expect("the stack semaphore is never closed");
         let state = std::mem::take(&mut self.state);
         let ctx: *mut VuCtx = &mut *self.ctx;
-        let mut task = match RunningTask::new(script.clone(), entry, ctx, state) {
+        // SAFETY: the user owns its context and outlives the task, which is dropped before this
+        // function returns; the context is not touched here while the task is resumed.
+        let mut task = match unsafe { RunningTask::new(script.clone(), entry, ctx, state) } {
             Ok(t) => t,
             Err((state, e)) => {
                 self.state = state;
@@ -284,8 +286,8 @@ impl Vu {
             _ = timer => {
                 // How late the timer woke the user: the scheduler's own precision, reported.
                 // Not for a user already told to stop: its next task will not run, and a stop
-                // wakes every user at once (10,000 users' stop kept timers waiting up to 40 ms,
-                // which had been the run's maximum lateness).
+                // wakes every user at once, which makes the timers late by far more than any
+                // wait of the run itself (docs/design-notes.md).
                 if !self.control.is_stopped() {
                     let late = Instant::now().saturating_duration_since(due);
                     self.env.recorder.borrow_mut().lateness(late);

@@ -81,7 +81,7 @@ pub struct WorkerShared {
 
 /// What the scheduler tells a worker.
 #[derive(Debug)]
-pub enum Command {
+pub enum WorkerCmd {
     Spawn(VuSpec),
     /// Stop one user after its current task.
     Stop(u64),
@@ -101,7 +101,7 @@ pub struct WorkerEnd {
 /// A running worker thread.
 #[derive(Debug)]
 pub struct Worker {
-    tx: mpsc::UnboundedSender<Command>,
+    tx: mpsc::UnboundedSender<WorkerCmd>,
     thread: std::thread::JoinHandle<WorkerEnd>,
 }
 
@@ -121,11 +121,11 @@ impl Worker {
     }
 
     /// Sends a command; a worker that is gone has nothing left to do with it.
-    pub fn send(&self, command: Command) {
+    pub fn send(&self, command: WorkerCmd) {
         let _ = self.tx.send(command);
     }
 
-    /// Waits for the thread to end (after [`Command::StopAll`]). A panic in the thread (a bug:
+    /// Waits for the thread to end (after [`WorkerCmd::StopAll`]). A panic in the thread (a bug:
     /// its statistics are lost) comes back as its message.
     pub fn join(self) -> Result<WorkerEnd, String> {
         drop(self.tx);
@@ -148,7 +148,7 @@ fn second_of(started: Instant) -> u64 {
 async fn work(
     index: usize,
     shared: Arc<WorkerShared>,
-    mut rx: mpsc::UnboundedReceiver<Command>,
+    mut rx: mpsc::UnboundedReceiver<WorkerCmd>,
 ) -> WorkerEnd {
     let recorder = Rc::new(RefCell::new(Recorder::default()));
     let (timer, timer_driver) = match Timer::new() {
@@ -204,13 +204,13 @@ async fn work(
     let mut deadline = None;
     while let Some(command) = rx.recv().await {
         match command {
-            Command::Spawn(spec) => spawn(spec, &env, &users, &shared),
-            Command::Stop(vu) => {
+            WorkerCmd::Spawn(spec) => spawn(spec, &env, &users, &shared),
+            WorkerCmd::Stop(vu) => {
                 if let Some((control, _)) = users.borrow().get(&vu) {
                     control.stop();
                 }
             }
-            Command::StopAll { deadline: d } => {
+            WorkerCmd::StopAll { deadline: d } => {
                 deadline = Some(d);
                 break;
             }

@@ -79,7 +79,7 @@ async fn dashboard_and_report_render_in_a_browser() {
     a.thresholds = vec!["errors<1%".into()];
     let config = stress::config::run(&a).unwrap();
     let outputs = config.outputs.clone();
-    let mut outcome = stress::load::run(config, std::future::pending())
+    let mut outcome = stress::cmd::run::run(config, std::future::pending())
         .await
         .unwrap();
     let summary = &mut outcome.summary;

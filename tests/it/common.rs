@@ -2,25 +2,25 @@
 
 use std::sync::Arc;
 
-use stress::chat::ChatUser;
 use stress::cli::RunArgs;
-use stress::local::LocalStack;
-use stress::stats::Summary;
-use stress::target::{Latency, TargetConfig, TargetStats};
+use stress::demo_bot::{BotLatency, DemoBotConfig, DemoBotStats};
+use stress::harness::ChatUser;
+use stress::harness::LocalStack;
+use stress::report::Summary;
 use stress::telegram::{Tier, UpdateIds};
 use tokio::task::JoinHandle;
 
 /// A demo bot with no latency, replying through the stand-in.
 pub async fn stack() -> LocalStack {
-    stack_with(TargetConfig {
-        latency: Latency::zero(),
+    stack_with(DemoBotConfig {
+        latency: BotLatency::zero(),
         reply_in_webhook: false,
-        ..TargetConfig::default()
+        ..DemoBotConfig::default()
     })
     .await
 }
 
-pub async fn stack_with(config: TargetConfig) -> LocalStack {
+pub async fn stack_with(config: DemoBotConfig) -> LocalStack {
     LocalStack::start(config).await.expect("local stack starts")
 }
 
@@ -58,7 +58,7 @@ impl Users {
 }
 
 /// The demo bot's `/stats`, fetched over HTTP as a user would.
-pub async fn stats(stack: &LocalStack) -> TargetStats {
+pub async fn stats(stack: &LocalStack) -> DemoBotStats {
     reqwest::get(format!("http://{}/stats", stack.bot_addr))
         .await
         .unwrap()
@@ -73,7 +73,7 @@ pub async fn start_live(args: &RunArgs) -> (JoinHandle<Summary>, String) {
     let config = stress::config::run(args).expect("valid configuration");
     let (tx, rx) = tokio::sync::oneshot::channel();
     let run = tokio::spawn(async move {
-        stress::load::run_with(config, std::future::pending(), move |s| {
+        stress::cmd::run::run_with(config, std::future::pending(), move |s| {
             let _ = tx.send(s.control.expect("a control address"));
         })
         .await

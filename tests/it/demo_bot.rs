@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use stress::selfcheck::{is_refusal, sample_args};
-use stress::target::{Command, Faults, Latency, TargetConfig};
+use stress::cmd::selfcheck::{is_refusal, sample_args};
+use stress::demo_bot::{BotCommand, BotLatency, DemoBotConfig, Faults};
 use stress::telegram::Tier;
 
 use crate::common::{Users, stack, stack_with, stats};
@@ -15,7 +15,7 @@ async fn every_command_works_from_its_tier_and_is_refused_below() {
     let users = Users::default();
     let guest_id = stack.bot.config().pools.id(Tier::Guest, 5).unwrap();
     let mut refused = BTreeMap::new();
-    for &cmd in Command::ALL {
+    for &cmd in BotCommand::ALL {
         let args = sample_args(cmd, guest_id, "tr_000001");
         for tier in Tier::ALL {
             let mut user = users.user(&stack, tier, 0);
@@ -158,7 +158,7 @@ async fn stats_count_exactly_what_concurrent_users_sent() {
         tasks.push(tokio::spawn(async move {
             let mut sent: BTreeMap<String, u64> = BTreeMap::new();
             for n in 0..25u64 {
-                let cmd = Command::ALL[((i * 7 + n * 3) % 22) as usize];
+                let cmd = BotCommand::ALL[((i * 7 + n * 3) % 22) as usize];
                 let update = match n % 5 {
                     0 => user.text("hello there").unwrap(),
                     1 => user
@@ -208,11 +208,11 @@ async fn post(url: &str, content_type: &str, secret: Option<&str>, body: Vec<u8>
 
 #[tokio::test]
 async fn secret_and_bad_input_are_refused_and_counted() {
-    let config = TargetConfig {
+    let config = DemoBotConfig {
         secret_token: Some("s3cret_-A".into()),
-        latency: Latency::zero(),
+        latency: BotLatency::zero(),
         reply_in_webhook: false,
-        ..TargetConfig::default()
+        ..DemoBotConfig::default()
     };
     let stack = stack_with(config).await;
     let url = stack.webhook_url();
@@ -265,19 +265,19 @@ async fn secret_and_bad_input_are_refused_and_counted() {
 }
 
 /// Which of 60 updates got an injected 500 or a dropped connection.
-async fn fault_pattern(seed: u64) -> (Vec<&'static str>, stress::target::TargetStats) {
+async fn fault_pattern(seed: u64) -> (Vec<&'static str>, stress::demo_bot::DemoBotStats) {
     let faults = Faults {
         error_rate: 0.2,
         reset_rate: 0.1,
         slow_rate: 0.0,
         ..Faults::default()
     };
-    let config = TargetConfig {
+    let config = DemoBotConfig {
         seed,
         faults,
-        latency: Latency::zero(),
+        latency: BotLatency::zero(),
         reply_in_webhook: false,
-        ..TargetConfig::default()
+        ..DemoBotConfig::default()
     };
     let stack = stack_with(config).await;
     let users = Users::default();

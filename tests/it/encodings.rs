@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use stress::botapi::{ApiConfig, ApiMethod, BotApi, ReplyHub, Via};
-use stress::target::{Latency, TargetConfig};
+use stress::botapi::{ApiConfig, BotApi, ReplyHub};
+use stress::demo_bot::{BotLatency, DemoBotConfig};
+use stress::telegram::{ApiMethod, Via};
 use stress::telegram::{Tier, UpdateIds};
 
 use crate::common::{Users, stack_with};
@@ -276,10 +277,10 @@ async fn webhook_registration_identity_and_errors() {
 
 #[tokio::test]
 async fn demo_bot_replying_in_the_webhook_body() {
-    let config = TargetConfig {
-        latency: Latency::zero(),
+    let config = DemoBotConfig {
+        latency: BotLatency::zero(),
         reply_in_webhook: true,
-        ..TargetConfig::default()
+        ..DemoBotConfig::default()
     };
     let stack = stack_with(config).await;
     let users = Users::default();
@@ -337,7 +338,7 @@ async fn method_calls_in_webhook_bodies_in_every_encoding() {
     let ids = Arc::new(UpdateIds::unsharded());
     for (i, encoding) in ["json", "form", "multipart"].into_iter().enumerate() {
         let url = body_replying_bot(encoding).await;
-        let mut user = stress::chat::ChatUser::new(
+        let mut user = stress::harness::ChatUser::new(
             api.clone(),
             ids.clone(),
             &pools,

@@ -19,8 +19,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use stress::botapi::{ApiConfig, BotApi, ReplyHub, Via, WebhookRegistration, webhook_reply};
-use stress::chat::{ChatUser, Exchange};
+use stress::botapi::{ApiConfig, BotApi, ReplyHub, WebhookRegistration, webhook_reply};
+use stress::harness::{ChatUser, Exchange};
+use stress::telegram::Via;
 use stress::telegram::{Tier, TierPools, Update, UpdateIds};
 use stress::transport::{HttpTarget, HttpTransport, Secret};
 use tokio::net::TcpListener;

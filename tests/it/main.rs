@@ -5,6 +5,7 @@ mod common;
 mod demo_bot;
 mod encodings;
 mod interop;
+mod layers;
 mod model;
 mod outputs;
 mod reload;

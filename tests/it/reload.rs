@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use stress::cli::RunArgs;
-use stress::local::LocalStack;
-use stress::target::{Latency, TargetConfig};
+use stress::demo_bot::{BotLatency, DemoBotConfig};
+use stress::harness::LocalStack;
 
 use crate::common::start_live;
 
@@ -114,10 +114,10 @@ async fn stop(base: &str) {
 }
 
 async fn demo_bot() -> LocalStack {
-    LocalStack::start(TargetConfig {
-        latency: Latency::zero(),
+    LocalStack::start(DemoBotConfig {
+        latency: BotLatency::zero(),
         reply_in_webhook: true,
-        ..TargetConfig::default()
+        ..DemoBotConfig::default()
     })
     .await
     .unwrap()
@@ -305,7 +305,10 @@ async fn users_follow_the_control_api_and_the_profile_file_at_their_spawn_rate()
         "users = 20\nspawn_rate = 100\nrun_time = \"60s\"\n",
     )
     .unwrap();
-    let s = wait_status(&base, |s| s["scheduler"]["target"] == 20 && users(s) == 20).await;
+    let s = wait_status(&base, |s| {
+        s["scheduler"]["goal_users"] == 20 && users(s) == 20
+    })
+    .await;
     assert_eq!(users(&s), 20, "{s}");
     assert_eq!(s["scheduler"]["manual"], false);
     std::fs::write(

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use stress::cli::RunArgs;
-use stress::stats::Summary;
-use stress::stats::summary::ClassRow;
-use stress::target::Command as BotCommand;
+use stress::demo_bot::BotCommand;
+use stress::report::ClassRow;
+use stress::report::Summary;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -37,7 +37,7 @@ fn args(users: u32, seed: u64) -> RunArgs {
 
 async fn run(args: RunArgs) -> Summary {
     let config = stress::config::run(&args).expect("valid configuration");
-    stress::load::run(config, std::future::pending())
+    stress::cmd::run::run(config, std::future::pending())
         .await
         .expect("the run completes")
         .summary
@@ -55,7 +55,7 @@ fn assert_counts_match_the_bot(s: &Summary) {
     let bot = s.bot.as_ref().expect("the demo bot ran in-process");
     let commands: BTreeMap<String, u64> = serde_json::from_value(bot["commands"].clone()).unwrap();
     let kinds: BTreeMap<String, u64> = serde_json::from_value(bot["kinds"].clone()).unwrap();
-    let sent = |r: &stress::stats::summary::RequestRow| {
+    let sent = |r: &stress::report::RequestRow| {
         r.count - r.failures_by_kind.get("refused").copied().unwrap_or(0)
     };
     let mut total = 0;
@@ -218,8 +218,8 @@ async fn same_seed_replays_users_and_covers_all_commands() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_covers_all_commands() {
     let set = stress::config::scripts(&[root().join("scripts")], &root().join("stdlib")).unwrap();
-    let runs = stress::check::dry_run(&set, 300, 1).await.unwrap();
-    let (covered, missing) = stress::check::coverage(&runs);
+    let runs = stress::cmd::check::dry_run(&set, 300, 1).await.unwrap();
+    let (covered, missing) = stress::cmd::check::coverage(&runs);
     assert!(missing.is_empty(), "not covered: {missing:?}");
     assert_eq!(covered.len(), 22);
     for r in &runs {
@@ -516,7 +516,7 @@ fn cli_run_writes_json_that_matches_the_schema() {
         panic!("the result does not match schema/result.v1.json: {e:#}");
     }
     let summary: Summary = serde_json::from_value(json).unwrap();
-    assert_eq!(summary.schema, stress::stats::SCHEMA);
+    assert_eq!(summary.schema, stress::report::SCHEMA);
     assert_eq!(summary.seed, 5);
     assert_eq!(summary.classes.len(), 2);
     // A result that breaks the schema is caught, so the check above means something.

@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 
 use stress::cli::RunArgs;
-use stress::local::LocalStack;
-use stress::stats::Summary;
-use stress::target::{Faults, Latency, TargetConfig};
+use stress::demo_bot::{BotLatency, DemoBotConfig, Faults};
+use stress::harness::LocalStack;
+use stress::report::Summary;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -37,7 +37,7 @@ fn args(target: Option<String>) -> RunArgs {
 
 async fn run(args: RunArgs) -> Summary {
     let config = stress::config::run(&args).expect("valid configuration");
-    stress::load::run(config, std::future::pending())
+    stress::cmd::run::run(config, std::future::pending())
         .await
         .expect("the run completes")
         .summary
@@ -99,12 +99,12 @@ async fn slow_answers_past_the_timeout_are_timeouts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn external_target_gets_its_secret() {
-    let stack = LocalStack::start(TargetConfig {
+    let stack = LocalStack::start(DemoBotConfig {
         secret_token: Some("s3cret".into()),
         reply_in_webhook: true,
-        latency: Latency::zero(),
+        latency: BotLatency::zero(),
         faults: Faults::default(),
-        ..TargetConfig::default()
+        ..DemoBotConfig::default()
     })
     .await
     .unwrap();

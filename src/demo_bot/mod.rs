@@ -25,21 +25,18 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::net::TcpListener;
 
-pub use command::Command;
-pub use stats::TargetStats;
+pub use command::BotCommand;
+pub use stats::DemoBotStats;
 
 use handlers::{Call, Handled};
 use state::BotState;
 use stats::{Counters, Fault, Kind, Rejection};
 
-use crate::telegram::{TierPools, Update};
-
-/// The header Telegram sends the webhook secret in.
-pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+use crate::telegram::{SECRET_HEADER, TierPools, Update};
 
 /// How long the bot takes per kind of update, before jitter.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Latency {
+pub struct BotLatency {
     pub command: Duration,
     pub text_simple: Duration,
     pub text_complex: Duration,
@@ -49,7 +46,7 @@ pub struct Latency {
     pub jitter: f64,
 }
 
-impl Default for Latency {
+impl Default for BotLatency {
     /// A few ms for simple things, tens of ms for complex text and media.
     fn default() -> Self {
         Self {
@@ -63,7 +60,7 @@ impl Default for Latency {
     }
 }
 
-impl Latency {
+impl BotLatency {
     /// No delay at all (for tests and capacity benchmarks).
     pub fn zero() -> Self {
         Self {
@@ -143,7 +140,7 @@ pub struct ApiEndpoint {
 }
 
 #[derive(Debug, Clone)]
-pub struct TargetConfig {
+pub struct DemoBotConfig {
     /// The webhook path, `/webhook` by default.
     pub path: String,
     pub secret_token: Option<String>,
@@ -151,21 +148,21 @@ pub struct TargetConfig {
     pub api: Option<ApiEndpoint>,
     /// The answer goes in the webhook response body (other calls still go to `api` if set).
     pub reply_in_webhook: bool,
-    pub latency: Latency,
+    pub latency: BotLatency,
     pub faults: Faults,
     pub seed: u64,
     pub pools: TierPools,
     pub max_body_bytes: usize,
 }
 
-impl Default for TargetConfig {
+impl Default for DemoBotConfig {
     fn default() -> Self {
         Self {
             path: "/webhook".into(),
             secret_token: None,
             api: None,
             reply_in_webhook: true,
-            latency: Latency::default(),
+            latency: BotLatency::default(),
             faults: Faults::default(),
             seed: 0,
             pools: TierPools::default(),
@@ -177,14 +174,14 @@ impl Default for TargetConfig {
 /// The demo bot: configuration, state and counters.
 #[derive(Debug)]
 pub struct DemoBot {
-    config: TargetConfig,
+    config: DemoBotConfig,
     state: BotState,
     counters: Counters,
     client: reqwest::Client,
 }
 
 impl DemoBot {
-    pub fn new(config: TargetConfig) -> Arc<Self> {
+    pub fn new(config: DemoBotConfig) -> Arc<Self> {
         let state = BotState::new(config.pools.clone());
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -199,11 +196,11 @@ impl DemoBot {
         })
     }
 
-    pub fn config(&self) -> &TargetConfig {
+    pub fn config(&self) -> &DemoBotConfig {
         &self.config
     }
 
-    pub fn stats(&self) -> TargetStats {
+    pub fn stats(&self) -> DemoBotStats {
         self.counters.snapshot()
     }
 

@@ -3,31 +3,33 @@
 //! then checks the bot's `/stats` against what was sent. A smoke test of the whole foundation.
 
 use std::collections::BTreeMap;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail, ensure};
 
-use crate::chat::{ChatUser, Exchange};
-use crate::local::LocalStack;
-use crate::target::{Command, TargetConfig, TargetStats};
+use crate::cli::SelfcheckArgs;
+use crate::demo_bot::{BotCommand, DemoBotConfig, DemoBotStats};
+use crate::harness::LocalStack;
+use crate::harness::{ChatUser, Exchange};
 use crate::telegram::build::MediaKind;
 use crate::telegram::{Tier, UpdateIds};
 
 /// Arguments that make each command do real work.
-pub fn sample_args(cmd: Command, guest_id: i64, trace_id: &str) -> String {
+pub fn sample_args(cmd: BotCommand, guest_id: i64, trace_id: &str) -> String {
     match cmd {
-        Command::Start => "ref_42".into(),
-        Command::Skill => "translator".into(),
-        Command::Translate => "de Guten Morgen, wie geht's? 😀".into(),
-        Command::Summarize => {
+        BotCommand::Start => "ref_42".into(),
+        BotCommand::Skill => "translator".into(),
+        BotCommand::Translate => "de Guten Morgen, wie geht's? 😀".into(),
+        BotCommand::Summarize => {
             "Большой текст о том, как бот обрабатывает сообщения под нагрузкой.".into()
         }
-        Command::Rewrite => "make this sentence sound better".into(),
-        Command::Remind => "10m stretch your legs".into(),
-        Command::Task => "write the load test report".into(),
-        Command::Trace => trace_id.into(),
-        Command::Grant => format!("{guest_id} user"),
-        Command::Revoke => guest_id.to_string(),
+        BotCommand::Rewrite => "make this sentence sound better".into(),
+        BotCommand::Remind => "10m stretch your legs".into(),
+        BotCommand::Task => "write the load test report".into(),
+        BotCommand::Trace => trace_id.into(),
+        BotCommand::Grant => format!("{guest_id} user"),
+        BotCommand::Revoke => guest_id.to_string(),
         _ => String::new(),
     }
 }
@@ -41,14 +43,14 @@ pub fn is_refusal(exchange: &Exchange) -> bool {
 pub struct SelfCheckReport {
     pub lines: Vec<String>,
     pub sent: BTreeMap<String, u64>,
-    pub stats: TargetStats,
+    pub stats: DemoBotStats,
 }
 
 pub async fn run(seed: u64) -> anyhow::Result<SelfCheckReport> {
-    let config = TargetConfig {
+    let config = DemoBotConfig {
         seed,
         reply_in_webhook: false,
-        ..TargetConfig::default()
+        ..DemoBotConfig::default()
     };
     let stack = LocalStack::start(config).await?;
     let pools = stack.bot.config().pools.clone();
@@ -75,7 +77,7 @@ pub async fn run(seed: u64) -> anyhow::Result<SelfCheckReport> {
         "command", "tier", "reply ms", "refused"
     )];
     let mut trace_id = String::from("tr_000001");
-    for &cmd in Command::ALL {
+    for &cmd in BotCommand::ALL {
         let args = sample_args(cmd, guest_id, &trace_id);
         let user = users.get_mut(&cmd.tier()).expect("every tier");
         let update = user.command(cmd.name(), &args)?;
@@ -91,7 +93,7 @@ pub async fn run(seed: u64) -> anyhow::Result<SelfCheckReport> {
             cmd.tier(),
             ex.texts()
         );
-        if cmd == Command::Traces {
+        if cmd == BotCommand::Traces {
             trace_id = ex
                 .texts()
                 .first()
@@ -168,7 +170,7 @@ pub async fn run(seed: u64) -> anyhow::Result<SelfCheckReport> {
     );
 
     let url = format!("http://{}/stats", stack.bot_addr);
-    let stats: TargetStats = client.get(url).send().await?.json().await?;
+    let stats: DemoBotStats = client.get(url).send().await?.json().await?;
     if stats.commands != sent {
         bail!(
             "the demo bot counted {:?} but {:?} was sent",
@@ -179,10 +181,23 @@ pub async fn run(seed: u64) -> anyhow::Result<SelfCheckReport> {
     lines.push(format!(
         "selfcheck passed: {} updates, {} commands in {} tiers, {} refusals, {} replies through the stand-in",
         stats.total,
-        Command::ALL.len(),
+        BotCommand::ALL.len(),
         Tier::ALL.len(),
         stats.refused.values().sum::<u64>(),
         stats.replies.sent
     ));
     Ok(SelfCheckReport { lines, sent, stats })
+}
+
+/// Runs the self-check and prints its lines.
+pub async fn command(args: SelfcheckArgs) -> anyhow::Result<ExitCode> {
+    let report = run(args.seed).await?;
+    for line in &report.lines {
+        println!("{line}");
+    }
+    if let Some(path) = args.stats_json {
+        std::fs::write(&path, serde_json::to_vec_pretty(&report.stats)?)
+            .with_context(|| format!("--stats-json: writing {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::report::{ReloadEvent, Trigger};
 use anyhow::Context;
 use notify::{EventKind, RecursiveMode, Watcher};
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::scheduler::SchedulerCmd;
@@ -24,46 +24,12 @@ const DEBOUNCE: Duration = Duration::from_millis(25);
 /// The longest a stream of events can hold a reload back.
 const MAX_DEBOUNCE: Duration = Duration::from_millis(250);
 
-/// What started a reload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Trigger {
-    /// A file changed.
-    Watch,
-    /// The control API or a key.
-    Request,
-}
-
-/// One reload, as the results record it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ReloadEvent {
-    /// The script version running after it (unchanged when nothing could be published).
-    pub version: u64,
-    /// Seconds since the run's start.
-    pub t_s: f64,
-    pub trigger: Trigger,
-    /// The files whose change started it (empty for a request).
-    pub files: Vec<String>,
-    /// Whether everything compiled (or the profile parsed).
-    pub ok: bool,
-    /// `file:line:col: message` for each script or profile that failed.
-    pub errors: Vec<String>,
-}
-
-/// The command-line flags that override every profile, edited ones included.
-#[derive(Debug, Clone, Default)]
-pub struct Overrides {
-    pub users: Option<u32>,
-    pub spawn_rate: Option<f64>,
-    pub run_time: Option<Duration>,
-}
-
 /// The reloader's inputs and outputs.
 pub struct Reloader {
     pub table: Arc<ClassTable>,
     /// The profile file to watch, when the run's profile came from one.
     pub profile_file: Option<PathBuf>,
-    pub overrides: Overrides,
+    pub overrides: crate::profile::Overrides,
     pub pools: crate::telegram::TierPools,
     pub scheduler: mpsc::UnboundedSender<SchedulerCmd>,
     pub stats: mpsc::UnboundedSender<StatsMsg>,
@@ -201,7 +167,7 @@ impl Reloader {
         let loaded = crate::profile::file::load(path)
             .map_err(|e| e.to_string())
             .and_then(|p| {
-                p.with_overrides(o.users, o.spawn_rate, o.run_time)
+                p.with_overrides(o)
                     .map_err(|e| format!("{}: {e}", path.display()))
             })
             .and_then(|p| {
@@ -210,7 +176,7 @@ impl Reloader {
                     .iter()
                     .map(|s| (s.load().decl.tier, s.weight()))
                     .collect();
-                crate::config::pool_capacity(&classes, p.peak_users(), &self.pools)
+                crate::profile::pool_capacity(&classes, p.peak_users(), &self.pools)
                     .map(|()| p)
                     .map_err(|e| format!("{}: {e}", path.display()))
             });
@@ -250,128 +216,214 @@ impl Reloader {
             .and_then(|p| p.canonicalize().ok());
         let (tx, mut events) = mpsc::unbounded_channel();
         // Without a watcher (inotify limits, say) the run goes on, and "reload now" still works.
-        let watcher = (|| -> anyhow::Result<notify::RecommendedWatcher> {
-            let mut watcher =
-                notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-                    let _ = tx.send(res);
-                })
-                .context("starting the file watcher")?;
-            for dir in folders(&paths, stdlib.as_deref(), profile.as_deref()) {
-                watcher
-                    .watch(&dir, RecursiveMode::NonRecursive)
-                    .with_context(|| format!("watching {}", dir.display()))?;
-            }
-            Ok(watcher)
-        })();
-        let _watcher = match watcher {
-            Ok(w) => Some(w),
+        let watcher = watch_folders(
+            move |res| {
+                let _ = tx.send(res);
+            },
+            &folders(&paths, stdlib.as_deref(), profile.as_deref()),
+        );
+        let (_watcher, mut watching) = match watcher {
+            Ok(w) => (Some(w), true),
             Err(e) => {
                 self.say(&format!(
                     "warning: files are not watched ({e:#}); reload with the control API or `r`"
                 ));
-                None
+                (None, false)
             }
         };
-        let relevant = |path: &Path| {
-            path.extension().is_some_and(|x| x == "rhai") || Some(path) == profile.as_deref()
-        };
+        let mut batch = Debouncer::new(profile.clone());
         loop {
-            enum Next {
-                File(Option<notify::Result<notify::Event>>),
-                Request(oneshot::Sender<ReloadEvent>),
-                Stop,
-            }
-            let next = tokio::select! {
-                e = events.recv() => Next::File(e),
-                Some(reply) = self.requests.recv() => Next::Request(reply),
-                _ = stopped(&mut stop) => Next::Stop,
-            };
-            let first = match next {
-                Next::File(Some(e)) => e,
-                Next::Stop => break,
-                Next::File(None) => {
-                    // No watcher: serve requests until the end.
-                    tokio::select! {
-                        Some(reply) = self.requests.recv() => {
-                            let event = self.reload_scripts(Vec::new(), Trigger::Request).await;
-                            let _ = reply.send(event);
-                            continue;
-                        }
-                        _ = stopped(&mut stop) => break,
-                    }
-                }
-                Next::Request(reply) => {
+            let due = batch.due();
+            tokio::select! {
+                e = events.recv(), if watching => match e {
+                    Some(e) => batch.add(e, Instant::now()),
+                    None => watching = false,
+                },
+                Some(reply) = self.requests.recv() => {
                     let event = self.reload_scripts(Vec::new(), Trigger::Request).await;
                     let _ = reply.send(event);
-                    continue;
                 }
-            };
-            let mut changed: Vec<PathBuf> = Vec::new();
-            // A lost event (a queue overflow, an error) could hide a change: reload everything.
-            let mut rescan = false;
-            let mut take = |res: notify::Result<notify::Event>| -> bool {
-                match res {
-                    Ok(e) if e.need_rescan() => {
-                        rescan = true;
-                        true
+                _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now).into()), if due.is_some() => {
+                    let Batch { scripts, profile_changed, rescan } = batch.take();
+                    if !scripts.is_empty() || rescan {
+                        self.reload_scripts(scripts, Trigger::Watch).await;
                     }
-                    Ok(e)
-                        if matches!(
-                            e.kind,
-                            EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
-                        ) =>
-                    {
-                        let before = changed.len();
-                        changed.extend(e.paths.into_iter().filter(|p| relevant(p)));
-                        changed.len() > before
-                    }
-                    Ok(_) => false,
-                    Err(_) => {
-                        rescan = true;
-                        true
+                    if profile_changed && let Some(path) = &self.profile_file {
+                        self.reload_profile(path);
                     }
                 }
-            };
-            if !take(first) {
-                continue;
-            }
-            // Debounce: wait until relevant events stop for a moment, but not for ever (a busy
-            // folder must not hold a reload back), and not past the end of the run.
-            let cap = tokio::time::Instant::now() + MAX_DEBOUNCE;
-            let mut quiet_until = tokio::time::Instant::now() + DEBOUNCE;
-            loop {
-                let until = quiet_until.min(cap);
-                tokio::select! {
-                    e = tokio::time::timeout_at(until, events.recv()) => match e {
-                        Ok(Some(res)) => {
-                            if take(res) {
-                                quiet_until = tokio::time::Instant::now() + DEBOUNCE;
-                            }
-                        }
-                        _ => break,
-                    },
-                    _ = stopped(&mut stop) => break,
-                }
-            }
-            if *stop.borrow() {
-                break;
-            }
-            changed.sort();
-            changed.dedup();
-            let profile_changed = changed
-                .iter()
-                .any(|p| Some(p.as_path()) == profile.as_deref());
-            let scripts: Vec<PathBuf> = changed
-                .into_iter()
-                .filter(|p| p.extension().is_some_and(|x| x == "rhai"))
-                .collect();
-            if !scripts.is_empty() || rescan {
-                self.reload_scripts(scripts, Trigger::Watch).await;
-            }
-            if profile_changed && let Some(path) = &self.profile_file {
-                self.reload_profile(path);
+                _ = stopped(&mut stop) => break,
             }
         }
         Ok(())
+    }
+}
+
+/// Starts a watcher on each folder.
+fn watch_folders(
+    handler: impl notify::EventHandler,
+    dirs: &[PathBuf],
+) -> anyhow::Result<notify::RecommendedWatcher> {
+    let mut watcher = notify::recommended_watcher(handler).context("starting the file watcher")?;
+    for dir in dirs {
+        watcher
+            .watch(dir, RecursiveMode::NonRecursive)
+            .with_context(|| format!("watching {}", dir.display()))?;
+    }
+    Ok(watcher)
+}
+
+/// What a settled stream of file events asks for.
+#[derive(Debug, Default, PartialEq)]
+struct Batch {
+    /// Scripts that changed, sorted, once each.
+    scripts: Vec<PathBuf>,
+    profile_changed: bool,
+    /// An event was lost (a queue overflow, an error) and could hide a change: reload all.
+    rescan: bool,
+}
+
+/// Gathers file events into one [`Batch`], due once relevant events stop for [`DEBOUNCE`], or
+/// [`MAX_DEBOUNCE`] after the first (a busy folder must not hold a reload back).
+#[derive(Debug)]
+struct Debouncer {
+    profile: Option<PathBuf>,
+    batch: Batch,
+    first: Option<Instant>,
+    last: Option<Instant>,
+}
+
+impl Debouncer {
+    fn new(profile: Option<PathBuf>) -> Self {
+        Self {
+            profile,
+            batch: Batch::default(),
+            first: None,
+            last: None,
+        }
+    }
+
+    /// Takes one event in; only scripts, the profile file and lost events count.
+    fn add(&mut self, event: notify::Result<notify::Event>, now: Instant) {
+        let relevant = match event {
+            Ok(e) if e.need_rescan() => {
+                self.batch.rescan = true;
+                true
+            }
+            Ok(e)
+                if matches!(
+                    e.kind,
+                    EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
+                ) =>
+            {
+                let mut any = false;
+                for path in e.paths {
+                    if Some(&path) == self.profile.as_ref() {
+                        self.batch.profile_changed = true;
+                        any = true;
+                    } else if path.extension().is_some_and(|x| x == "rhai") {
+                        self.batch.scripts.push(path);
+                        any = true;
+                    }
+                }
+                any
+            }
+            Ok(_) => false,
+            Err(_) => {
+                self.batch.rescan = true;
+                true
+            }
+        };
+        if relevant {
+            self.first.get_or_insert(now);
+            self.last = Some(now);
+        }
+    }
+
+    /// When the batch is due, if there is one.
+    fn due(&self) -> Option<Instant> {
+        Some((self.last? + DEBOUNCE).min(self.first? + MAX_DEBOUNCE))
+    }
+
+    /// The batch, which starts a new one.
+    fn take(&mut self) -> Batch {
+        self.first = None;
+        self.last = None;
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.scripts.sort();
+        batch.scripts.dedup();
+        batch
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{CreateKind, DataChange, ModifyKind};
+
+    fn modified(path: &str) -> notify::Result<notify::Event> {
+        Ok(
+            notify::Event::new(EventKind::Modify(ModifyKind::Data(DataChange::Any)))
+                .add_path(PathBuf::from(path)),
+        )
+    }
+
+    #[test]
+    fn a_batch_is_due_after_a_quiet_moment() {
+        let t0 = Instant::now();
+        let mut d = Debouncer::new(None);
+        assert_eq!(d.due(), None);
+        d.add(modified("/s/a.rhai"), t0);
+        assert_eq!(d.due(), Some(t0 + DEBOUNCE));
+        let t1 = t0 + DEBOUNCE / 2;
+        d.add(modified("/s/b.rhai"), t1);
+        d.add(modified("/s/a.rhai"), t1);
+        assert_eq!(d.due(), Some(t1 + DEBOUNCE));
+        assert_eq!(
+            d.take(),
+            Batch {
+                scripts: vec!["/s/a.rhai".into(), "/s/b.rhai".into()],
+                profile_changed: false,
+                rescan: false,
+            }
+        );
+        assert_eq!(d.due(), None, "taking starts a new batch");
+    }
+
+    #[test]
+    fn a_busy_folder_cannot_hold_a_reload_back() {
+        let t0 = Instant::now();
+        let mut d = Debouncer::new(None);
+        let mut t = t0;
+        while t < t0 + 2 * MAX_DEBOUNCE {
+            d.add(modified("/s/a.rhai"), t);
+            t += DEBOUNCE / 2;
+        }
+        assert_eq!(d.due(), Some(t0 + MAX_DEBOUNCE));
+    }
+
+    #[test]
+    fn only_scripts_the_profile_and_lost_events_count() {
+        let t0 = Instant::now();
+        let mut d = Debouncer::new(Some("/p/soak.toml".into()));
+        d.add(modified("/s/notes.txt"), t0);
+        d.add(
+            Ok(
+                notify::Event::new(EventKind::Access(notify::event::AccessKind::Any))
+                    .add_path("/s/a.rhai".into()),
+            ),
+            t0,
+        );
+        assert_eq!(d.due(), None, "neither a text file nor a read is a change");
+        d.add(modified("/p/soak.toml"), t0);
+        d.add(
+            Ok(notify::Event::new(EventKind::Create(CreateKind::File))
+                .set_flag(notify::event::Flag::Rescan)),
+            t0,
+        );
+        let batch = d.take();
+        assert!(batch.profile_changed && batch.rescan && batch.scripts.is_empty());
+        d.add(Err(notify::Error::generic("queue overflow")), t0);
+        assert!(d.take().rescan);
     }
 }

@@ -9,8 +9,9 @@ use anyhow::Context;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
-use crate::botapi::{self, BotApi, BotEvent, ChatInbox};
-use crate::target::SECRET_HEADER;
+use crate::botapi::{self, BotApi, ChatInbox};
+use crate::telegram::BotEvent;
+use crate::telegram::SECRET_HEADER;
 use crate::telegram::build::MediaKind;
 use crate::telegram::{
     IdRangeExhausted, Message, Sender, Tier, TierPools, Update, UpdateFactory, UpdateIds,

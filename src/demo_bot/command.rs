@@ -10,23 +10,23 @@ macro_rules! commands {
         /// A command of the demo bot. To add one: a line here, an arm in `handlers::command`,
         /// and a case in `tests/target.rs`.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum Command { $($variant),* }
+        pub enum BotCommand { $($variant),* }
 
-        impl Command {
-            pub const ALL: &'static [Command] = &[$(Command::$variant),*];
+        impl BotCommand {
+            pub const ALL: &'static [BotCommand] = &[$(BotCommand::$variant),*];
 
             /// With its slash: `/help`.
             pub fn name(self) -> &'static str {
-                match self { $(Command::$variant => $name),* }
+                match self { $(BotCommand::$variant => $name),* }
             }
 
             /// The lowest tier allowed to run it.
             pub fn tier(self) -> Tier {
-                match self { $(Command::$variant => Tier::$tier),* }
+                match self { $(BotCommand::$variant => Tier::$tier),* }
             }
 
             pub fn help(self) -> &'static str {
-                match self { $(Command::$variant => $help),* }
+                match self { $(BotCommand::$variant => $help),* }
             }
         }
     };
@@ -57,20 +57,20 @@ commands! {
     Admin => "/admin", Admin, "the admin panel";
 }
 
-impl Command {
+impl BotCommand {
     pub fn index(self) -> usize {
         self as usize
     }
 }
 
-impl FromStr for Command {
+impl FromStr for BotCommand {
     type Err = ();
 
     /// `/help`, `help` and `/help@some_bot` all name `/help`; names are case-insensitive.
     fn from_str(s: &str) -> Result<Self, ()> {
         let name = s.trim().trim_start_matches('/');
         let name = name.split('@').next().unwrap_or(name);
-        Command::ALL
+        BotCommand::ALL
             .iter()
             .copied()
             .find(|c| c.name()[1..].eq_ignore_ascii_case(name))
@@ -84,8 +84,8 @@ mod tests {
 
     #[test]
     fn twenty_two_commands_in_four_tiers() {
-        assert_eq!(Command::ALL.len(), 22);
-        let count = |t| Command::ALL.iter().filter(|c| c.tier() == t).count();
+        assert_eq!(BotCommand::ALL.len(), 22);
+        let count = |t| BotCommand::ALL.iter().filter(|c| c.tier() == t).count();
         assert_eq!(
             [
                 count(Tier::Guest),
@@ -95,8 +95,8 @@ mod tests {
             ],
             [8, 7, 4, 3]
         );
-        assert_eq!("/Help@stress_demo_bot".parse(), Ok(Command::Help));
-        assert_eq!("trace".parse(), Ok(Command::Trace));
-        assert_eq!("/nope".parse::<Command>(), Err(()));
+        assert_eq!("/Help@stress_demo_bot".parse(), Ok(BotCommand::Help));
+        assert_eq!("trace".parse(), Ok(BotCommand::Trace));
+        assert_eq!("/nope".parse::<BotCommand>(), Err(()));
     }
 }

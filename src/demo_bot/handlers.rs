@@ -9,7 +9,7 @@ use rand::rngs::SmallRng;
 use rand::seq::IndexedRandom;
 use serde_json::{Map, Value, json};
 
-use super::command::Command;
+use super::command::BotCommand;
 use super::state::{BotState, CIRCUITS, MODES, Reminder, SETTINGS, SKILLS};
 use super::stats::{Counters, Kind};
 use crate::telegram::{
@@ -65,7 +65,7 @@ impl Call {
 #[derive(Debug, Clone)]
 pub struct Handled {
     pub kind: Kind,
-    pub command: Option<Command>,
+    pub command: Option<BotCommand>,
     /// Replies in order; the last is the one a user reads as the answer.
     pub calls: Vec<Call>,
     /// The circuit breaker the work went through, if any.
@@ -127,7 +127,7 @@ fn message(state: &BotState, counters: &Counters, m: &Message, rng: &mut SmallRn
     let user = m.from.as_ref().map_or(chat, |u| u.id);
     state.with_user(user, |u| u.history = u.history.saturating_add(1));
     if let Some(word) = m.command() {
-        let Ok(cmd) = word.parse::<Command>() else {
+        let Ok(cmd) = word.parse::<BotCommand>() else {
             let text = format!("I don't know {word}. Try /help.");
             return Handled {
                 kind: Kind::UnknownCommand,
@@ -339,7 +339,7 @@ fn settings_keyboard(settings: &[bool]) -> InlineKeyboardMarkup {
 fn command(
     state: &BotState,
     counters: &Counters,
-    cmd: Command,
+    cmd: BotCommand,
     args: &str,
     chat: i64,
     user: i64,
@@ -350,7 +350,7 @@ fn command(
     let with_typing = |text: String| vec![Call::typing(chat, "typing"), Call::message(chat, text)];
     let trace = state.record_trace(user, cmd.name(), spans(rng, 1));
     match cmd {
-        Command::Start => {
+        BotCommand::Start => {
             let text = if args.is_empty() {
                 "Welcome! I am the stress demo bot. Try /help.".to_string()
             } else {
@@ -358,8 +358,8 @@ fn command(
             };
             (say(text), None)
         }
-        Command::Help => {
-            let lines: Vec<String> = Command::ALL
+        BotCommand::Help => {
+            let lines: Vec<String> = BotCommand::ALL
                 .iter()
                 .filter(|c| c.tier() <= tier)
                 .map(|c| format!("{} — {}", c.name(), c.help()))
@@ -369,7 +369,7 @@ fn command(
                 None,
             )
         }
-        Command::Status => {
+        BotCommand::Status => {
             let (history, mode) = state.with_user(user, |u| (u.history, MODES[u.mode]));
             let text = format!(
                 "✅ All systems normal. Updates handled: {}. You: {tier}, mode {mode}, {history} messages this session.",
@@ -377,11 +377,11 @@ fn command(
             );
             (say(text), None)
         }
-        Command::Skills => (
+        BotCommand::Skills => (
             say(format!("Skills: {}. Use /skill NAME.", SKILLS.join(", "))),
             None,
         ),
-        Command::Mode => {
+        BotCommand::Mode => {
             let current = state.with_user(user, |u| u.mode);
             (
                 vec![
@@ -394,18 +394,18 @@ fn command(
                 None,
             )
         }
-        Command::Cancel => {
+        BotCommand::Cancel => {
             let pending = state.with_user(user, |u| u.pending.take());
             (
                 say(pending.map_or("Nothing to cancel.".into(), |p| format!("Cancelled: {p}."))),
                 None,
             )
         }
-        Command::Clear => {
+        BotCommand::Clear => {
             state.with_user(user, |u| u.history = 0);
             (say("🧹 Conversation cleared.".into()), None)
         }
-        Command::Settings => {
+        BotCommand::Settings => {
             let settings = state.with_user(user, |u| u.settings);
             (
                 vec![
@@ -415,7 +415,7 @@ fn command(
                 None,
             )
         }
-        Command::Skill => match SKILLS.iter().find(|s| s.eq_ignore_ascii_case(args.trim())) {
+        BotCommand::Skill => match SKILLS.iter().find(|s| s.eq_ignore_ascii_case(args.trim())) {
             Some(skill) => {
                 state.with_user(user, |u| u.skill = Some(skill));
                 (
@@ -428,7 +428,7 @@ fn command(
                 None,
             ),
         },
-        Command::Translate => {
+        BotCommand::Translate => {
             let (lang, text) = first_word(args);
             if lang.is_empty() || text.is_empty() {
                 return (
@@ -448,7 +448,7 @@ fn command(
                 Some(1),
             )
         }
-        Command::Summarize => {
+        BotCommand::Summarize => {
             if args.is_empty() {
                 return (say("Usage: /summarize TEXT".into()), None);
             }
@@ -463,7 +463,7 @@ fn command(
                 Some(0),
             )
         }
-        Command::Rewrite => {
+        BotCommand::Rewrite => {
             if args.is_empty() {
                 return (say("Usage: /rewrite TEXT".into()), None);
             }
@@ -472,7 +472,7 @@ fn command(
                 Some(0),
             )
         }
-        Command::Remind => {
+        BotCommand::Remind => {
             let (when, text) = first_word(args);
             if when.is_empty() || text.is_empty() {
                 return (
@@ -494,7 +494,7 @@ fn command(
                 Some(3),
             )
         }
-        Command::Reminders => {
+        BotCommand::Reminders => {
             let list = state.with_user(user, |u| {
                 u.reminders
                     .iter()
@@ -509,8 +509,8 @@ fn command(
             };
             (say(text), Some(3))
         }
-        Command::Task => (say(task(state, user, args)), Some(3)),
-        Command::Traces => {
+        BotCommand::Task => (say(task(state, user, args)), Some(3)),
+        BotCommand::Traces => {
             let lines: Vec<String> = state
                 .latest_traces(5)
                 .iter()
@@ -521,7 +521,7 @@ fn command(
                 .collect();
             (say(format!("Latest traces:\n{}", lines.join("\n"))), None)
         }
-        Command::Trace => {
+        BotCommand::Trace => {
             let id = args.split_whitespace().next().unwrap_or("");
             let text = match state.trace(id) {
                 _ if id.is_empty() => "Usage: /trace ID (see /traces)".to_string(),
@@ -546,7 +546,7 @@ fn command(
             };
             (say(text), None)
         }
-        Command::Circuits => {
+        BotCommand::Circuits => {
             let lines: Vec<String> = state
                 .circuit_states()
                 .iter()
@@ -561,7 +561,7 @@ fn command(
             }
             (vec![call], None)
         }
-        Command::Tier => {
+        BotCommand::Tier => {
             let target = args
                 .split_whitespace()
                 .next()
@@ -579,10 +579,10 @@ fn command(
                 None,
             )
         }
-        Command::Grant | Command::Revoke => {
+        BotCommand::Grant | BotCommand::Revoke => {
             (say(grant_or_revoke(state, counters, cmd, args)), None)
         }
-        Command::Admin => {
+        BotCommand::Admin => {
             let text = format!(
                 "🛠 Admin panel\nUpdates: {}\nUsers with state: {}\nGrants: {}",
                 counters.total() + 1,
@@ -641,12 +641,12 @@ fn task(state: &BotState, user: i64, args: &str) -> String {
     })
 }
 
-fn grant_or_revoke(state: &BotState, counters: &Counters, cmd: Command, args: &str) -> String {
+fn grant_or_revoke(state: &BotState, counters: &Counters, cmd: BotCommand, args: &str) -> String {
     let mut words = args.split_whitespace();
     let Some(Ok(target)) = words.next().map(str::parse::<i64>) else {
         return format!("Usage: {}", cmd.help());
     };
-    let result = if cmd == Command::Grant {
+    let result = if cmd == BotCommand::Grant {
         let Some(Ok(tier)) = words.next().map(str::parse::<Tier>) else {
             return format!(
                 "Usage: {} (tiers: guest, user, developer, admin)",

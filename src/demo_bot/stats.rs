@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use super::command::Command;
+use super::command::BotCommand;
 use crate::telegram::Tier;
 
 /// What kind of update arrived.
@@ -87,7 +87,7 @@ pub struct Counters {
 
 impl Default for Counters {
     fn default() -> Self {
-        assert_eq!(Command::ALL.len(), 22);
+        assert_eq!(BotCommand::ALL.len(), 22);
         Self {
             kinds: counters(),
             commands: counters(),
@@ -107,7 +107,7 @@ fn bump(c: &AtomicU64) {
 }
 
 impl Counters {
-    pub fn received(&self, kind: Kind, command: Option<Command>) {
+    pub fn received(&self, kind: Kind, command: Option<BotCommand>) {
         bump(&self.kinds[kind as usize]);
         if let Some(c) = command {
             bump(&self.commands[c.index()]);
@@ -115,7 +115,7 @@ impl Counters {
     }
 
     /// A command refused because the sender's tier is too low.
-    pub fn refused(&self, command: Command, sender: Tier) {
+    pub fn refused(&self, command: BotCommand, sender: Tier) {
         bump(&self.refused[command.index()]);
         bump(&self.refused_tiers[sender.index()]);
     }
@@ -144,7 +144,7 @@ impl Counters {
         self.kinds.iter().map(|c| c.load(Ordering::Relaxed)).sum()
     }
 
-    pub fn snapshot(&self) -> TargetStats {
+    pub fn snapshot(&self) -> DemoBotStats {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let nonzero =
             |names: &mut dyn Iterator<Item = (&'static str, u64)>| -> BTreeMap<String, u64> {
@@ -153,7 +153,7 @@ impl Counters {
                     .map(|(k, n)| (k.to_string(), n))
                     .collect()
             };
-        TargetStats {
+        DemoBotStats {
             total: self.total(),
             kinds: nonzero(
                 &mut Kind::ALL
@@ -161,12 +161,12 @@ impl Counters {
                     .map(|k| (k.as_str(), load(&self.kinds[*k as usize]))),
             ),
             commands: nonzero(
-                &mut Command::ALL
+                &mut BotCommand::ALL
                     .iter()
                     .map(|c| (c.name(), load(&self.commands[c.index()]))),
             ),
             refused: nonzero(
-                &mut Command::ALL
+                &mut BotCommand::ALL
                     .iter()
                     .map(|c| (c.name(), load(&self.refused[c.index()]))),
             ),
@@ -199,7 +199,7 @@ impl Counters {
 
 /// `GET /stats`: everything the demo bot received and did, as JSON. Maps omit zero counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TargetStats {
+pub struct DemoBotStats {
     /// Valid updates received (every kind).
     pub total: u64,
     /// Per kind: command, unknown_command, text_simple, text_complex, voice, photo, document,

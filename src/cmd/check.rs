@@ -4,19 +4,22 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
 use crate::botapi::{ApiConfig, BotApi, ReplyHub};
+use crate::cli::CheckArgs;
+use crate::config::{self, ConfigError};
+use crate::demo_bot::{BotCommand, BotLatency, DemoBot, DemoBotConfig};
 use crate::script::{ClassTable, ScriptSet};
 use crate::stats::aggregate::StatsMsg;
 use crate::stats::recorder::{ErrorKey, Interval};
-use crate::target::{Command as BotCommand, DemoBot, Latency, TargetConfig};
 use crate::telegram::{TierPools, UpdateIds};
 use crate::transport::MemoryTransport;
-use crate::vu::{Command, RunOptions, TransportSpec, VuSpec, Worker, WorkerShared};
+use crate::vu::{RunOptions, TransportSpec, VuSpec, Worker, WorkerCmd, WorkerShared};
 
 /// The classes and tasks of a script set, with expected shares.
 pub fn describe(set: &ScriptSet) -> String {
@@ -69,15 +72,15 @@ pub async fn dry_run(
     seed: u64,
 ) -> anyhow::Result<Vec<ClassDryRun>> {
     let pools = TierPools::default();
-    let bot = DemoBot::new(TargetConfig {
+    let bot = DemoBot::new(DemoBotConfig {
         reply_in_webhook: true,
-        latency: Latency::zero(),
+        latency: BotLatency::zero(),
         seed,
         pools: pools.clone(),
-        ..TargetConfig::default()
+        ..DemoBotConfig::default()
     });
     let path = bot.config().path.clone();
-    let memory = MemoryTransport::new(crate::target::router(bot), path, None);
+    let memory = MemoryTransport::new(crate::demo_bot::router(bot), path, None);
     let api = Arc::new(BotApi::new(ApiConfig::default(), ReplyHub::default()));
     let update_ids = Arc::new(UpdateIds::unsharded());
     let classes = Arc::new(ClassTable::new(set));
@@ -105,7 +108,7 @@ pub async fn dry_run(
             workers: 1,
         });
         let worker = Worker::start(0, shared)?;
-        worker.send(Command::Spawn(VuSpec {
+        worker.send(WorkerCmd::Spawn(VuSpec {
             vu: index as u64,
             class: index,
             tier: class.decl.tier,
@@ -113,7 +116,7 @@ pub async fn dry_run(
             pool_index: 0,
         }));
         let _ = ended_rx.recv().await;
-        worker.send(Command::StopAll {
+        worker.send(WorkerCmd::StopAll {
             deadline: Instant::now(),
         });
         tokio::task::spawn_blocking(move || worker.join())
@@ -180,4 +183,25 @@ pub fn describe_dry_run(runs: &[ClassDryRun], iterations: u64) -> String {
         let _ = writeln!(out, "  not sent: {}", missing.join(" "));
     }
     out
+}
+
+/// Compiles, describes and (with `--dry-run`) tries the scripts.
+pub async fn command(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let set = config::scripts(&args.paths, &args.stdlib)?;
+    for warning in set.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    print!("{}", describe(&set));
+    if let Some(n) = args.dry_run {
+        if n == 0 {
+            return Err(ConfigError {
+                flag: "--dry-run",
+                message: "must be at least 1".into(),
+            }
+            .into());
+        }
+        let runs = dry_run(&set, n, args.seed).await?;
+        print!("\n{}", describe_dry_run(&runs, n));
+    }
+    Ok(ExitCode::SUCCESS)
 }

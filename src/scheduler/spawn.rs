@@ -4,7 +4,7 @@
 //! the last, so a run shows whether the scheduler kept the shape it promised. The times are the
 //! scheduler's decisions; a worker starts a user a few microseconds later.
 
-use serde::{Deserialize, Serialize};
+use crate::report::SpawnPhase;
 
 /// What a phase did to the number of users.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,36 +13,6 @@ pub(crate) enum Change {
     Stop,
     /// A user moved between classes after a reload changed the weights (one stop, one start).
     Move,
-}
-
-/// One ramp, as walked.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SpawnPhase {
-    /// What asked for it: `stage N` of the profile, `control` (the API or the keys),
-    /// `profile edit (stage N)` or `reload` (users moved between classes).
-    pub source: String,
-    /// Users per second asked for.
-    pub asked_rate: f64,
-    /// Users started, stopped and moved during the ramp.
-    pub started: u64,
-    pub stopped: u64,
-    pub moved: u64,
-    /// Changes after the ramp reached its users (users that ended and were replaced): not part
-    /// of the rate.
-    pub after: u64,
-    /// Seconds from the run's start to its first and its last change.
-    pub first_s: f64,
-    pub last_s: f64,
-    /// (changes - 1) / (last_s - first_s): the rate between the first and the last change.
-    /// `null` with fewer than two changes, or all at one instant.
-    pub achieved_rate: Option<f64>,
-}
-
-impl SpawnPhase {
-    /// Changes during the ramp.
-    fn changes(&self) -> u64 {
-        self.started + self.stopped + self.moved
-    }
 }
 
 /// Which plan a change belongs to.

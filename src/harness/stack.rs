@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::botapi::{ApiConfig, BotApi, ReplyHub};
-use crate::target::{ApiEndpoint, DemoBot, TargetConfig};
+use crate::demo_bot::{ApiEndpoint, DemoBot, DemoBotConfig};
 
 /// The token the in-process demo bot uses with the in-process stand-in.
 pub const LOCAL_TOKEN: &str = "123456:stress-local";
@@ -35,7 +35,7 @@ async fn bind_loopback() -> anyhow::Result<(TcpListener, SocketAddr)> {
 impl LocalStack {
     /// Starts both servers. `config.api` is pointed at the stand-in unless the bot replies only
     /// in the webhook body.
-    pub async fn start(mut config: TargetConfig) -> anyhow::Result<Self> {
+    pub async fn start(mut config: DemoBotConfig) -> anyhow::Result<Self> {
         let (stop, _) = watch::channel(false);
         let (api_listener, api_addr) = bind_loopback().await?;
         let api = Arc::new(BotApi::new(
@@ -61,7 +61,7 @@ impl LocalStack {
             api.clone(),
             until_stopped(stop.subscribe()),
         ));
-        tokio::spawn(crate::target::serve(
+        tokio::spawn(crate::demo_bot::serve(
             bot_listener,
             bot.clone(),
             until_stopped(stop.subscribe()),

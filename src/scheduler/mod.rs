@@ -5,6 +5,9 @@
 //! reload changes the weights, and into their new tier's pool when it changes a class's tier;
 //! and spreads users over the workers.
 
+mod pacing;
+mod spawn;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
@@ -12,9 +15,11 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
 use crate::profile::{ClassSplit, Profile};
-use crate::stats::spawn::{Change, PhaseKey, SpawnLog, SpawnPhase};
+use crate::report::SpawnPhase;
 use crate::telegram::{Tier, TierPools};
-use crate::vu::{Command, VuSpec, Worker};
+use crate::vu::{VuSpec, Worker, WorkerCmd};
+use pacing::{Pacer, Want, next_change, next_wake, plan_at};
+use spawn::{Change, PhaseKey, SpawnLog};
 
 /// Lowest-free allocation of indices into one tier's pool.
 #[derive(Debug, Default)]
@@ -71,10 +76,12 @@ pub struct SchedulerStatus {
     /// Users running now.
     pub users: u32,
     /// Users the scheduler is moving to.
-    pub target: u32,
+    pub goal_users: u32,
     pub spawn_rate: f64,
     /// Users assigned per class (in the class table's order).
     pub per_class: Vec<u64>,
+    /// Users started so far per class (in the class table's order).
+    pub started: Vec<u64>,
     /// Users running per tier (their ids are from that tier's pool).
     pub per_tier: BTreeMap<Tier, u64>,
     pub elapsed_s: f64,
@@ -243,7 +250,7 @@ impl Scheduler {
                 pool_index,
             },
         );
-        self.workers[worker].send(Command::Spawn(spec));
+        self.workers[worker].send(WorkerCmd::Spawn(spec));
         true
     }
 
@@ -267,7 +274,7 @@ impl Scheduler {
     fn halt_at(&mut self, class: usize, at: usize) {
         let (vu, worker) = self.running[class].remove(at);
         self.stopping.insert(vu);
-        self.workers[worker].send(Command::Stop(vu));
+        self.workers[worker].send(WorkerCmd::Stop(vu));
     }
 
     /// A running user whose id is from a tier its class no longer has: (class, place in the
@@ -287,6 +294,33 @@ impl Scheduler {
             }
         }
         None
+    }
+
+    /// With the count right: moves one user to the class the split asks for, or out of a tier
+    /// its class no longer has. `None` when there is nothing to move (or no room to move it);
+    /// `Some(None)` when a move was tried and its new user could not start.
+    fn rebalance(&mut self) -> Option<Option<Change>> {
+        if self.iterations {
+            return None;
+        }
+        if let Some((from, to)) = self.split.rebalance() {
+            // Move a user only if the new class's pool has an id for it.
+            if !self.has_room(self.tiers[to]) {
+                self.split.undo(to);
+                self.split.redo(from);
+                return None;
+            }
+            self.halt(from);
+            return Some(self.start(to).then_some(Change::Move));
+        }
+        // The class's tier changed: its users move to the new tier's pool one at a time, each
+        // replaced by a new user of the class (the bot sees a new user).
+        let (class, at) = self.stale_tier_user()?;
+        if !self.has_room(self.tiers[class]) {
+            return None;
+        }
+        self.halt_at(class, at);
+        Some(self.start(class).then_some(Change::Move))
     }
 
     fn on_ended(&mut self, vu: u64) {
@@ -368,9 +402,10 @@ impl Scheduler {
         self.io.users.send_replace(users);
         self.io.status.send_replace(SchedulerStatus {
             users,
-            target,
+            goal_users: target,
             spawn_rate: rate,
             per_class: self.split.counts().to_vec(),
+            started: self.started.clone(),
             per_tier: Tier::ALL
                 .iter()
                 .map(|t| (*t, self.per_tier[t.index()]))
@@ -391,14 +426,7 @@ impl Scheduler {
         stop: impl std::future::Future<Output = ()>,
     ) -> SchedulerEnd {
         let mut end = started + self.profile.run_time();
-        let mut credit = 1.0_f64;
-        let mut last = Instant::now();
-        // When a user was last started, stopped or moved.
-        let mut last_change: Option<Instant> = None;
-        // The plan (generation, stage) the credit counts for.
-        let mut plan = None;
-        // The last wait was the long one of a settled plan: its time earns no credit.
-        let mut slept_idle = false;
+        let mut pacer = Pacer::new(Instant::now());
         tokio::pin!(stop);
         let reason = loop {
             let now = Instant::now();
@@ -406,85 +434,43 @@ impl Scheduler {
                 break StopReason::RunTime;
             }
             let t = now - started;
-            let (target, rate) = self
-                .manual
-                .unwrap_or_else(|| (self.profile.users_at(t), self.profile.rate_at(t)));
-            // Where the plan is heading, for the spawn log and the idle wait.
-            let (stage, stage_end) = self.profile.stage_at(t);
-            let (stage, plan_users) = match self.manual {
-                Some((users, _)) => (0, users),
-                None => (stage, self.profile.stages[stage].users),
-            };
-            let t_s = t.as_secs_f64();
-            if std::mem::take(&mut slept_idle) {
-                last = now;
-            }
-            if plan != Some((self.generation, stage)) {
-                // A new plan (a stage, a command) goes at its rate from here. Its first change
-                // may come at once, unless one came less than an interval ago: changes never
-                // come closer than the rate allows, and the spawn log measures the plan's rate
-                // from a first change that was not held back.
-                plan = Some((self.generation, stage));
-                let rested = last_change.is_none_or(|c| (now - c).as_secs_f64() * rate >= 1.0);
-                credit = if rested { 1.0 } else { credit.min(1.0) };
-                last = now;
-            }
-            // Never faster than the spawn rate, with at most a second's worth in hand.
-            credit = (credit + rate * (now - last).as_secs_f64()).min(rate.max(1.0));
-            last = now;
+            let plan = plan_at(&self.profile, self.manual, t);
+            pacer.earn(now, (self.generation, plan.stage), plan.rate);
             let mut idle = false;
-            while credit >= 1.0 {
-                let total = self.split.total();
-                let change = if total < u64::from(target) {
-                    let class = self.split.add();
-                    self.start(class).then_some(Change::Start)
-                } else if total > u64::from(target) {
-                    self.split
+            while pacer.allows() {
+                let change = match next_change(self.split.total(), plan.users) {
+                    Want::Start => {
+                        let class = self.split.add();
+                        self.start(class).then_some(Change::Start)
+                    }
+                    Want::Stop => self
+                        .split
                         .remove()
-                        .and_then(|class| self.halt(class).then_some(Change::Stop))
-                } else if !self.iterations
-                    && let Some((from, to)) = self.split.rebalance()
-                {
-                    // Move a user only if the new class's pool has an id for it.
-                    if !self.has_room(self.tiers[to]) {
-                        self.split.undo(to);
-                        self.split.redo(from);
-                        idle = true;
-                        break;
-                    }
-                    self.halt(from);
-                    self.start(to).then_some(Change::Move)
-                } else if !self.iterations
-                    && let Some((class, at)) = self.stale_tier_user()
-                {
-                    // The class's tier changed: its users move to the new tier's pool one at a
-                    // time, each replaced by a new user of the class (the bot sees a new user).
-                    if !self.has_room(self.tiers[class]) {
-                        idle = true;
-                        break;
-                    }
-                    self.halt_at(class, at);
-                    self.start(class).then_some(Change::Move)
-                } else {
-                    idle = true;
-                    break;
+                        .and_then(|class| self.halt(class).then_some(Change::Stop)),
+                    Want::Rebalance => match self.rebalance() {
+                        Some(change) => change,
+                        None => {
+                            idle = true;
+                            break;
+                        }
+                    },
                 };
                 if let Some(change) = change {
-                    self.log(stage, rate, t_s, change);
-                    last_change = Some(now);
+                    self.log(plan.stage, plan.rate, t.as_secs_f64(), change);
                 }
-                credit -= 1.0;
+                pacer.spend(change.map(|_| now));
             }
             if idle {
                 // Credit does not pile up while there is nothing to do: the next change
                 // starts at the spawn rate, not with a burst.
-                credit = credit.min(1.0);
+                pacer.cap();
             }
-            let settled = idle && self.split.total() == u64::from(plan_users);
+            let settled = idle && self.split.total() == u64::from(plan.goal);
             if settled {
                 self.spawn.close();
+                pacer.rest();
             }
-            self.publish(target, rate, started, end);
+            self.publish(plan.users, plan.rate, started, end);
             let final_users = self.profile.users_at(self.profile.run_time());
             if self.iterations
                 && self.manual.is_none()
@@ -494,23 +480,16 @@ impl Scheduler {
             {
                 break StopReason::Iterations;
             }
-            // Mid-ramp, wake for the next user; with the plan's users reached, only for the next
-            // stage (or once a second, for the status): an idle scheduler costs nothing.
-            let next = if settled {
-                slept_idle = true;
-                let stage_end = started + stage_end;
-                let wake = if self.manual.is_none() && stage_end > now {
-                    stage_end
-                } else {
-                    end
-                };
-                wake.min(now + Duration::from_secs(1))
-            } else {
-                now + Duration::from_secs_f64((1.0 / rate).clamp(0.001, 0.1))
-            };
-            let next = tokio::time::Instant::from(end.min(next));
+            let next = next_wake(
+                now,
+                settled,
+                self.manual.is_none(),
+                started + plan.stage_end,
+                end,
+                plan.rate,
+            );
             tokio::select! {
-                _ = tokio::time::sleep_until(next) => {}
+                _ = tokio::time::sleep_until(next.into()) => {}
                 Some(vu) = self.io.ended.recv() => {
                     self.on_ended(vu);
                     while let Ok(vu) = self.io.ended.try_recv() {
@@ -522,14 +501,14 @@ impl Scheduler {
                         break StopReason::Interrupted;
                     }
                     // No burst of credit saved up before the command.
-                    credit = credit.min(1.0);
+                    pacer.cap();
                 }
                 _ = &mut stop => break StopReason::Interrupted,
             }
         };
         let deadline = Instant::now() + stop_timeout;
         for w in &self.workers {
-            w.send(Command::StopAll { deadline });
+            w.send(WorkerCmd::StopAll { deadline });
         }
         let workers = std::mem::take(&mut self.workers);
         let ends = tokio::task::spawn_blocking(move || {

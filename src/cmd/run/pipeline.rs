@@ -1,0 +1,354 @@
+//! The load test from start to end, as named steps (ARCHITECTURE.md draws the same flow):
+//! start the bot under test, the workers, the reloader, the control API and the aggregator;
+//! let the scheduler walk the profile; then shut down in a fixed order and build the summary.
+//!
+//! Shutdown order, and why it is safe:
+//! 1. the scheduler stops every user and joins the worker threads, so no sample is in flight
+//!    and the workers' statistics senders are gone;
+//! 2. `done` tells the reloader and the control API to stop; the reloader is awaited, which
+//!    drops the last statistics sender;
+//! 3. the aggregator, with no sender left, settles the last seconds and returns; its snapshot
+//!    sender goes with it, which ends the live display;
+//! 4. the final summary is built from the aggregator by the same function as every snapshot.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use super::bot::{self, Target};
+use super::limits;
+use crate::config::{RunConfig, TargetChoice};
+use crate::control::{ControlState, keys};
+use crate::output::progress;
+use crate::reload::Reloader;
+use crate::report::{ClassInfo, ProfileInfo, ReloadEvent, RunInfo, Snapshot, StageInfo, Summary};
+use crate::scheduler::{Scheduler, SchedulerCmd, SchedulerIo, SchedulerStatus, StopReason};
+use crate::script::ClassTable;
+use crate::stats::aggregate::StatsMsg;
+use crate::stats::{Aggregator, summarize};
+use crate::telegram::UpdateIds;
+use crate::vu::{TransportSpec, Worker, WorkerShared};
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct Outcome {
+    pub summary: Summary,
+    pub reason: StopReason,
+    /// Users that could not start because their tier's pool was used up.
+    pub pool_exhausted: u64,
+}
+
+/// Where the control API listens, once started.
+#[derive(Debug, Clone, Copy)]
+pub struct Started {
+    pub control: Option<SocketAddr>,
+}
+
+/// Runs a load test until its profile ends, every user finished its iterations, the control
+/// API says stop, or `stop` resolves (Ctrl-C).
+pub async fn run(
+    config: RunConfig,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<Outcome> {
+    run_with(config, stop, |_| {}).await
+}
+
+/// [`run`], telling `on_start` where the control API listens once everything is up.
+pub async fn run_with(
+    config: RunConfig,
+    stop: impl std::future::Future<Output = ()>,
+    on_start: impl FnOnce(Started),
+) -> anyhow::Result<Outcome> {
+    limits::file_descriptors(
+        config.max_connections,
+        matches!(config.target, TargetChoice::Demo(_)),
+    )?;
+    let target = bot::start(&config.target).await?;
+    let table = Arc::new(ClassTable::new(&config.scripts));
+    announce(&config, &target);
+    let about = describe_run(&config, &target);
+    let started = Instant::now();
+
+    let (stats_tx, stats_rx) = mpsc::unbounded_channel();
+    let (ended_tx, ended_rx) = mpsc::unbounded_channel();
+    let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+    let (reload_tx, reload_rx) = mpsc::unbounded_channel();
+    let (users_tx, users_rx) = watch::channel(0u32);
+    let (status_tx, status_rx) = watch::channel(SchedulerStatus::default());
+    let (snap_tx, snap_rx) = watch::channel(Snapshot::default());
+    let (done_tx, done_rx) = watch::channel(false);
+
+    let workers = start_workers(
+        &config,
+        &target,
+        &table,
+        stats_tx.clone(),
+        ended_tx,
+        started,
+    )?;
+    let reloading = config.reload.then(|| {
+        start_reloader(
+            &config,
+            &table,
+            commands_tx.clone(),
+            stats_tx.clone(),
+            reload_rx,
+            started,
+            done_rx.clone(),
+        )
+    });
+    // From here on the statistics senders are the workers' and the reloader's only.
+    drop(stats_tx);
+    let control = match config.control {
+        Some(addr) => Some(
+            start_control(
+                addr,
+                &config,
+                &table,
+                commands_tx.clone(),
+                reload_tx.clone(),
+                status_rx.clone(),
+                snap_rx.clone(),
+                done_rx,
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let _keys = (!config.quiet)
+        .then(|| keys::listen(commands_tx.clone(), reload_tx.clone(), status_rx.clone()))
+        .flatten();
+    drop((commands_tx, reload_tx));
+
+    let live_info = {
+        let (about, table, status) = (about.clone(), table.clone(), status_rx);
+        Box::new(move || {
+            let mut info = run_info(&about, &table, &status.borrow().started);
+            info.duration_s = started.elapsed().as_secs_f64();
+            info
+        })
+    };
+    let aggregator =
+        tokio::spawn(Aggregator::new(users_rx, started, live_info).run(stats_rx, snap_tx));
+    let display =
+        (!config.quiet).then(|| tokio::spawn(progress::show(snap_rx, config.profile.run_time())));
+    let scheduler = Scheduler::new(
+        config.profile.clone(),
+        &table.weights(),
+        table.slots().iter().map(|s| s.load().decl.tier).collect(),
+        config.pools.clone(),
+        workers,
+        SchedulerIo {
+            users: users_tx,
+            status: status_tx,
+            ended: ended_rx,
+            commands: commands_rx,
+        },
+        config.options.iterations.is_some(),
+    );
+    on_start(Started { control });
+
+    // Shutdown, in the order the module's header gives.
+    let end = scheduler.run(started, config.stop_timeout, stop).await;
+    if let Some(panic) = end.worker_panics.first() {
+        anyhow::bail!("a worker thread panicked ({panic}); its users' statistics are lost");
+    }
+    let duration = started.elapsed();
+    done_tx.send_replace(true);
+    if let Some(r) = reloading {
+        let _ = r.await;
+    }
+    let stats = aggregator.await.context("the statistics task")?;
+    if let Some(display) = display {
+        let _ = display.await;
+    }
+
+    let mut info = run_info(&about, &table, &end.started);
+    info.duration_s = duration.as_secs_f64();
+    info.abandoned_users = end.abandoned;
+    info.spawn = end.spawn;
+    info.bot = target
+        .stack
+        .as_ref()
+        .map(|s| serde_json::to_value(s.bot.stats()))
+        .transpose()?;
+    Ok(Outcome {
+        summary: summarize(&stats, info),
+        reason: end.reason,
+        pool_exhausted: end.pool_exhausted,
+    })
+}
+
+/// The start banner.
+fn announce(config: &RunConfig, target: &Target) {
+    if config.quiet {
+        return;
+    }
+    let names: Vec<String> = config
+        .scripts
+        .classes
+        .iter()
+        .map(|c| format!("{} ({})", c.decl.name, c.decl.weight))
+        .collect();
+    eprintln!(
+        "stress: {} against {}; profile {} ({} users at most, {}); seed {}",
+        names.join(", "),
+        target.describe,
+        config.profile.name,
+        config.profile.peak_users(),
+        humantime::format_duration(config.profile.run_time()),
+        config.options.seed,
+    );
+}
+
+/// What a summary says about the run besides its statistics, fixed at the start.
+fn describe_run(config: &RunConfig, target: &Target) -> RunInfo {
+    let now = SystemTime::now();
+    RunInfo {
+        started_at: humantime::format_rfc3339_seconds(now).to_string(),
+        started_unix: now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        seed: config.options.seed,
+        target: target.describe.clone(),
+        profile: ProfileInfo {
+            name: config.profile.name.clone(),
+            stages: config
+                .profile
+                .stages
+                .iter()
+                .map(|s| StageInfo {
+                    users: s.users,
+                    spawn_rate: s.spawn_rate,
+                    duration_s: s.duration.as_secs_f64(),
+                })
+                .collect(),
+        },
+        ..RunInfo::default()
+    }
+}
+
+/// The run's description with its classes as they are now (a reload may have changed them) and
+/// the users started per class: the same for a live snapshot and the final summary.
+fn run_info(about: &RunInfo, table: &ClassTable, started: &[u64]) -> RunInfo {
+    let classes = table
+        .slots()
+        .iter()
+        .enumerate()
+        .map(|(i, slot)| {
+            let c = slot.load();
+            ClassInfo {
+                name: c.decl.name.clone(),
+                file: slot.file.display().to_string(),
+                tier: c.decl.tier.as_str().into(),
+                weight: slot.weight(),
+                tasks: c.tasks.iter().map(|t| (t.name.clone(), t.weight)).collect(),
+                users_started: started.get(i).copied().unwrap_or(0),
+            }
+        })
+        .collect();
+    RunInfo {
+        classes,
+        ..about.clone()
+    }
+}
+
+/// One worker thread per `--workers`, each with its share of the connections.
+fn start_workers(
+    config: &RunConfig,
+    target: &Target,
+    table: &Arc<ClassTable>,
+    stats: mpsc::UnboundedSender<StatsMsg>,
+    ended: mpsc::UnboundedSender<u64>,
+    started: Instant,
+) -> anyhow::Result<Vec<Worker>> {
+    let shared = Arc::new(WorkerShared {
+        classes: table.clone(),
+        transport: TransportSpec::Http {
+            target: Arc::new(target.http.clone()),
+            max_connections: config.max_connections as usize,
+            timeout: config.timeout,
+            secret: target.secret.clone(),
+        },
+        api: target.api.clone(),
+        update_ids: Arc::new(UpdateIds::unsharded()),
+        pools: config.pools.clone(),
+        options: config.options.clone(),
+        stats,
+        ended,
+        started,
+        workers: config.workers,
+    });
+    (0..config.workers)
+        .map(|i| Worker::start(i, shared.clone()))
+        .collect::<std::io::Result<Vec<_>>>()
+        .context("starting the worker threads")
+}
+
+/// The hot-reload watcher, until `done`.
+fn start_reloader(
+    config: &RunConfig,
+    table: &Arc<ClassTable>,
+    scheduler: mpsc::UnboundedSender<SchedulerCmd>,
+    stats: mpsc::UnboundedSender<StatsMsg>,
+    requests: mpsc::UnboundedReceiver<oneshot::Sender<ReloadEvent>>,
+    started: Instant,
+    done: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let reloader = Reloader {
+        table: table.clone(),
+        profile_file: config.profile_file.clone(),
+        overrides: config.overrides,
+        pools: config.pools.clone(),
+        scheduler,
+        stats,
+        requests,
+        started,
+        quiet: config.quiet,
+    };
+    tokio::spawn(async move {
+        if let Err(e) = reloader.run(done).await {
+            tracing::warn!("scripts will not be reloaded: {e:#}");
+            eprintln!("warning: scripts will not be reloaded: {e:#}");
+        }
+    })
+}
+
+/// The dashboard, control API and `/metrics` on `addr`, until `done`; returns the bound address.
+#[allow(clippy::too_many_arguments)]
+async fn start_control(
+    addr: SocketAddr,
+    config: &RunConfig,
+    table: &Arc<ClassTable>,
+    scheduler: mpsc::UnboundedSender<SchedulerCmd>,
+    reload: mpsc::UnboundedSender<oneshot::Sender<ReloadEvent>>,
+    status: watch::Receiver<SchedulerStatus>,
+    snapshot: watch::Receiver<Snapshot>,
+    mut done: watch::Receiver<bool>,
+) -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("--control: binding {addr}"))?;
+    let addr = listener.local_addr()?;
+    if !config.quiet {
+        eprintln!("dashboard on http://{addr}/ (control API: /api/status, metrics: /metrics)");
+    }
+    let state = Arc::new(ControlState {
+        scheduler,
+        reload,
+        status,
+        snapshot,
+        table: table.clone(),
+        pools: config.pools.clone(),
+        token: config.control_token.clone(),
+    });
+    tokio::spawn(crate::control::serve(listener, state, async move {
+        let _ = done.wait_for(|d| *d).await;
+    }));
+    Ok(addr)
+}

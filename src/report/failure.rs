@@ -1,0 +1,66 @@
+//! Why a request failed: the stable kinds a result counts failures by.
+
+/// Why a request failed. Stable names: they appear in reports and JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorKind {
+    /// The TCP connection or HTTP handshake failed.
+    Connect,
+    /// No complete answer within `--timeout`.
+    Timeout,
+    /// The connection broke while the request or answer was on it.
+    Reset,
+    /// The bot answered 4xx.
+    Http4xx,
+    /// The bot answered 5xx.
+    Http5xx,
+    /// Another status that is not 2xx (1xx or 3xx).
+    HttpOther,
+    /// An answer that is not valid HTTP, or too large.
+    BadResponse,
+    /// The host refused to send (a /grant or /revoke naming an id outside the test pools).
+    Refused,
+    /// Still in flight when the run's stop deadline passed.
+    Abandoned,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 9] = [
+        ErrorKind::Connect,
+        ErrorKind::Timeout,
+        ErrorKind::Reset,
+        ErrorKind::Http4xx,
+        ErrorKind::Http5xx,
+        ErrorKind::HttpOther,
+        ErrorKind::BadResponse,
+        ErrorKind::Refused,
+        ErrorKind::Abandoned,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Connect => "connect",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Reset => "reset",
+            ErrorKind::Http4xx => "http_4xx",
+            ErrorKind::Http5xx => "http_5xx",
+            ErrorKind::HttpOther => "http_other",
+            ErrorKind::BadResponse => "bad_response",
+            ErrorKind::Refused => "refused",
+            ErrorKind::Abandoned => "abandoned",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The failure a status stands for, if it is not a success.
+    pub fn from_status(status: u16) -> Option<Self> {
+        match status {
+            200..=299 => None,
+            400..=499 => Some(ErrorKind::Http4xx),
+            500..=599 => Some(ErrorKind::Http5xx),
+            _ => Some(ErrorKind::HttpOther),
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! The result of a run, as `--json` writes it. The schema is versioned ([`SCHEMA`]) and
+//! committed as `schema/result.v1.json`; a change to these types is a change to that file.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{HistoryPoint, Percentiles, ReloadEvent, SpawnPhase, Verdict, WindowPoint};
+
+/// The `schema` field of every result file.
+pub const SCHEMA: &str = "stress.result/v1";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageInfo {
+    pub users: u32,
+    pub spawn_rate: f64,
+    pub duration_s: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProfileInfo {
+    pub name: String,
+    pub stages: Vec<StageInfo>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    pub requests: u64,
+    pub failures: u64,
+    pub rps: f64,
+    pub latency_ms: Percentiles,
+    /// Requests answered by a reply (with the stand-in on), and those whose reply never came.
+    pub replies: u64,
+    pub no_reply: u64,
+    pub reply_ms: Option<Percentiles>,
+    pub tasks: u64,
+    pub script_errors: u64,
+    pub checks_passed: u64,
+    pub checks_failed: u64,
+    /// Users still in a task at the end of `--stop-timeout`.
+    pub abandoned_users: u64,
+    /// How late users woke from their waits, when they waited.
+    pub wait_lateness_ms: Option<Percentiles>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestRow {
+    /// A command (`/help`) or a kind (`text`, `voice`, `photo`, `document`, `callback`).
+    pub name: String,
+    pub count: u64,
+    pub failures: u64,
+    /// Only the kinds that occurred.
+    pub failures_by_kind: BTreeMap<String, u64>,
+    pub rps: f64,
+    pub latency_ms: Percentiles,
+    pub replies: u64,
+    pub no_reply: u64,
+    pub reply_ms: Option<Percentiles>,
+    /// Bytes of the bot's answers (webhook response bodies).
+    pub content_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRow {
+    pub name: String,
+    pub weight: u32,
+    /// weight / the class's total weight.
+    pub expected_share: f64,
+    pub count: u64,
+    pub observed_share: f64,
+    pub errors: u64,
+    pub duration_ms: Percentiles,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassRow {
+    pub name: String,
+    pub file: String,
+    pub tier: String,
+    pub weight: u32,
+    pub expected_share: f64,
+    pub users_started: u64,
+    pub observed_share: f64,
+    /// Task calls by users that ended.
+    pub iterations: u64,
+    /// Order-independent hash of every user's (number, sequence of request names): equal in
+    /// two runs when each user sent the same requests in the same order.
+    pub sequence_digest: String,
+    pub tasks: Vec<TaskRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckRow {
+    pub name: String,
+    pub passed: u64,
+    pub failed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorRow {
+    pub class: String,
+    /// `file:line:col`.
+    pub location: String,
+    pub message: String,
+    pub count: u64,
+}
+
+/// The whole result.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub schema: String,
+    pub tool_version: String,
+    pub started_at: String,
+    pub duration_s: f64,
+    pub seed: u64,
+    pub target: String,
+    pub profile: ProfileInfo,
+    pub totals: Totals,
+    pub requests: Vec<RequestRow>,
+    pub classes: Vec<ClassRow>,
+    pub checks: Vec<CheckRow>,
+    pub script_errors: Vec<ErrorRow>,
+    pub history: Vec<HistoryPoint>,
+    /// Script and profile reloads during the run, in order.
+    pub reloads: Vec<ReloadEvent>,
+    /// Each threshold and how it came out.
+    pub thresholds: Vec<Verdict>,
+    /// The demo bot's own counts (`GET /stats`) when it ran in-process.
+    pub bot: Option<serde_json::Value>,
+    /// Unix time of the start, for files that want absolute timestamps.
+    pub started_unix: u64,
+    /// Each ramp the scheduler walked: users per second asked and achieved.
+    pub spawn: Vec<SpawnPhase>,
+    /// The all-requests row (as the table's "Aggregated").
+    #[serde(skip)]
+    pub aggregated: Option<RequestRow>,
+    /// Per second, with Locust's ten-second window (for `_stats_history.csv`).
+    #[serde(skip)]
+    pub window: Vec<WindowPoint>,
+}
+
+/// A class as the run declared it, and how many users it started.
+#[derive(Debug, Clone)]
+pub struct ClassInfo {
+    pub name: String,
+    pub file: String,
+    pub tier: String,
+    pub weight: u32,
+    /// Task names and weights.
+    pub tasks: Vec<(String, u32)>,
+    pub users_started: u64,
+}
+
+/// What the summary needs besides the statistics.
+#[derive(Debug, Clone, Default)]
+pub struct RunInfo {
+    pub started_at: String,
+    pub started_unix: u64,
+    pub duration_s: f64,
+    pub seed: u64,
+    pub target: String,
+    pub profile: ProfileInfo,
+    pub classes: Vec<ClassInfo>,
+    pub abandoned_users: u64,
+    pub bot: Option<serde_json::Value>,
+    pub spawn: Vec<SpawnPhase>,
+}
