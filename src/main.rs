@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 // mimalloc: the hot path allocates a little per request (update JSON, reply objects, script
-// values), where glibc's malloc costs measurably more client CPU (docs/benchmarks.md).
+// values), where glibc's malloc costs measurably more client CPU (docs/design-notes.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -8,7 +8,8 @@ use crate::telegram::Tier;
 macro_rules! commands {
     ($($variant:ident => $name:literal, $tier:ident, $help:literal;)*) => {
         /// A command of the demo bot. To add one: a line here, an arm in `handlers::command`,
-        /// and a case in `tests/target.rs`.
+        /// and its arguments in `cmd::selfcheck::sample_args` if it takes any
+        /// (`tests/it/demo_bot.rs` sends every command from every tier).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum BotCommand { $($variant),* }
 

@@ -9,8 +9,9 @@ use rand::rngs::SmallRng;
 use rand::seq::IndexedRandom;
 use serde_json::{Map, Value, json};
 
+use super::answers::{self, Asked};
 use super::command::BotCommand;
-use super::state::{BotState, CIRCUITS, MODES, Reminder, SETTINGS, SKILLS};
+use super::state::{BotState, CIRCUITS, MODES, SETTINGS};
 use super::stats::{Counters, Kind};
 use crate::telegram::{
     CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Tier, Update,
@@ -31,14 +32,14 @@ impl Call {
         }
     }
 
-    fn message(chat_id: i64, text: impl Into<String>) -> Self {
+    pub(super) fn message(chat_id: i64, text: impl Into<String>) -> Self {
         Self::new(
             "sendMessage",
             json!({ "chat_id": chat_id, "text": text.into() }),
         )
     }
 
-    fn keyboard(mut self, markup: InlineKeyboardMarkup) -> Self {
+    pub(super) fn keyboard(mut self, markup: InlineKeyboardMarkup) -> Self {
         self.params.insert(
             "reply_markup".into(),
             serde_json::to_value(markup).expect("markup"),
@@ -46,7 +47,7 @@ impl Call {
         self
     }
 
-    fn typing(chat_id: i64, action: &str) -> Self {
+    pub(super) fn typing(chat_id: i64, action: &str) -> Self {
         Self::new(
             "sendChatAction",
             json!({ "chat_id": chat_id, "action": action }),
@@ -151,16 +152,16 @@ fn message(state: &BotState, counters: &Counters, m: &Message, rng: &mut SmallRn
                 circuit: None,
             };
         }
-        let (calls, circuit) = command(
+        let asked = Asked {
             state,
             counters,
-            cmd,
-            m.command_args(),
+            args: m.command_args(),
             chat,
             user,
             tier,
-            rng,
-        );
+            trace: state.record_trace(user, cmd.name(), spans(rng, 1)),
+        };
+        let (calls, circuit) = answers::answer(cmd, &asked);
         return Handled {
             kind: Kind::Command,
             command: Some(cmd),
@@ -290,7 +291,7 @@ fn complex_answer(text: &str, rng: &mut SmallRng) -> String {
     answer
 }
 
-fn keyboard(rows: Vec<Vec<(String, String)>>) -> InlineKeyboardMarkup {
+pub(super) fn keyboard(rows: Vec<Vec<(String, String)>>) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup {
         inline_keyboard: rows
             .into_iter()
@@ -303,7 +304,7 @@ fn keyboard(rows: Vec<Vec<(String, String)>>) -> InlineKeyboardMarkup {
     }
 }
 
-fn mode_keyboard(current: usize) -> InlineKeyboardMarkup {
+pub(super) fn mode_keyboard(current: usize) -> InlineKeyboardMarkup {
     let row = MODES
         .iter()
         .enumerate()
@@ -321,7 +322,7 @@ fn mode_keyboard(current: usize) -> InlineKeyboardMarkup {
     keyboard(vec![row])
 }
 
-fn settings_keyboard(settings: &[bool]) -> InlineKeyboardMarkup {
+pub(super) fn settings_keyboard(settings: &[bool]) -> InlineKeyboardMarkup {
     let rows = SETTINGS
         .iter()
         .zip(settings)
@@ -333,338 +334,6 @@ fn settings_keyboard(settings: &[bool]) -> InlineKeyboardMarkup {
         })
         .collect();
     keyboard(rows)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn command(
-    state: &BotState,
-    counters: &Counters,
-    cmd: BotCommand,
-    args: &str,
-    chat: i64,
-    user: i64,
-    tier: Tier,
-    rng: &mut SmallRng,
-) -> (Vec<Call>, Option<usize>) {
-    let say = |text: String| vec![Call::message(chat, text)];
-    let with_typing = |text: String| vec![Call::typing(chat, "typing"), Call::message(chat, text)];
-    let trace = state.record_trace(user, cmd.name(), spans(rng, 1));
-    match cmd {
-        BotCommand::Start => {
-            let text = if args.is_empty() {
-                "Welcome! I am the stress demo bot. Try /help.".to_string()
-            } else {
-                format!("Welcome! You came from “{args}”. Try /help.")
-            };
-            (say(text), None)
-        }
-        BotCommand::Help => {
-            let lines: Vec<String> = BotCommand::ALL
-                .iter()
-                .filter(|c| c.tier() <= tier)
-                .map(|c| format!("{} — {}", c.name(), c.help()))
-                .collect();
-            (
-                say(format!("Commands for a {tier} user:\n{}", lines.join("\n"))),
-                None,
-            )
-        }
-        BotCommand::Status => {
-            let (history, mode) = state.with_user(user, |u| (u.history, MODES[u.mode]));
-            let text = format!(
-                "✅ All systems normal. Updates handled: {}. You: {tier}, mode {mode}, {history} messages this session.",
-                counters.total() + 1
-            );
-            (say(text), None)
-        }
-        BotCommand::Skills => (
-            say(format!("Skills: {}. Use /skill NAME.", SKILLS.join(", "))),
-            None,
-        ),
-        BotCommand::Mode => {
-            let current = state.with_user(user, |u| u.mode);
-            (
-                vec![
-                    Call::message(
-                        chat,
-                        format!("Current mode: {}. Choose one:", MODES[current]),
-                    )
-                    .keyboard(mode_keyboard(current)),
-                ],
-                None,
-            )
-        }
-        BotCommand::Cancel => {
-            let pending = state.with_user(user, |u| u.pending.take());
-            (
-                say(pending.map_or("Nothing to cancel.".into(), |p| format!("Cancelled: {p}."))),
-                None,
-            )
-        }
-        BotCommand::Clear => {
-            state.with_user(user, |u| u.history = 0);
-            (say("🧹 Conversation cleared.".into()), None)
-        }
-        BotCommand::Settings => {
-            let settings = state.with_user(user, |u| u.settings);
-            (
-                vec![
-                    Call::message(chat, "⚙️ Settings (tap to toggle):")
-                        .keyboard(settings_keyboard(&settings)),
-                ],
-                None,
-            )
-        }
-        BotCommand::Skill => match SKILLS.iter().find(|s| s.eq_ignore_ascii_case(args.trim())) {
-            Some(skill) => {
-                state.with_user(user, |u| u.skill = Some(skill));
-                (
-                    say(format!("Skill {skill} is on. Send me a message.")),
-                    Some(0),
-                )
-            }
-            None => (
-                say(format!("Which skill? One of: {}.", SKILLS.join(", "))),
-                None,
-            ),
-        },
-        BotCommand::Translate => {
-            let (lang, text) = first_word(args);
-            if lang.is_empty() || text.is_empty() {
-                return (
-                    say(
-                        "Usage: /translate LANG TEXT, for example /translate de good morning"
-                            .into(),
-                    ),
-                    None,
-                );
-            }
-            state.with_user(user, |u| u.pending = Some(format!("translation to {lang}")));
-            (
-                with_typing(format!(
-                    "[{lang}] {} (trace {trace})",
-                    text.chars().rev().collect::<String>()
-                )),
-                Some(1),
-            )
-        }
-        BotCommand::Summarize => {
-            if args.is_empty() {
-                return (say("Usage: /summarize TEXT".into()), None);
-            }
-            let words = args.split_whitespace().count();
-            let head: String = args
-                .split_whitespace()
-                .take(6)
-                .collect::<Vec<_>>()
-                .join(" ");
-            (
-                with_typing(format!("Summary ({words} words → 1 line): {head}…")),
-                Some(0),
-            )
-        }
-        BotCommand::Rewrite => {
-            if args.is_empty() {
-                return (say("Usage: /rewrite TEXT".into()), None);
-            }
-            (
-                with_typing(format!("Rewritten: {}", capitalise(args))),
-                Some(0),
-            )
-        }
-        BotCommand::Remind => {
-            let (when, text) = first_word(args);
-            if when.is_empty() || text.is_empty() {
-                return (
-                    say("Usage: /remind WHEN TEXT, for example /remind 10m stretch".into()),
-                    None,
-                );
-            }
-            let n = state.with_user(user, |u| {
-                u.add_reminder(Reminder {
-                    when: when.into(),
-                    text: text.into(),
-                });
-                u.reminders.len()
-            });
-            (
-                say(format!(
-                    "⏰ I'll remind you in {when}: {text}. You have {n} reminder(s)."
-                )),
-                Some(3),
-            )
-        }
-        BotCommand::Reminders => {
-            let list = state.with_user(user, |u| {
-                u.reminders
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| format!("{}. in {}: {}", i + 1, r.when, r.text))
-                    .collect::<Vec<_>>()
-            });
-            let text = if list.is_empty() {
-                "No reminders.".to_string()
-            } else {
-                format!("Your reminders:\n{}", list.join("\n"))
-            };
-            (say(text), Some(3))
-        }
-        BotCommand::Task => (say(task(state, user, args)), Some(3)),
-        BotCommand::Traces => {
-            let lines: Vec<String> = state
-                .latest_traces(5)
-                .iter()
-                .map(|t| {
-                    let total: Duration = t.spans.iter().map(|s| s.1).sum();
-                    format!("{} {} {:.1} ms", t.id, t.kind, total.as_secs_f64() * 1e3)
-                })
-                .collect();
-            (say(format!("Latest traces:\n{}", lines.join("\n"))), None)
-        }
-        BotCommand::Trace => {
-            let id = args.split_whitespace().next().unwrap_or("");
-            let text = match state.trace(id) {
-                _ if id.is_empty() => "Usage: /trace ID (see /traces)".to_string(),
-                Some(t) => {
-                    let spans: Vec<String> = t
-                        .spans
-                        .iter()
-                        .map(|(n, d)| format!("  {n}: {:.2} ms", d.as_secs_f64() * 1e3))
-                        .collect();
-                    format!(
-                        "Trace {} ({}, user {}):\n{}",
-                        t.id,
-                        t.kind,
-                        t.user_id,
-                        spans.join("\n")
-                    )
-                }
-                None => format!(
-                    "Trace {id} not found (I keep the latest {}).",
-                    super::state::MAX_TRACES
-                ),
-            };
-            (say(text), None)
-        }
-        BotCommand::Circuits => {
-            let lines: Vec<String> = state
-                .circuit_states()
-                .iter()
-                .map(|(n, s, f)| format!("{n}: {} ({f} recent failures)", s.as_str()))
-                .collect();
-            let mut call = Call::message(chat, format!("Circuit breakers:\n{}", lines.join("\n")));
-            if tier >= Tier::Admin {
-                call = call.keyboard(keyboard(vec![vec![(
-                    "Reset all".into(),
-                    "circuits:reset".into(),
-                )]]));
-            }
-            (vec![call], None)
-        }
-        BotCommand::Tier => {
-            let target = args
-                .split_whitespace()
-                .next()
-                .and_then(|a| a.parse::<i64>().ok())
-                .unwrap_or(user);
-            let pool = state
-                .pools()
-                .tier_of(target)
-                .map_or("no pool".to_string(), |t| format!("{t} pool"));
-            (
-                say(format!(
-                    "User {target}: tier {} ({pool}).",
-                    state.tier_of(target)
-                )),
-                None,
-            )
-        }
-        BotCommand::Grant | BotCommand::Revoke => {
-            (say(grant_or_revoke(state, counters, cmd, args)), None)
-        }
-        BotCommand::Admin => {
-            let text = format!(
-                "🛠 Admin panel\nUpdates: {}\nUsers with state: {}\nGrants: {}",
-                counters.total() + 1,
-                state.user_count(),
-                state.grant_count()
-            );
-            let kb = keyboard(vec![vec![
-                ("Stats".into(), "admin:stats".into()),
-                ("Circuits".into(), "admin:circuits".into()),
-            ]]);
-            (vec![Call::message(chat, text).keyboard(kb)], None)
-        }
-    }
-}
-
-/// The first word of `args` and the trimmed rest (`/translate de good morning`).
-fn first_word(args: &str) -> (&str, &str) {
-    match args.split_once(char::is_whitespace) {
-        Some((word, rest)) => (word, rest.trim()),
-        None => (args, ""),
-    }
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
-}
-
-fn task(state: &BotState, user: i64, args: &str) -> String {
-    state.with_user(user, |u| {
-        if let Some(id) = args.strip_prefix("done").map(str::trim) {
-            let id: u32 = id.trim_start_matches('#').parse().unwrap_or(0);
-            return match u.tasks.iter_mut().find(|t| t.id == id) {
-                Some(t) => {
-                    t.done = true;
-                    format!("✔️ Task #{id} done.")
-                }
-                None => format!("No task #{id}."),
-            };
-        }
-        if args.is_empty() {
-            if u.tasks.is_empty() {
-                return "No tasks. Add one with /task TEXT.".into();
-            }
-            let lines: Vec<String> = u
-                .tasks
-                .iter()
-                .map(|t| format!("#{} [{}] {}", t.id, if t.done { "x" } else { " " }, t.text))
-                .collect();
-            return format!("Your tasks:\n{}", lines.join("\n"));
-        }
-        let id = u.add_task(args.to_string());
-        format!("📝 Task #{id} created: {args}")
-    })
-}
-
-fn grant_or_revoke(state: &BotState, counters: &Counters, cmd: BotCommand, args: &str) -> String {
-    let mut words = args.split_whitespace();
-    let Some(Ok(target)) = words.next().map(str::parse::<i64>) else {
-        return format!("Usage: {}", cmd.help());
-    };
-    let result = if cmd == BotCommand::Grant {
-        let Some(Ok(tier)) = words.next().map(str::parse::<Tier>) else {
-            return format!(
-                "Usage: {} (tiers: guest, user, developer, admin)",
-                cmd.help()
-            );
-        };
-        state
-            .grant(target, tier)
-            .map(|()| format!("✅ {target} is now a {tier} user."))
-    } else {
-        state
-            .revoke(target)
-            .map(|t| format!("✅ {target} is back to {t}."))
-    };
-    result.unwrap_or_else(|e| {
-        counters.grant_refused();
-        format!("⛔ Refused: {e}.")
-    })
 }
 
 fn callback(state: &BotState, q: &CallbackQuery) -> Handled {

@@ -5,6 +5,7 @@
 //! sends its replies to the Bot API stand-in or in the webhook response body. `GET /stats`
 //! reports what it received ([`stats`]).
 
+mod answers;
 pub mod command;
 pub mod handlers;
 pub mod state;

@@ -6,7 +6,8 @@
 //! (at a script's top level, which runs once at load) the slot is empty and the functions say so.
 //!
 //! Checklist for a new host function: register it in [`register`], give [`Host`] a method if it
-//! needs the user, list it in README.md's script reference, and use it in a test.
+//! needs the user, list it in the function table of README.md's "Writing user classes", and
+//! use it in a test.
 
 use std::cell::Cell;
 use std::ptr::NonNull;

@@ -5,9 +5,9 @@
 //! `user_class(..)` declaration. The module that run makes is registered on an engine of the
 //! class's own, and tasks are called through it (the top level is not run again): each call
 //! carries the script's environment (imports, `global::` constants) and pays for nothing but
-//! the task (RHAI_NOTES.md). Calls resolve names through caches earlier tasks of the class
-//! warmed (`vu::caches`), unless a name means different functions in different places of the
-//! class (`shadow`).
+//! the task (docs/design-notes.md). Calls resolve names through caches earlier tasks of the
+//! class warmed (`vu::caches`), unless a name means different functions in different places of
+//! the class (`shadow`).
 
 mod decl;
 mod engine;

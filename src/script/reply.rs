@@ -4,7 +4,7 @@
 //!
 //! It is a Rhai custom type whose properties are computed when read, not a map built for every
 //! send: most tasks read one property or none, and building the map (strings, arrays, a map
-//! per reply) was a measurable share of a request's cost. `r.to_map()` gives the map, and
+//! per reply) would be a measurable share of a request's cost. `r.to_map()` gives the map, and
 //! `r["text"]` works as on one.
 
 use std::time::Duration;

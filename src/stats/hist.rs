@@ -1,5 +1,5 @@
 //! Latency histograms: microseconds from 1 µs to 1 hour at two significant digits (1%; Locust
-//! itself rounds to two digits), about 25 KiB each, mergeable exactly.
+//! itself rounds to two digits), fixed in size (docs/design-notes.md), mergeable exactly.
 
 use std::time::Duration;
 

@@ -180,8 +180,9 @@ impl Draft {
 }
 
 /// Builds one virtual user's updates in its private chat. Every idle user carries a factory, so
-/// it keeps little: the sender, and the sender's and chat's JSON (~0.3 KiB, which saves escaping
-/// them on every update); the chat itself and `chat_instance` are derived per update.
+/// it keeps little: the sender, and the sender's and chat's JSON (kept so they are not escaped
+/// again for every update, a trade in docs/design-notes.md); the chat itself and
+/// `chat_instance` are derived per update.
 #[derive(Debug)]
 pub struct UpdateFactory {
     update_ids: Arc<UpdateIds>,

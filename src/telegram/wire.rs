@@ -1,8 +1,8 @@
 //! The JSON of the updates a user sends, made faster than serializing an [`Update`] by the
 //! one thing they all share: the same sender and the same private chat. Their JSON is made
-//! once per user ([`SenderJson`]) and written as is; escaping their strings field by field was
-//! half of an update's serialization (benches/load.sh instructions). The output is byte for
-//! byte what `serde_json::to_writer(&update)` writes; a test holds the two together.
+//! once per user ([`SenderJson`]) and written as is, rather than their strings being escaped
+//! field by field in every update (docs/design-notes.md has what that costs). The output is
+//! byte for byte what `serde_json::to_writer(&update)` writes; a test holds the two together.
 
 use serde::Serialize;
 use serde_json::value::RawValue;
