@@ -11,7 +11,7 @@ use rand::Rng;
 use rand::rngs::SmallRng;
 use rhai::{Dynamic, EvalAltResult, Position};
 
-use super::{Exchange, Io, Resume};
+use super::{Io, Resume, RoundTrip};
 use crate::report::ErrorKind;
 use crate::script::Reply;
 use crate::script::host::{Host, Outgoing};
@@ -187,7 +187,7 @@ impl Host for VuCtx {
         let Resume::Posted(exchange) = self.suspend(Io::Post { name, body }) else {
             unreachable!("a post is resumed with its exchange")
         };
-        let Exchange {
+        let RoundTrip {
             posted,
             events,
             reply,

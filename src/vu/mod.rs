@@ -12,7 +12,7 @@ mod stack;
 mod task;
 mod timer;
 mod user;
-pub mod worker;
+mod worker;
 
 pub use user::{RunOptions, VuSpec};
 pub use worker::{TransportSpec, Worker, WorkerCmd, WorkerShared};
@@ -40,13 +40,13 @@ pub(crate) enum Io {
 #[derive(Debug)]
 pub(crate) enum Resume {
     Start,
-    Posted(Exchange),
+    Posted(RoundTrip),
     Slept,
 }
 
 /// One update's round trip as a task sees it.
 #[derive(Debug)]
-pub(crate) struct Exchange {
+pub(crate) struct RoundTrip {
     pub posted: Posted,
     /// What the bot did in this chat (replies, chat actions), in order.
     pub events: Vec<BotEvent>,

@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 use super::ctx::VuCtx;
 use super::task::{Entry, RunningTask, Step};
 use super::timer::Timer;
-use super::{Exchange, Io, Resume};
+use super::{Io, Resume, RoundTrip};
 use crate::botapi::{self, BotApi, ChatInbox};
 use crate::report::ErrorKind;
 use crate::script::{ClassScript, ClassSlot, ClassTable, ScriptError, WaitSpec};
@@ -300,7 +300,7 @@ impl Vu {
     /// POSTs an update and collects what the bot did in this chat in answer. The request is
     /// recorded as soon as its answer is in, and recorded as abandoned if the run's stop
     /// deadline drops it while in flight: nothing sent goes uncounted.
-    async fn exchange(&mut self, name: &str, body: Bytes) -> Exchange {
+    async fn exchange(&mut self, name: &str, body: Bytes) -> RoundTrip {
         struct InFlight<'a> {
             recorder: &'a RefCell<Recorder>,
             name: &'a str,
@@ -354,7 +354,7 @@ impl Vu {
             (None, None) => ReplyOutcome::NotAwaited,
         };
         recorder.borrow_mut().reply(name, reply);
-        Exchange {
+        RoundTrip {
             posted,
             events,
             reply,
