@@ -26,7 +26,7 @@ BIN=target/release/stress
 TMP="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$TMP"' EXIT
 
-cargo build --release --quiet
+[ -n "${NO_BUILD:-}" ] || cargo build --release --quiet
 
 # Starts the demo bot on CPU ${TARGET_CPUS:-0}, with extra flags, and waits until it answers.
 start_target() {

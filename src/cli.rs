@@ -36,6 +36,9 @@ pub enum Subcommand {
     /// Compile scripts and show their classes, tasks, weights and expected shares.
     Check(CheckArgs),
     /// Run the demo bot: a webhook server with 22 commands in four tiers.
+    ///
+    /// Named for what it is to a test, the target to point `stress run --target` at; the code
+    /// and the docs call it the demo bot, and "target" always means the bot under test.
     Target(DemoBotArgs),
     /// Run the Bot API stand-in alone, for a real bot to call instead of api.telegram.org.
     Botapi(BotApiArgs),
@@ -129,7 +132,7 @@ pub struct SelfcheckArgs {
     pub stats_json: Option<PathBuf>,
 }
 
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Args)]
 pub struct RunArgs {
     /// A script or a folder of scripts (every .rhai inside); repeatable. Default: scripts/.
     #[arg(long = "script", value_name = "PATH")]
@@ -207,9 +210,14 @@ pub struct RunArgs {
     /// coverage{commands=/help,/start}. A failed one makes the exit code 3.
     #[arg(long = "threshold", value_name = "RULE")]
     pub thresholds: Vec<String>,
-    /// Write the full result here as JSON (schema: schema/result.v1.json).
+    /// Write the full result here as JSON (schema: schema/result.v1.json). While the run goes
+    /// on, the file holds a checkpoint marked `"partial": true`, rewritten whole every
+    /// --checkpoint.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// How often the --json file is rewritten with the run so far.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub checkpoint: String,
     /// Write Locust's CSV files: PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv.
     #[arg(long, value_name = "PREFIX")]
     pub csv: Option<PathBuf>,
@@ -251,6 +259,16 @@ pub struct CheckArgs {
     /// Seed for the dry run.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+}
+
+/// The defaults a bare `stress run` has (clap's `default_value`s), for code that builds
+/// arguments rather than parsing them.
+impl Default for RunArgs {
+    fn default() -> Self {
+        Cli::try_parse_from(["stress"])
+            .expect("a bare command line parses")
+            .run
+    }
 }
 
 #[cfg(test)]

@@ -115,8 +115,10 @@ pub struct RunConfig {
     pub timeout: Duration,
     pub stop_timeout: Duration,
     pub workers: usize,
-    /// Result files to write at the end.
+    /// Result files to write at the end (checked writable before the run).
     pub outputs: Vec<(Format, PathBuf)>,
+    /// How often the JSON result is rewritten as a partial checkpoint.
+    pub checkpoint: Duration,
     pub quiet: bool,
     pub pools: TierPools,
     /// The profile's file, watched for edits, when it came from one.
@@ -340,6 +342,20 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
         )
         .into());
     }
+    let outputs: Vec<(Format, PathBuf)> = args
+        .json
+        .iter()
+        .map(|p| (Format::Json, p.clone()))
+        .chain(args.csv.iter().map(|p| (Format::Csv, p.clone())))
+        .chain(args.html.iter().map(|p| (Format::Html, p.clone())))
+        .collect();
+    for (format, path) in &outputs {
+        format.check(path).map_err(|e| bad(format.flag(), e))?;
+    }
+    let checkpoint = duration("--checkpoint", &args.checkpoint)?;
+    if checkpoint < Duration::from_secs(1) {
+        return Err(bad("--checkpoint", "must be at least 1s").into());
+    }
     let scripts = scripts(&args.scripts, &args.stdlib)?;
     check_pools(&scripts, &profile, &pools, args.users.is_some())?;
     let seed = args.seed.unwrap_or_else(random_seed);
@@ -359,13 +375,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
         timeout,
         stop_timeout,
         workers,
-        outputs: args
-            .json
-            .iter()
-            .map(|p| (Format::Json, p.clone()))
-            .chain(args.csv.iter().map(|p| (Format::Csv, p.clone())))
-            .chain(args.html.iter().map(|p| (Format::Html, p.clone())))
-            .collect(),
+        outputs,
+        checkpoint,
         quiet: args.quiet,
         pools,
         profile_file: profile_file(&args.profile, &args.profiles_dir),

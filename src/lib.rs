@@ -6,7 +6,7 @@
 //! 1. vocabulary: [`telegram`] (Bot API objects, updates, test-user pools), [`profile`] (load
 //!    shapes, flag overrides, the pool-capacity rule), [`script`] (compiled user classes);
 //! 2. the results model: [`report`] (everything a result file holds, and the views of it);
-//! 3. the runtime: [`stats`], [`botapi`] (the Bot API stand-in), [`demo_bot`], [`transport`],
+//! 3. the runtime: [`server`] (the HTTP server loop with its timeouts), [`stats`], [`botapi`] (the Bot API stand-in), [`demo_bot`], [`transport`],
 //!    [`harness`] (in-process bot stacks for checks and tests), [`vu`] (virtual users and their
 //!    worker threads), [`scheduler`], [`reload`];
 //! 4. evaluation and presentation: [`threshold`], [`output`], [`control`];
@@ -25,13 +25,14 @@ pub mod report;
 pub mod botapi;
 pub mod demo_bot;
 pub mod harness;
-pub mod reload;
+pub(crate) mod reload;
 pub mod scheduler;
+pub mod server;
 pub mod stats;
 pub mod transport;
 pub mod vu;
 
-pub mod control;
+pub(crate) mod control;
 pub mod output;
 pub mod threshold;
 

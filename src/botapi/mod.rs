@@ -92,9 +92,13 @@ pub async fn serve(
     api: Arc<BotApi>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(api))
-        .with_graceful_shutdown(shutdown)
-        .await
+    crate::server::serve(
+        listener,
+        router(api),
+        crate::server::Timeouts::default(),
+        shutdown,
+    )
+    .await
 }
 
 async fn stats(State(api): State<Arc<BotApi>>) -> Response {

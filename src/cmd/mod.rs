@@ -7,6 +7,7 @@ mod demo_bot;
 mod pools;
 pub mod run;
 pub mod selfcheck;
+mod signals;
 
 use anyhow::Context;
 use std::process::ExitCode;
@@ -14,6 +15,9 @@ use std::process::ExitCode;
 use crate::cli::{Cli, Subcommand};
 use crate::config::ConfigError;
 use crate::script::ScriptError;
+
+/// Exit code for a runtime failure: a port, a file, a bug.
+pub const EXIT_RUNTIME: u8 = 1;
 
 /// Exit code for a bad flag, a bad script or any other usage error.
 pub const EXIT_USAGE: u8 = 2;
@@ -48,7 +52,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     {
         EXIT_USAGE
     } else {
-        1
+        EXIT_RUNTIME
     }
 }
 

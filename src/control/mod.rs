@@ -1,8 +1,9 @@
 //! The control API, on a loopback port by default (`--control 127.0.0.1:PORT`): read the run's
 //! status and statistics, set users and spawn rate, reload the scripts now, stop; and
-//! Prometheus's `/metrics`. Bound to any
-//! other address it needs `--control-token`, and then every request must carry it
-//! (`Authorization: Bearer TOKEN`). Every bad request gets a 4xx with a JSON `error` message.
+//! Prometheus's `/metrics`. Bound to any other address it needs `--control-token`, and then
+//! every request must carry it (`Authorization: Bearer TOKEN`). Requests must name the bound
+//! address in `Host` (DNS rebinding is refused with 421). Every bad request gets a 4xx with a
+//! JSON `error` message that names the field at fault.
 
 pub mod keys;
 pub mod metrics;
@@ -11,7 +12,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
@@ -39,6 +39,8 @@ pub struct ControlState {
     pub table: Arc<ClassTable>,
     pub pools: TierPools,
     pub token: Option<String>,
+    /// The address the API is bound to: requests must name it in `Host`.
+    pub bound: std::net::SocketAddr,
 }
 
 type Shared = Arc<ControlState>;
@@ -61,13 +63,55 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The token when one is set; and for every POST, a JSON content type, which a web page on
-/// another origin cannot send without the browser asking first (so a page the user happens to
-/// visit cannot stop or reshape a run on loopback).
+/// Whether `host` (a `Host` header) names the address the API is bound to, or `localhost` on
+/// its port when bound to loopback. A page on another site whose name was rebound to
+/// 127.0.0.1 (DNS rebinding) sends its own name, and is refused. Bound to an unspecified
+/// address (0.0.0.0), which needs a token, any name is accepted: the token is the guard.
+fn host_allowed(host: &str, bound: std::net::SocketAddr) -> bool {
+    if bound.ip().is_unspecified() {
+        return true;
+    }
+    let Ok(authority) = host.parse::<axum::http::uri::Authority>() else {
+        return false;
+    };
+    if authority.port_u16() != Some(bound.port()) {
+        return false;
+    }
+    let name = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    match name.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip == bound.ip(),
+        Err(_) => bound.ip().is_loopback() && name.eq_ignore_ascii_case("localhost"),
+    }
+}
+
+/// Every request: a `Host` naming this API; the token when one is set (in `Authorization:
+/// Bearer`, or as `?token=` on the dashboard page alone, which a browser opens without
+/// headers); and for every POST, a JSON content type, which a page on another origin cannot
+/// send without the browser asking first.
 async fn guard(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !host_allowed(host, state.bound) {
+        return error(
+            StatusCode::MISDIRECTED_REQUEST,
+            format!(
+                "Host `{host}` is not this control API's address ({}); a page may not reach \
+                 it through another name",
+                state.bound
+            ),
+        );
+    }
     if let Some(token) = &state.token {
-        // A browser opening the dashboard cannot set a header: `?token=` works too.
-        let from_query = request.uri().query().and_then(url_token);
+        let page = request.method() == axum::http::Method::GET && request.uri().path() == "/";
+        let from_query = page
+            .then(|| request.uri().query().and_then(url_token))
+            .flatten();
         let given = request
             .headers()
             .get(header::AUTHORIZATION)
@@ -79,7 +123,8 @@ async fn guard(State(state): State<Shared>, request: Request, next: Next) -> Res
         if !given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
             return error(
                 StatusCode::UNAUTHORIZED,
-                "this control API needs `Authorization: Bearer <--control-token>`",
+                "this control API needs `Authorization: Bearer <--control-token>` (the \
+                 dashboard page alone also takes ?token=)",
             );
         }
     }
@@ -160,6 +205,7 @@ async fn status(State(state): State<Shared>) -> Response {
     .into_response()
 }
 
+/// The body of `POST /api/users`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SetUsers {
@@ -167,38 +213,55 @@ struct SetUsers {
     spawn_rate: Option<f64>,
 }
 
-async fn set_users(
-    State(state): State<Shared>,
-    body: Result<Json<SetUsers>, JsonRejection>,
-) -> Response {
-    let Json(body) = match body {
-        Ok(b) => b,
-        Err(e) => {
-            return error(
-                e.status(),
-                format!(
-                    "{}; expected JSON like {{\"users\": 100, \"spawn_rate\": 10}}",
-                    e.body_text()
-                ),
-            );
-        }
-    };
+/// The spawn rates `POST /api/users` accepts, users per second.
+const SPAWN_RATES: std::ops::RangeInclusive<f64> = 0.01..=100_000.0;
+
+type Refusal = (StatusCode, String);
+
+fn unprocessable(message: impl Into<String>) -> Refusal {
+    (StatusCode::UNPROCESSABLE_ENTITY, message.into())
+}
+
+/// Reads `POST /api/users`: a JSON object with exactly the documented fields, in range.
+fn set_users_body(body: &[u8], state: &ControlState) -> Result<SetUsers, Refusal> {
+    const EXPECTED: &str = "expected JSON: an object like {\"users\": 100, \"spawn_rate\": 10}";
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("the body is not JSON ({e}); {EXPECTED}"),
+        )
+    })?;
+    if !value.is_object() {
+        return Err(unprocessable(format!(
+            "the body is not an object; {EXPECTED}"
+        )));
+    }
+    let body: SetUsers =
+        serde_json::from_value(value).map_err(|e| unprocessable(format!("{e}; {EXPECTED}")))?;
     if let Some(rate) = body.spawn_rate
-        && !(rate.is_finite() && rate > 0.0)
+        && !SPAWN_RATES.contains(&rate)
     {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("spawn_rate {rate} is not a positive number of users per second"),
-        );
+        return Err(unprocessable(format!(
+            "spawn_rate: {rate} is not between {} and {} users per second",
+            SPAWN_RATES.start(),
+            SPAWN_RATES.end()
+        )));
     }
     let slots = state.table.slots();
     let classes: Vec<_> = slots
         .iter()
         .map(|s| (s.load().decl.tier, s.weight()))
         .collect();
-    if let Err(e) = crate::profile::pool_capacity(&classes, body.users, &state.pools) {
-        return error(StatusCode::UNPROCESSABLE_ENTITY, e);
-    }
+    crate::profile::pool_capacity(&classes, body.users, &state.pools)
+        .map_err(|e| unprocessable(format!("users: {e}")))?;
+    Ok(body)
+}
+
+async fn set_users(State(state): State<Shared>, body: axum::body::Bytes) -> Response {
+    let body = match set_users_body(&body, &state) {
+        Ok(b) => b,
+        Err((status, message)) => return error(status, message),
+    };
     let _ = state.scheduler.send(SchedulerCmd::SetUsers {
         users: body.users,
         spawn_rate: body.spawn_rate,
@@ -328,7 +391,45 @@ pub async fn serve(
     state: Shared,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    crate::server::serve(
+        listener,
+        router(state),
+        crate::server::Timeouts::default(),
+        shutdown,
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_allowed;
+
+    #[test]
+    fn only_the_bound_address_or_localhost_is_a_host() {
+        let loopback = "127.0.0.1:8089".parse().unwrap();
+        assert!(host_allowed("127.0.0.1:8089", loopback));
+        assert!(host_allowed("localhost:8089", loopback));
+        assert!(host_allowed("LOCALHOST:8089", loopback));
+        assert!(
+            !host_allowed("attacker.example:8089", loopback),
+            "DNS rebinding"
+        );
+        assert!(!host_allowed("127.0.0.1:9999", loopback), "another port");
+        assert!(!host_allowed("127.0.0.1", loopback), "no port");
+        assert!(!host_allowed("", loopback));
+        let v6 = "[::1]:8089".parse().unwrap();
+        assert!(host_allowed("[::1]:8089", v6));
+        assert!(host_allowed("localhost:8089", v6));
+        let lan = "192.0.2.7:8089".parse().unwrap();
+        assert!(host_allowed("192.0.2.7:8089", lan));
+        assert!(
+            !host_allowed("localhost:8089", lan),
+            "localhost is not a LAN address"
+        );
+        let any = "0.0.0.0:8089".parse().unwrap();
+        assert!(
+            host_allowed("anything.example:1", any),
+            "the token guards a wildcard bind"
+        );
+    }
 }

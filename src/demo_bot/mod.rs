@@ -245,9 +245,13 @@ pub async fn serve(
     bot: Arc<DemoBot>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(bot))
-        .with_graceful_shutdown(shutdown)
-        .await
+    crate::server::serve(
+        listener,
+        router(bot),
+        crate::server::Timeouts::default(),
+        shutdown,
+    )
+    .await
 }
 
 async fn stats(State(bot): State<Arc<DemoBot>>) -> Response {

@@ -6,8 +6,6 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-
 use crate::report::Percentiles;
 use crate::report::RequestRow;
 use crate::report::Summary;
@@ -201,17 +199,14 @@ pub fn paths(prefix: &Path) -> [PathBuf; 3] {
 }
 
 /// Writes the three files.
-pub fn write(s: &Summary, prefix: &Path) -> anyhow::Result<()> {
+/// The three files and their contents.
+pub fn files(s: &Summary, prefix: &Path) -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>> {
     let [stats_path, history_path, failures_path] = paths(prefix);
-    for (path, bytes) in [
+    Ok(vec![
         (stats_path, stats(s)?),
         (history_path, history(s)?),
         (failures_path, failures(s)?),
-    ] {
-        std::fs::write(&path, bytes)
-            .with_context(|| format!("--csv: writing {}", path.display()))?;
-    }
-    Ok(())
+    ])
 }
 
 #[cfg(test)]

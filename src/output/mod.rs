@@ -2,11 +2,12 @@
 //! One file per format behind [`Format`]; a new format is a new variant there.
 
 pub mod csv;
+pub mod files;
 pub mod html;
 pub mod progress;
 pub mod table;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
@@ -24,22 +25,22 @@ pub enum Format {
 }
 
 impl Format {
-    /// Writes the result to `path` (for CSV, a prefix of three files).
+    /// Writes the result to `path` (for CSV, a prefix of three files), each file replaced
+    /// whole.
     pub fn write(self, summary: &Summary, path: &Path) -> anyhow::Result<()> {
-        match self {
-            Format::Json => {
-                let mut out = serde_json::to_vec_pretty(summary)?;
-                out.push(b'\n');
-                std::fs::write(path, out)
-                    .with_context(|| format!("--json: writing {}", path.display()))
-            }
-            Format::Csv => csv::write(summary, path),
-            Format::Html => {
-                let page = html::render(&View::of(summary, None), "stress report")?;
-                std::fs::write(path, page)
-                    .with_context(|| format!("--html: writing {}", path.display()))
-            }
+        let contents: Vec<(PathBuf, Vec<u8>)> = match self {
+            Format::Json => vec![(path.to_path_buf(), files::json(summary)?)],
+            Format::Csv => csv::files(summary, path)?,
+            Format::Html => vec![(
+                path.to_path_buf(),
+                html::render(&View::of(summary, None), "stress report")?.into_bytes(),
+            )],
+        };
+        for (file, bytes) in contents {
+            files::write_atomically(&file, &bytes)
+                .with_context(|| format!("{}: writing {}", self.flag(), file.display()))?;
         }
+        Ok(())
     }
 }
 

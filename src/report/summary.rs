@@ -110,6 +110,9 @@ pub struct ErrorRow {
 pub struct Summary {
     pub schema: String,
     pub tool_version: String,
+    /// A checkpoint written while the run went on (or a run cut short before its end), not
+    /// the final result.
+    pub partial: bool,
     pub started_at: String,
     pub duration_s: f64,
     pub seed: u64,

@@ -418,12 +418,14 @@ impl Scheduler {
 
     /// Walks the profile until its run time is over, every user finished its iterations, or
     /// `stop` resolves (or the control API says stop). Then stops every user (tasks finish up
-    /// to `stop_timeout`, then `on_stop` runs) and waits for the workers.
+    /// to `stop_timeout`, then `on_stop` runs) and waits for the workers; once `now` resolves,
+    /// the users still running are abandoned at once.
     pub async fn run(
         mut self,
         started: Instant,
         stop_timeout: Duration,
         stop: impl std::future::Future<Output = ()>,
+        now: impl std::future::Future<Output = ()>,
     ) -> SchedulerEnd {
         let mut end = started + self.profile.run_time();
         let mut pacer = Pacer::new(Instant::now());
@@ -510,11 +512,22 @@ impl Scheduler {
         for w in &self.workers {
             w.send(WorkerCmd::StopAll { deadline });
         }
+        let commands: Vec<_> = self.workers.iter().map(Worker::commands).collect();
         let workers = std::mem::take(&mut self.workers);
-        let ends = tokio::task::spawn_blocking(move || {
+        let joining = tokio::task::spawn_blocking(move || {
             workers.into_iter().map(Worker::join).collect::<Vec<_>>()
-        })
-        .await
+        });
+        tokio::pin!(joining, now);
+        let ends = tokio::select! {
+            ends = &mut joining => ends,
+            _ = &mut now => {
+                let deadline = Instant::now();
+                for c in &commands {
+                    let _ = c.send(WorkerCmd::StopAll { deadline });
+                }
+                joining.await
+            }
+        }
         .unwrap_or_default();
         let abandoned = ends.iter().flatten().map(|e| e.abandoned).sum();
         let worker_panics = ends.into_iter().filter_map(Result::err).collect();

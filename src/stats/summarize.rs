@@ -167,6 +167,7 @@ pub fn summarize(agg: &Aggregator, info: RunInfo) -> Summary {
     Summary {
         schema: SCHEMA.into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
+        partial: false,
         started_at: info.started_at,
         duration_s: (secs * 1e3).round() / 1e3,
         seed: info.seed,

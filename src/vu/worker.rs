@@ -85,7 +85,8 @@ pub enum WorkerCmd {
     Spawn(VuSpec),
     /// Stop one user after its current task.
     Stop(u64),
-    /// Stop every user; tasks still running at `deadline` are abandoned.
+    /// Stop every user; tasks still running at `deadline` are abandoned. A later one with an
+    /// earlier deadline moves it.
     StopAll {
         deadline: Instant,
     },
@@ -123,6 +124,12 @@ impl Worker {
     /// Sends a command; a worker that is gone has nothing left to do with it.
     pub fn send(&self, command: WorkerCmd) {
         let _ = self.tx.send(command);
+    }
+
+    /// A sender of commands that outlives [`join`](Self::join)'s hold on the worker: a second
+    /// `StopAll` with an earlier deadline cuts the stop short.
+    pub fn commands(&self) -> mpsc::UnboundedSender<WorkerCmd> {
+        self.tx.clone()
     }
 
     /// Waits for the thread to end (after [`WorkerCmd::StopAll`]). A panic in the thread (a bug:
@@ -219,18 +226,27 @@ async fn work(
     for (control, _) in users.borrow().values() {
         control.stop();
     }
-    let deadline = deadline.unwrap_or_else(Instant::now);
+    let mut deadline = deadline.unwrap_or_else(Instant::now);
     let handles: Vec<JoinHandle<()>> = users
         .borrow_mut()
         .drain()
         .map(|(_, (_, handle))| handle)
         .collect();
     let mut abandoned = 0;
+    let mut commands_open = true;
     for mut handle in handles {
-        if tokio::time::timeout_at(deadline.into(), &mut handle)
-            .await
-            .is_err()
-        {
+        let finished = loop {
+            tokio::select! {
+                _ = &mut handle => break true,
+                _ = tokio::time::sleep_until(deadline.into()) => break false,
+                command = rx.recv(), if commands_open => match command {
+                    Some(WorkerCmd::StopAll { deadline: d }) => deadline = deadline.min(d),
+                    Some(_) => {}
+                    None => commands_open = false,
+                },
+            }
+        };
+        if !finished {
             // Dropping the user's future unwinds its task's coroutine.
             handle.abort();
             let _ = handle.await;

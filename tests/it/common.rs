@@ -73,9 +73,13 @@ pub async fn start_live(args: &RunArgs) -> (JoinHandle<Summary>, String) {
     let config = stress::config::run(args).expect("valid configuration");
     let (tx, rx) = tokio::sync::oneshot::channel();
     let run = tokio::spawn(async move {
-        stress::cmd::run::run_with(config, std::future::pending(), move |s| {
-            let _ = tx.send(s.control.expect("a control address"));
-        })
+        stress::cmd::run::run_with(
+            config,
+            stress::cmd::run::Stop::graceful(std::future::pending()),
+            move |s| {
+                let _ = tx.send(s.control.expect("a control address"));
+            },
+        )
         .await
         .expect("the run completes")
         .summary

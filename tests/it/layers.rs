@@ -15,22 +15,23 @@ const RANKS: &[(&str, u32)] = &[
     // the results model
     ("report", 2),
     // the runtime
-    ("stats", 3),
-    ("botapi", 3),
-    ("demo_bot", 3),
-    ("transport", 4),
-    ("harness", 4),
-    ("vu", 5),
-    ("scheduler", 6),
-    ("reload", 7),
+    ("server", 3),
+    ("stats", 4),
+    ("botapi", 4),
+    ("demo_bot", 4),
+    ("transport", 5),
+    ("harness", 5),
+    ("vu", 6),
+    ("scheduler", 7),
+    ("reload", 8),
     // evaluation and presentation
-    ("threshold", 8),
-    ("output", 9),
-    ("control", 10),
+    ("threshold", 9),
+    ("output", 10),
+    ("control", 11),
     // the commands
-    ("cli", 11),
-    ("config", 12),
-    ("cmd", 13),
+    ("cli", 12),
+    ("config", 13),
+    ("cmd", 14),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -381,7 +381,7 @@ async fn the_control_api_refuses_bad_requests_clearly() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let bad: [(&str, &str, u16, &str); 4] = [
+    let bad: [(&str, &str, u16, &str); 8] = [
         ("/api/users", "{bad json", 400, "expected JSON"),
         ("/api/users", r#"{"users": "many"}"#, 422, "users"),
         (
@@ -390,7 +390,18 @@ async fn the_control_api_refuses_bad_requests_clearly() {
             422,
             "spawn_rate",
         ),
+        // A rate that would freeze the ramp.
+        (
+            "/api/users",
+            r#"{"users": 10, "spawn_rate": 1e-300}"#,
+            422,
+            "spawn_rate",
+        ),
         ("/api/users", r#"{"users": 100000000}"#, 422, "pool"),
+        // The fields by position, not by name.
+        ("/api/users", "[1, 2]", 422, "not an object"),
+        ("/api/users", r#"{"users": 5, "rate": 3}"#, 422, "unknown field"),
+        ("/api/users", "{}", 422, "users"),
     ];
     for (path, body, status, says) in bad {
         let r = authed(client.post(format!("{base}{path}")))
@@ -429,6 +440,32 @@ async fn the_control_api_refuses_bad_requests_clearly() {
         .await
         .unwrap();
     assert_eq!(r.status(), 415);
+    // The token in a query string is for the dashboard page alone, never for the API.
+    let r = client
+        .post(format!("{base}/api/stop?token=t0ken"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = client.get(format!("{base}/?token=t0ken")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the page takes it from the query once");
+    // DNS rebinding: a page on another site whose name now resolves to 127.0.0.1.
+    let r = authed(client.post(format!("{base}/api/stop")))
+        .header(
+            "host",
+            base.replace("http://127.0.0.1", "attacker.example"),
+        )
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 421);
+    let r = authed(client.get(format!("{base}/api/status")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the refused stop left the run going");
 
     // Reload now, through the API.
     let r = authed(client.post(format!("{base}/api/reload")))

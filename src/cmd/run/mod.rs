@@ -10,27 +10,39 @@ pub mod pipeline;
 
 use std::process::ExitCode;
 
-pub use pipeline::{Outcome, Started, run, run_with};
+pub use pipeline::{Outcome, Started, Stop, run, run_with};
 
-use super::{EXIT_THRESHOLD, shutdown_signal};
+use super::signals::Signals;
+use super::{EXIT_RUNTIME, EXIT_THRESHOLD};
 use crate::cli::RunArgs;
 use crate::config;
-use crate::output::table;
+use crate::output::{files, table};
 
-/// Runs a load test from its flags; the exit code says whether every threshold passed.
+/// Runs a load test from its flags. Ctrl-C, SIGTERM or SIGHUP stop it gracefully, a second one
+/// at once; either way the table is printed and every result file written. The exit code says
+/// whether every threshold passed (3 if not) and every file was written (1 if not).
 pub async fn command(args: RunArgs) -> anyhow::Result<ExitCode> {
     let config = config::run(&args)?;
     for warning in config.scripts.warnings() {
         eprintln!("warning: {warning}");
     }
-    let files = config.outputs.clone();
+    let outputs = config.outputs.clone();
     let thresholds = config.thresholds.clone();
-    let mut outcome = run(config, shutdown_signal()).await?;
+    let signals = Signals::listen();
+    let stop = Stop {
+        graceful: signals.first(),
+        now: signals.second(),
+    };
+    let mut outcome = run_with(config, stop, |_| {}).await?;
     let summary = &mut outcome.summary;
     summary.thresholds = thresholds.iter().map(|t| t.evaluate(summary)).collect();
     print!("{}", table::render(summary));
-    for (format, path) in &files {
-        format.write(summary, path)?;
+    let failed = files::write_all(summary, &outputs);
+    for e in &failed {
+        eprintln!("error: {e:#}");
+    }
+    if !failed.is_empty() {
+        return Ok(ExitCode::from(EXIT_RUNTIME));
     }
     if summary.thresholds.iter().any(|v| !v.passed) {
         return Ok(ExitCode::from(EXIT_THRESHOLD));

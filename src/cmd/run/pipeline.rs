@@ -5,12 +5,14 @@
 //! Shutdown order, and why it is safe:
 //! 1. the scheduler stops every user and joins the worker threads, so no sample is in flight
 //!    and the workers' statistics senders are gone;
-//! 2. `done` tells the reloader and the control API to stop; the reloader is awaited, which
-//!    drops the last statistics sender;
+//! 2. `done` tells the checkpoint writer, the reloader and the control API to stop; the
+//!    checkpoint writer and the reloader are awaited (the final result is written after the
+//!    last checkpoint, never before it), which drops the last statistics sender;
 //! 3. the aggregator, with no sender left, settles the last seconds and returns; its snapshot
 //!    sender goes with it, which ends the live display;
 //! 4. the final summary is built from the aggregator by the same function as every snapshot.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -24,7 +26,7 @@ use super::bot::{self, Target};
 use super::limits;
 use crate::config::{RunConfig, TargetChoice};
 use crate::control::{ControlState, keys};
-use crate::output::progress;
+use crate::output::{Format, files, progress};
 use crate::reload::Reloader;
 use crate::report::{ClassInfo, ProfileInfo, ReloadEvent, RunInfo, Snapshot, StageInfo, Summary};
 use crate::scheduler::{Scheduler, SchedulerCmd, SchedulerIo, SchedulerStatus, StopReason};
@@ -49,19 +51,35 @@ pub struct Started {
     pub control: Option<SocketAddr>,
 }
 
-/// Runs a load test until its profile ends, every user finished its iterations, the control
-/// API says stop, or `stop` resolves (Ctrl-C).
-pub async fn run(
-    config: RunConfig,
-    stop: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<Outcome> {
-    run_with(config, stop, |_| {}).await
+/// How a caller stops a run before its profile ends. After `graceful`, users finish their task
+/// (up to `--stop-timeout`) and run `on_stop`; after `now`, the users still running are
+/// abandoned at once. The results gathered are returned either way.
+pub struct Stop<G, N> {
+    pub graceful: G,
+    pub now: N,
 }
 
-/// [`run`], telling `on_start` where the control API listens once everything is up.
+impl<G: Future<Output = ()>> Stop<G, std::future::Pending<()>> {
+    /// A graceful stop only.
+    pub fn graceful(graceful: G) -> Self {
+        Stop {
+            graceful,
+            now: std::future::pending(),
+        }
+    }
+}
+
+/// Runs a load test until its profile ends, every user finished its iterations, the control
+/// API says stop, or `stop` resolves (a graceful stop).
+pub async fn run(config: RunConfig, stop: impl Future<Output = ()>) -> anyhow::Result<Outcome> {
+    run_with(config, Stop::graceful(stop), |_| {}).await
+}
+
+/// [`run`], with both stops, telling `on_start` where the control API listens once everything
+/// is up.
 pub async fn run_with(
     config: RunConfig,
-    stop: impl std::future::Future<Output = ()>,
+    stop: Stop<impl Future<Output = ()>, impl Future<Output = ()>>,
     on_start: impl FnOnce(Started),
 ) -> anyhow::Result<Outcome> {
     limits::file_descriptors(
@@ -114,7 +132,7 @@ pub async fn run_with(
                 reload_tx.clone(),
                 status_rx.clone(),
                 snap_rx.clone(),
-                done_rx,
+                done_rx.clone(),
             )
             .await?,
         ),
@@ -135,6 +153,19 @@ pub async fn run_with(
     };
     let aggregator =
         tokio::spawn(Aggregator::new(users_rx, started, live_info).run(stats_rx, snap_tx));
+    let checkpoints = config
+        .outputs
+        .iter()
+        .filter(|(format, _)| *format == Format::Json)
+        .map(|(_, path)| {
+            tokio::spawn(files::checkpoint(
+                path.clone(),
+                snap_rx.clone(),
+                config.checkpoint,
+                done_rx.clone(),
+            ))
+        })
+        .collect::<Vec<_>>();
     let display =
         (!config.quiet).then(|| tokio::spawn(progress::show(snap_rx, config.profile.run_time())));
     let scheduler = Scheduler::new(
@@ -154,12 +185,17 @@ pub async fn run_with(
     on_start(Started { control });
 
     // Shutdown, in the order the module's header gives.
-    let end = scheduler.run(started, config.stop_timeout, stop).await;
+    let end = scheduler
+        .run(started, config.stop_timeout, stop.graceful, stop.now)
+        .await;
     if let Some(panic) = end.worker_panics.first() {
         anyhow::bail!("a worker thread panicked ({panic}); its users' statistics are lost");
     }
     let duration = started.elapsed();
     done_tx.send_replace(true);
+    for c in checkpoints {
+        let _ = c.await;
+    }
     if let Some(r) = reloading {
         let _ = r.await;
     }
@@ -346,6 +382,7 @@ async fn start_control(
         table: table.clone(),
         pools: config.pools.clone(),
         token: config.control_token.clone(),
+        bound: addr,
     });
     tokio::spawn(crate::control::serve(listener, state, async move {
         let _ = done.wait_for(|d| *d).await;
