@@ -87,3 +87,28 @@ pub async fn start_live(args: &RunArgs) -> (JoinHandle<Summary>, String) {
     let addr = rx.await.expect("the run started");
     (run, format!("http://{addr}"))
 }
+
+/// The repository's root (where `scripts/` and `schema/` are).
+pub fn root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh, empty folder for one test's files.
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("stress-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Checks a result file's JSON against `schema/result.v1.json`.
+pub fn check_schema(json: &serde_json::Value) -> Result<(), String> {
+    let mut schemas = boon::Schemas::new();
+    let mut compiler = boon::Compiler::new();
+    let schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root().join("schema/result.v1.json")).unwrap())
+            .unwrap();
+    compiler.add_resource("result.v1.json", schema).unwrap();
+    let index = compiler.compile("result.v1.json", &mut schemas).unwrap();
+    schemas.validate(json, index).map_err(|e| format!("{e:#}"))
+}

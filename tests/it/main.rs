@@ -10,4 +10,5 @@ mod model;
 mod outputs;
 mod reload;
 mod run;
+mod signals;
 mod transport;

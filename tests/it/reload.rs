@@ -400,7 +400,12 @@ async fn the_control_api_refuses_bad_requests_clearly() {
         ("/api/users", r#"{"users": 100000000}"#, 422, "pool"),
         // The fields by position, not by name.
         ("/api/users", "[1, 2]", 422, "not an object"),
-        ("/api/users", r#"{"users": 5, "rate": 3}"#, 422, "unknown field"),
+        (
+            "/api/users",
+            r#"{"users": 5, "rate": 3}"#,
+            422,
+            "unknown field",
+        ),
         ("/api/users", "{}", 422, "users"),
     ];
     for (path, body, status, says) in bad {
@@ -448,14 +453,15 @@ async fn the_control_api_refuses_bad_requests_clearly() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    let r = client.get(format!("{base}/?token=t0ken")).send().await.unwrap();
+    let r = client
+        .get(format!("{base}/?token=t0ken"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "the page takes it from the query once");
     // DNS rebinding: a page on another site whose name now resolves to 127.0.0.1.
     let r = authed(client.post(format!("{base}/api/stop")))
-        .header(
-            "host",
-            base.replace("http://127.0.0.1", "attacker.example"),
-        )
+        .header("host", base.replace("http://127.0.0.1", "attacker.example"))
         .json(&json!({}))
         .send()
         .await
