@@ -13,6 +13,7 @@ mod decl;
 mod engine;
 mod error;
 pub mod host;
+mod imports;
 mod reply;
 mod set;
 mod shadow;

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use rand::Rng;
-use rhai::module_resolvers::{FileModuleResolver, ModuleResolversCollection};
 use rhai::{Engine, EvalAltResult, ImmutableString, Map, Module, NativeCallContext, Scope};
 
 use super::decl::{self, ClassDecl, TaskDecl};
 use super::engine::{Limits, base_engine};
 use super::error::{ScriptError, locate};
+use super::imports::Imports;
 use super::{host, shadow};
 
 /// One compiled user class, ready to run. Shared by all its virtual users (and threads).
@@ -128,23 +128,6 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<Found>, ScriptError> {
     Ok(files)
 }
 
-fn resolvers(script_dir: &Path, stdlib: Option<&Path>) -> ModuleResolversCollection {
-    let mut collection = ModuleResolversCollection::new();
-    collection.push(FileModuleResolver::new_with_path(script_dir));
-    if let Some(stdlib) = stdlib {
-        collection.push(FileModuleResolver::new_with_path(stdlib));
-    }
-    collection
-}
-
-/// The file an `import` of `id` reads: the first of the folders `resolvers` searches that has it.
-fn module_file(script_dir: &Path, stdlib: Option<&Path>, id: &str) -> Option<PathBuf> {
-    std::iter::once(script_dir)
-        .chain(stdlib)
-        .map(|dir| FileModuleResolver::new_with_path(dir).get_file_path(id, None))
-        .find(|file| file.is_file())
-}
-
 /// Compiles one script that must declare a class.
 pub fn compile(
     path: &Path,
@@ -196,7 +179,7 @@ pub fn compile_any(
             Ok(())
         },
     );
-    top.set_module_resolver(resolvers(script_dir, stdlib));
+    top.set_module_resolver(Imports::new(script_dir, stdlib, Some(path)));
 
     let mut ast = top.compile(&source).map_err(|e| {
         let pos = e.position();
@@ -257,7 +240,7 @@ pub fn compile_any(
         },
     );
     let shadowing = shadow::look(&engine, &module, (&ast, &source, &source_name), |id| {
-        module_file(script_dir, stdlib, id)
+        Imports::new(script_dir, stdlib, None).file_of(id)
     });
     let warnings = shadowing
         .iter()
@@ -272,7 +255,7 @@ pub fn compile_any(
     for (alias, imported) in module.iter_sub_modules() {
         engine.register_static_module(alias, imported.clone());
     }
-    engine.set_module_resolver(resolvers(script_dir, stdlib));
+    engine.set_module_resolver(Imports::new(script_dir, stdlib, Some(path)));
     // Tasks are called through the module the top level made: its functions carry the script's
     // environment (imports and top-level constants), so a task sees `global::NAME` as any Rhai
     // function does.

@@ -603,3 +603,78 @@ async fn a_changed_tier_moves_the_users_to_its_pool() {
         .sum();
     assert_eq!(moves, 6, "{:#?}", s.spawn);
 }
+
+/// Regression (#16): a script saved with an import cycle used to overflow the stack and abort
+/// the process with the run's results. Now the reload fails, the old version keeps running,
+/// and the run ends with its results and the failed reload recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_cycle_saved_during_a_run_is_a_failed_reload() {
+    let dir = folder("cycle-live");
+    let script = dir.join("editor.rhai");
+    std::fs::write(&script, editor_script("/help")).unwrap();
+    let mut a = args(vec![dir.clone()], 2, "60s");
+    a.no_reload = false;
+    let (run, base) = start_live(&a).await;
+    let mut requests = 0;
+    while requests == 0 {
+        requests = status(&base).await["stats"]["requests"]
+            .as_u64()
+            .unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    write_atomically(
+        &script,
+        &format!("import \"editor\" as me;\n{}", editor_script("/status")),
+    );
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{base}/api/reload"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let event: Value = r.json().await.unwrap();
+    let errors = event["errors"].to_string();
+    assert!(errors.contains("import cycle"), "{errors}");
+    assert!(errors.contains("editor.rhai:1"), "{errors}");
+    let r = client
+        .post(format!("{base}/api/stop"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let s = run.await.unwrap();
+    assert!(s.totals.requests > 0);
+    assert!(
+        s.reloads
+            .iter()
+            .any(|r| !r.ok && r.errors.iter().any(|e| e.contains("import cycle"))),
+        "{:?}",
+        s.reloads
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_refuses_an_import_cycle_with_exit_2() {
+    let dir = folder("cycle-check");
+    std::fs::write(dir.join("a.rhai"), "import \"b\" as b;\nfn x() { 1 }\n").unwrap();
+    std::fs::write(dir.join("b.rhai"), "import \"a\" as a;\nfn y() { 2 }\n").unwrap();
+    std::fs::write(
+        dir.join("main.rhai"),
+        format!("import \"a\" as a;\n{}", editor_script("/help")),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stress"))
+        .arg("check")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("import cycle"), "{stderr}");
+    assert!(stderr.contains("b.rhai"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
