@@ -192,6 +192,11 @@ pub struct RunArgs {
     /// is abandoned (and its request in flight counted as abandoned).
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub stop_timeout: String,
+    /// The most one user's state (`this`) may hold after a task (for example 64KiB, 1MiB). A
+    /// task that leaves it larger fails with a script error and its changes to it are undone,
+    /// so a script cannot grow the process without bound.
+    #[arg(long, value_name = "SIZE", default_value = "64KiB")]
+    pub state_limit: String,
     /// Worker threads (default: one per core).
     #[arg(long)]
     pub workers: Option<usize>,

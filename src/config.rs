@@ -356,6 +356,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
     if checkpoint < Duration::from_secs(1) {
         return Err(bad("--checkpoint", "must be at least 1s").into());
     }
+    let state_limit = crate::script::state::parse_bytes(&args.state_limit)
+        .map_err(|e| bad("--state-limit", e))?;
     let scripts = scripts(&args.scripts, &args.stdlib)?;
     check_pools(&scripts, &profile, &pools, args.users.is_some())?;
     let seed = args.seed.unwrap_or_else(random_seed);
@@ -370,6 +372,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
             skip_waits: wait_override == Some(WaitSpec::Constant(0.0)),
             wait_override,
             iterations: args.iterations,
+            state_limit,
         },
         max_connections: args.max_connections,
         timeout,

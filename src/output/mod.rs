@@ -70,7 +70,7 @@ pub(crate) async fn sample_summary() -> Summary {
             r.reply("text", ReplyOutcome::NotAwaited);
             r.task("GuestUser", "browse", ms * 4, false);
         }
-        r.check("answered", second != 2);
+        r.check("answered", second != 2, String::new);
         if second == 3 {
             r.script_error(
                 "GuestUser",

@@ -225,6 +225,17 @@ pub fn render(s: &Summary) -> String {
             t.abandoned_users
         );
     }
+    for l in &s.limits {
+        let _ = write!(out, "limit reached: {} (at most {})", l.what, l.limit);
+        if !l.first.is_empty() {
+            let _ = write!(
+                out,
+                "; the first past it, `{}`, came from {}",
+                l.first, l.at
+            );
+        }
+        let _ = writeln!(out, "; {} folded", l.count);
+    }
     out
 }
 

@@ -16,13 +16,13 @@ pub mod view;
 use std::sync::Arc;
 
 pub use failure::ErrorKind;
-pub use history::{HistoryPoint, WindowPoint};
+pub use history::{HistoryPoint, Mergeable, WindowPoint, thin};
 pub use percentiles::Percentiles;
 pub use reload::{ReloadEvent, Trigger};
 pub use spawn::SpawnPhase;
 pub use summary::{
-    CheckRow, ClassInfo, ClassRow, ErrorRow, ProfileInfo, RequestRow, RunInfo, SCHEMA, StageInfo,
-    Summary, TaskRow, Totals,
+    CheckRow, ClassInfo, ClassRow, ErrorRow, LimitRow, ProfileInfo, RequestRow, RunInfo, SCHEMA,
+    StageInfo, Summary, TaskRow, Totals,
 };
 pub use verdict::Verdict;
 pub use view::View;

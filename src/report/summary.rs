@@ -105,6 +105,22 @@ pub struct ErrorRow {
     pub count: u64,
 }
 
+/// A bound the run reached, so nothing it dropped or folded goes unsaid: names past a limit
+/// counted under `(other)`, reload records left out, history seconds merged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitRow {
+    /// What was bounded: `request names`, `check names`, `script error locations`,
+    /// `reload records`, `history`.
+    pub what: String,
+    pub limit: u64,
+    /// The first name past the limit (empty where there is none).
+    pub first: String,
+    /// Where it came from: the script's `file:line:col` (empty where there is none).
+    pub at: String,
+    /// Samples counted under `(other)`, records left out, or points merged.
+    pub count: u64,
+}
+
 /// The whole result.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -134,6 +150,8 @@ pub struct Summary {
     pub started_unix: u64,
     /// Each ramp the scheduler walked: users per second asked and achieved.
     pub spawn: Vec<SpawnPhase>,
+    /// The bounds the run reached (empty when none was).
+    pub limits: Vec<LimitRow>,
     /// The all-requests row (as the table's "Aggregated").
     #[serde(skip)]
     pub aggregated: Option<RequestRow>,

@@ -36,14 +36,42 @@ pub enum Outgoing<'a> {
     Callback(&'a str),
 }
 
+/// Where in a script a host function was called: the script's or module's file, and the
+/// position of the call.
+#[derive(Debug, Clone, Copy)]
+pub struct Site<'a> {
+    pub source: Option<&'a str>,
+    pub pos: Position,
+}
+
+impl<'a> Site<'a> {
+    fn of(ctx: &'a NativeCallContext<'_>) -> Self {
+        Self {
+            source: ctx.call_source(),
+            pos: ctx.call_position(),
+        }
+    }
+}
+
+impl std::fmt::Display for Site<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let source = self.source.unwrap_or("the script");
+        match (self.pos.line(), self.pos.position()) {
+            (Some(line), Some(col)) => write!(f, "{source}:{line}:{col}"),
+            (Some(line), None) => write!(f, "{source}:{line}"),
+            _ => write!(f, "{source}"),
+        }
+    }
+}
+
 /// The virtual user a task runs as, seen from the host functions.
 pub trait Host {
     /// Sends an update and returns the reply object (a [`super::Reply`]).
-    fn send(&mut self, out: Outgoing<'_>, pos: Position) -> Result<Dynamic, Box<EvalAltResult>>;
+    fn send(&mut self, out: Outgoing<'_>, site: Site<'_>) -> Result<Dynamic, Box<EvalAltResult>>;
     /// Pauses the task (suspends its coroutine).
     fn wait(&mut self, duration: Duration);
     fn rng(&mut self) -> &mut SmallRng;
-    fn check(&mut self, name: &str, passed: bool);
+    fn check(&mut self, name: &str, passed: bool, site: Site<'_>);
     fn log(&mut self, text: &str);
     fn user_id(&self) -> i64;
     fn tier(&self) -> Tier;
@@ -144,32 +172,32 @@ pub(crate) fn register(engine: &mut Engine) {
     engine.register_fn("constant", constant);
 
     engine.register_fn("send_text", |ctx: NativeCallContext, text: &str| {
-        let pos = ctx.call_position();
-        with_host(&ctx, |h| h.send(Outgoing::Text(text), pos))
+        let site = Site::of(&ctx);
+        with_host(&ctx, |h| h.send(Outgoing::Text(text), site))
     });
     engine.register_fn("send_command", |ctx: NativeCallContext, command: &str| {
-        let pos = ctx.call_position();
+        let site = Site::of(&ctx);
         with_host(&ctx, |h| {
-            h.send(Outgoing::Command { command, args: "" }, pos)
+            h.send(Outgoing::Command { command, args: "" }, site)
         })
     });
     engine.register_fn(
         "send_command",
         |ctx: NativeCallContext, command: &str, args: &str| {
-            let pos = ctx.call_position();
-            with_host(&ctx, |h| h.send(Outgoing::Command { command, args }, pos))
+            let site = Site::of(&ctx);
+            with_host(&ctx, |h| h.send(Outgoing::Command { command, args }, site))
         },
     );
     engine.register_fn("send_media", |ctx: NativeCallContext, kind: &str| {
         let kind = media_kind(&ctx, kind)?;
-        let pos = ctx.call_position();
+        let site = Site::of(&ctx);
         with_host(&ctx, |h| {
             h.send(
                 Outgoing::Media {
                     kind,
                     caption: None,
                 },
-                pos,
+                site,
             )
         })
     });
@@ -177,21 +205,21 @@ pub(crate) fn register(engine: &mut Engine) {
         "send_media",
         |ctx: NativeCallContext, kind: &str, caption: &str| {
             let kind = media_kind(&ctx, kind)?;
-            let pos = ctx.call_position();
+            let site = Site::of(&ctx);
             with_host(&ctx, |h| {
                 h.send(
                     Outgoing::Media {
                         kind,
                         caption: Some(caption),
                     },
-                    pos,
+                    site,
                 )
             })
         },
     );
     engine.register_fn("send_callback", |ctx: NativeCallContext, data: &str| {
-        let pos = ctx.call_position();
-        with_host(&ctx, |h| h.send(Outgoing::Callback(data), pos))
+        let site = Site::of(&ctx);
+        with_host(&ctx, |h| h.send(Outgoing::Callback(data), site))
     });
 
     engine.register_fn("wait", |ctx: NativeCallContext, v: Dynamic| -> Res<()> {
@@ -251,8 +279,9 @@ pub(crate) fn register(engine: &mut Engine) {
     engine.register_fn(
         "check",
         |ctx: NativeCallContext, name: &str, passed: bool| -> Res<bool> {
+            let site = Site::of(&ctx);
             with_host(&ctx, |h| {
-                h.check(name, passed);
+                h.check(name, passed, site);
                 Ok(passed)
             })
         },

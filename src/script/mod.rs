@@ -17,6 +17,7 @@ mod imports;
 mod reply;
 mod set;
 mod shadow;
+pub mod state;
 mod table;
 
 pub use decl::{ClassDecl, TaskDecl, WaitSpec};

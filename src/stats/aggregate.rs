@@ -8,9 +8,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
+use super::names::NAME_LIMIT;
 use super::recorder::{Interval, RequestStats};
 use super::summarize::summarize;
-use crate::report::{HistoryPoint, Percentiles, ReloadEvent, RunInfo, Snapshot, WindowPoint};
+use crate::report::{
+    HistoryPoint, LimitRow, Percentiles, ReloadEvent, RunInfo, Snapshot, WindowPoint, thin,
+};
 
 /// A virtual user's life, reported when it ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +33,12 @@ pub enum StatsMsg {
     VuDone(VuReport),
     Reload(ReloadEvent),
 }
+
+/// Reload records kept: the latest ones.
+const MAX_RELOADS: usize = 1_000;
+
+/// History points kept: an hour at one a second, older seconds merged past that ([`thin`]).
+const MAX_HISTORY: usize = 3_600;
 
 /// Seconds in the "current" percentile window (as Locust's).
 const WINDOW: usize = 10;
@@ -58,6 +67,10 @@ pub struct Aggregator {
     users_at: BTreeMap<u64, u32>,
     /// The last second turned into a history point.
     settled: u64,
+    /// Reload records left out, the oldest first ([`MAX_RELOADS`]).
+    reloads_dropped: u64,
+    /// History points merged into others ([`MAX_HISTORY`]).
+    history_merged: u64,
     /// Per second, for Locust's history CSV.
     pub window_points: Vec<WindowPoint>,
     window: std::collections::VecDeque<hdrhistogram::Histogram<u64>>,
@@ -91,6 +104,8 @@ impl Aggregator {
             reload_marks: BTreeMap::new(),
             users_at: BTreeMap::new(),
             settled: 0,
+            reloads_dropped: 0,
+            history_merged: 0,
             window_points: Vec::new(),
             window: std::collections::VecDeque::new(),
             cumulative: RequestStats::default(),
@@ -127,7 +142,45 @@ impl Aggregator {
                 .entry(event.t_s.ceil().max(1.0) as u64)
                 .or_default();
         }
+        if self.reloads.len() >= MAX_RELOADS {
+            // The latest records matter most (the dashboard shows them); the oldest tenth
+            // goes at once, so this happens once per hundred reloads.
+            let drop = MAX_RELOADS / 10;
+            self.reloads.drain(..drop);
+            self.reloads_dropped += drop as u64;
+        }
         self.reloads.push(event);
+    }
+
+    /// The bounds the run reached, for the summary.
+    pub(super) fn limits(&self) -> Vec<LimitRow> {
+        let mut rows: Vec<LimitRow> = self
+            .totals
+            .overflows
+            .iter()
+            .map(|(kind, o)| LimitRow {
+                what: kind.as_str().into(),
+                limit: NAME_LIMIT as u64,
+                first: o.first.clone(),
+                at: o.at.clone(),
+                count: o.samples,
+            })
+            .collect();
+        for (what, limit, count) in [
+            ("reload records", MAX_RELOADS, self.reloads_dropped),
+            ("history", MAX_HISTORY, self.history_merged),
+        ] {
+            if count > 0 {
+                rows.push(LimitRow {
+                    what: what.into(),
+                    limit: limit as u64,
+                    first: String::new(),
+                    at: String::new(),
+                    count,
+                });
+            }
+        }
+        rows
     }
 
     /// Turns every pending second up to `upto` into a history point.
@@ -184,6 +237,8 @@ impl Aggregator {
                 script_errors: interval.errors.values().sum(),
                 reload: self.reload_marks.remove(&t),
             });
+            self.history_merged += thin(&mut self.history, MAX_HISTORY) as u64;
+            thin(&mut self.window_points, MAX_HISTORY);
         }
     }
 
@@ -269,5 +324,26 @@ mod tests {
         assert!(agg.history.iter().all(|p| p.users == 7 && p.tasks == 2));
         assert_eq!(agg.runs["Guest"].vus, 2);
         assert_eq!(agg.totals.tasks["Guest"]["browse"].count(), 6);
+    }
+
+    #[test]
+    fn reload_records_stay_bounded_and_say_so() {
+        let (_users_tx, users) = watch::channel(0);
+        let mut agg = Aggregator::new(users, Instant::now(), Box::new(RunInfo::default));
+        for i in 0..1500 {
+            agg.reload(ReloadEvent {
+                version: i,
+                t_s: i as f64,
+                trigger: crate::report::Trigger::Request,
+                files: Vec::new(),
+                ok: false,
+                errors: vec!["x".into()],
+            });
+        }
+        assert!(agg.reloads.len() <= MAX_RELOADS);
+        assert_eq!(agg.reloads.last().unwrap().version, 1499, "the latest kept");
+        let limits = agg.limits();
+        assert_eq!(limits[0].what, "reload records");
+        assert_eq!(limits[0].count as usize + agg.reloads.len(), 1500);
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod aggregate;
 pub mod hist;
+pub mod names;
 pub mod recorder;
 mod summarize;
 

@@ -10,6 +10,7 @@ use ahash::RandomState;
 use hdrhistogram::Histogram;
 
 use super::hist;
+use super::names::{LocalNames, NameKind, OTHER};
 use crate::report::ErrorKind;
 use crate::script::ScriptError;
 
@@ -123,6 +124,18 @@ pub struct Interval {
     pub errors: HashMap<ErrorKey, u64>,
     /// How late users woke from their waits (none recorded yet: `None`).
     pub lateness: Option<Histogram<u64>>,
+    /// Names counted under [`OTHER`] because their kind's limit was reached.
+    pub overflows: std::collections::BTreeMap<NameKind, Overflow>,
+}
+
+/// Samples past a kind's name limit: the first such name, where the script made it, and how
+/// many samples were counted under [`OTHER`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overflow {
+    pub first: String,
+    /// `file:line:col` of the call (or the error) that made it.
+    pub at: String,
+    pub samples: u64,
 }
 
 impl Interval {
@@ -132,6 +145,7 @@ impl Interval {
             && self.tasks.is_empty()
             && self.checks.is_empty()
             && self.errors.is_empty()
+            && self.overflows.is_empty()
     }
 
     /// Adds `other` into `self`.
@@ -156,6 +170,12 @@ impl Interval {
         if let Some(late) = &other.lateness {
             hist::merge(self.lateness.get_or_insert_with(hist::new), late);
         }
+        for (kind, o) in &other.overflows {
+            self.overflows
+                .entry(*kind)
+                .and_modify(|mine| mine.samples += o.samples)
+                .or_insert_with(|| o.clone());
+        }
     }
 }
 
@@ -172,6 +192,8 @@ pub enum ReplyOutcome {
 #[derive(Debug, Default)]
 pub struct Recorder {
     current: Interval,
+    /// The run's name limits (none: every name is kept apart, for tests and benches).
+    names: Option<LocalNames>,
 }
 
 fn entry<'a, V: Default>(map: &'a mut ByName<V>, key: &str) -> &'a mut V {
@@ -183,6 +205,47 @@ fn entry<'a, V: Default>(map: &'a mut ByName<V>, key: &str) -> &'a mut V {
 }
 
 impl Recorder {
+    /// A recorder that holds names to the run's limits.
+    pub fn with_limits(names: LocalNames) -> Self {
+        Self {
+            current: Interval::default(),
+            names: Some(names),
+        }
+    }
+
+    /// `name` if its kind's limit leaves room for it, else [`OTHER`] (noted with `at`, the
+    /// script line that made it).
+    pub fn admit<'a>(
+        &mut self,
+        kind: NameKind,
+        name: &'a str,
+        at: impl FnOnce() -> String,
+    ) -> &'a str {
+        let Some(names) = &mut self.names else {
+            return name;
+        };
+        let admitted = names.admit(kind, name);
+        if admitted == OTHER && name != OTHER {
+            let limit = names.limit();
+            let first = self.current.overflows.is_empty();
+            let o = self
+                .current
+                .overflows
+                .entry(kind)
+                .or_insert_with(|| Overflow {
+                    // A script error's name is its class, location and message, NUL-separated.
+                    first: name.replace('\u{0}', ": "),
+                    at: at(),
+                    samples: 0,
+                });
+            o.samples += 1;
+            if first && o.samples == 1 {
+                warn_once(kind, &o.first, &o.at, limit);
+            }
+        }
+        admitted
+    }
+
     /// One request sent, as soon as its answer (or failure) is known; `bytes` is the size of
     /// the answer's body.
     pub fn request(&mut self, name: &str, latency: Duration, error: Option<ErrorKind>, bytes: u64) {
@@ -227,7 +290,8 @@ impl Recorder {
         hist::record(self.current.lateness.get_or_insert_with(hist::new), late);
     }
 
-    pub fn check(&mut self, name: &str, passed: bool) {
+    pub fn check(&mut self, name: &str, passed: bool, at: impl FnOnce() -> String) {
+        let name = self.admit(NameKind::Check, name, at);
         let c = entry(&mut self.current.checks, name);
         if passed {
             c.passed += 1;
@@ -237,19 +301,43 @@ impl Recorder {
     }
 
     pub fn script_error(&mut self, class: &str, err: &ScriptError) {
-        let key = ErrorKey {
-            class: class.to_string(),
-            location: err.location(),
-            message: err.message.clone(),
+        let location = err.location();
+        let whole = format!("{class}\u{0}{location}\u{0}{}", err.message);
+        let kept = self.admit(NameKind::ScriptError, &whole, || location.clone()) != OTHER;
+        let key = if kept {
+            ErrorKey {
+                class: class.to_string(),
+                location,
+                message: err.message.clone(),
+            }
+        } else {
+            ErrorKey {
+                class: class.to_string(),
+                location: OTHER.into(),
+                message: "errors past the limit of distinct script errors".into(),
+            }
         };
         *self.current.errors.entry(key).or_default() += 1;
     }
 
-    /// The interval so far; recording starts afresh.
+    /// The interval so far; recording starts afresh (the name limits carry on).
     pub fn take(&mut self, second: u64) -> Interval {
         let mut interval = std::mem::take(&mut self.current);
         interval.second = second;
         interval
+    }
+}
+
+/// Says on stderr, once per kind for the whole process, that a name limit was reached.
+fn warn_once(kind: NameKind, name: &str, at: &str, limit: usize) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static WARNED: [AtomicBool; 3] = [const { AtomicBool::new(false) }; 3];
+    if !WARNED[kind as usize].swap(true, Ordering::Relaxed) {
+        eprintln!(
+            "warning: more than {limit} {} (the first past it, `{name}`, came from {at}); the \
+             rest are counted as `{OTHER}`",
+            kind.as_str()
+        );
     }
 }
 
@@ -273,8 +361,8 @@ mod tests {
             b.reply("/help", ReplyOutcome::After(Duration::from_millis(5)));
         }
         a.refused("/grant");
-        a.check("ok", true);
-        b.check("ok", false);
+        a.check("ok", true, String::new);
+        b.check("ok", false, String::new);
         let mut total = a.take(1);
         total.merge(&b.take(1));
         let help = &total.requests["/help"];

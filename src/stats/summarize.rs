@@ -184,6 +184,7 @@ pub fn summarize(agg: &Aggregator, info: RunInfo) -> Summary {
         bot: info.bot,
         started_unix: info.started_unix,
         spawn: info.spawn,
+        limits: agg.limits(),
         aggregated: Some(request_row("Aggregated", &agg.all, secs)),
         window: agg.window_points.clone(),
     }

@@ -14,8 +14,9 @@ use rhai::{Dynamic, EvalAltResult, Position};
 use super::{Io, Resume, RoundTrip};
 use crate::report::ErrorKind;
 use crate::script::Reply;
-use crate::script::host::{Host, Outgoing};
+use crate::script::host::{Host, Outgoing, Site};
 use crate::stats::Recorder;
+use crate::stats::names::NameKind;
 use crate::stats::recorder::ReplyOutcome;
 use crate::telegram::{Draft, Message, Tier, TierPools, Update, UpdateFactory};
 
@@ -161,8 +162,17 @@ impl VuCtx {
 }
 
 impl Host for VuCtx {
-    fn send(&mut self, out: Outgoing<'_>, pos: Position) -> Result<Dynamic, Box<EvalAltResult>> {
-        let (name, built) = self.build(out, pos)?;
+    fn send(&mut self, out: Outgoing<'_>, site: Site<'_>) -> Result<Dynamic, Box<EvalAltResult>> {
+        let (name, built) = self.build(out, site.pos)?;
+        let name = {
+            let mut recorder = self.recorder.borrow_mut();
+            let admitted = recorder.admit(NameKind::Request, &name, || site.to_string());
+            if admitted == name.as_str() {
+                name
+            } else {
+                admitted.to_string()
+            }
+        };
         if let Some(why) = self.refusal(&built) {
             self.recorder.borrow_mut().refused(&name);
             tracing::warn!(target: "script", vu = self.vu, "{why}");
@@ -223,8 +233,10 @@ impl Host for VuCtx {
         &mut self.rng
     }
 
-    fn check(&mut self, name: &str, passed: bool) {
-        self.recorder.borrow_mut().check(name, passed);
+    fn check(&mut self, name: &str, passed: bool, site: Site<'_>) {
+        self.recorder
+            .borrow_mut()
+            .check(name, passed, || site.to_string());
     }
 
     fn log(&mut self, text: &str) {

@@ -20,7 +20,7 @@ pub(crate) enum Entry {
 }
 
 impl Entry {
-    fn name(self, script: &ClassScript) -> &str {
+    pub(crate) fn name(self, script: &ClassScript) -> &str {
         match self {
             Entry::Task(i) => &script.tasks[i].name,
             Entry::OnStart => "on_start",

@@ -20,6 +20,7 @@ use super::timer::Timer;
 use super::{Io, Resume, RoundTrip};
 use crate::botapi::{self, BotApi, ChatInbox};
 use crate::report::ErrorKind;
+use crate::script::state::{self, data_size};
 use crate::script::{ClassScript, ClassSlot, ClassTable, ScriptError, WaitSpec};
 use crate::stats::Recorder;
 use crate::stats::aggregate::VuReport;
@@ -53,6 +54,9 @@ pub struct RunOptions {
     pub iterations: Option<u64>,
     /// `wait()` inside tasks returns at once (dry runs, `--wait 0`).
     pub skip_waits: bool,
+    /// The most a user's state (`this`) may hold after a task, in bytes
+    /// ([`data_size`](crate::script::state::data_size)).
+    pub state_limit: usize,
 }
 
 /// A user's stop switch, pressed by its worker.
@@ -242,6 +246,8 @@ impl Vu {
             .acquire()
             .await
             .expect("the stack semaphore is never closed");
+        // The state as it was, to undo a task that grows it past the limit.
+        let before = self.state.clone();
         let state = std::mem::take(&mut self.state);
         let ctx: *mut VuCtx = &mut *self.ctx;
         // SAFETY: the user owns its context and outlives the task, which is dropped before this
@@ -266,10 +272,36 @@ impl Vu {
                 }
                 Step::Done(result) => {
                     self.state = task.into_state();
-                    return result;
+                    return match self.over_limit(script, entry) {
+                        Some(e) => {
+                            self.state = before;
+                            Err(e)
+                        }
+                        None => result,
+                    };
                 }
             }
         }
+    }
+
+    /// The error for a state past `--state-limit` after `entry` ran, if it is.
+    fn over_limit(&self, script: &ClassScript, entry: Entry) -> Option<ScriptError> {
+        let limit = self.env.options.state_limit;
+        let size = data_size(&self.state);
+        (size > limit).then(|| {
+            let name = entry.name(script);
+            ScriptError {
+                file: script.file.clone(),
+                line: script.line_of(name),
+                col: 0,
+                message: format!(
+                    "the user's state (`this`) held {} after {name}(), over --state-limit {}; \
+                     the task's changes to it were undone",
+                    state::bytes(size),
+                    state::bytes(limit)
+                ),
+            }
+        })
     }
 
     /// Sleeps, or less if the user is told to stop.

@@ -17,6 +17,7 @@ use crate::botapi::BotApi;
 use crate::script::ClassTable;
 use crate::stats::Recorder;
 use crate::stats::aggregate::StatsMsg;
+use crate::stats::names::{LocalNames, NameLimits};
 use crate::telegram::{TierPools, UpdateIds};
 use crate::transport::{HttpTarget, HttpTransport, MemoryTransport, Secret, Transport};
 
@@ -72,6 +73,8 @@ pub struct WorkerShared {
     pub pools: TierPools,
     pub options: RunOptions,
     pub stats: mpsc::UnboundedSender<StatsMsg>,
+    /// The run's limits on distinct request, check and error names.
+    pub names: Arc<NameLimits>,
     /// Users that ended (by themselves, or stopped): their numbers.
     pub ended: mpsc::UnboundedSender<u64>,
     pub started: Instant,
@@ -157,7 +160,9 @@ async fn work(
     shared: Arc<WorkerShared>,
     mut rx: mpsc::UnboundedReceiver<WorkerCmd>,
 ) -> WorkerEnd {
-    let recorder = Rc::new(RefCell::new(Recorder::default()));
+    let recorder = Rc::new(RefCell::new(Recorder::with_limits(LocalNames::new(
+        shared.names.clone(),
+    ))));
     let (timer, timer_driver) = match Timer::new() {
         Ok((timer, driver)) => (Some(timer), Some(tokio::task::spawn_local(driver))),
         Err(e) => {

@@ -316,6 +316,7 @@ fn start_workers(
         pools: config.pools.clone(),
         options: config.options.clone(),
         stats,
+        names: Default::default(),
         ended,
         started,
         workers: config.workers,
