@@ -10,6 +10,7 @@
 #   benches/load.sh rhai       # what the shipped scripts' building blocks cost, one by one
 #   benches/load.sh instructions  # instructions per request (callgrind), split by area
 #   benches/load.sh soak       # RSS over SOAK_MIN (30) minutes at 2,000 users, short waits
+#   benches/load.sh deadline   # 200,000 users, 20 s run time, 10 s stop timeout: when it ends
 #
 # The demo bot runs as a separate process (`stress target`) pinned to CPU 0; the load generator
 # (stress, then wrk) is pinned to CPU 1. Client CPU per request = (user + system CPU time of
@@ -362,6 +363,28 @@ instructions() {
     kill %1 2>/dev/null || true; wait 2>/dev/null || true
 }
 
+# The overload case of the hard deadline: a run ends within run time + stop timeout + 1 s
+# whatever the load, the users still running then abandoned. In-process demo bot, as a user
+# would start it.
+deadline() {
+    local pools=(--pool guest=6900000000..6900300000 --pool user=6900300000..6900400000
+        --pool developer=6900500000..6900520000 --pool admin=6900400000..6900410000)
+    echo "== hard deadline: 200,000 users at 100,000/s, --run-time 20s --stop-timeout 10s (budget 31 s)"
+    local t0 t1
+    t0=$(date +%s.%N)
+    "$BIN" run --users 200000 --spawn-rate 100000 --run-time 20s --stop-timeout 10s \
+        "${pools[@]}" -q --no-reload --json "$TMP/deadline.json" >/dev/null 2>&1
+    t1=$(date +%s.%N)
+    python3 - "$TMP/deadline.json" "$t0" "$t1" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1])); wall = float(sys.argv[3]) - float(sys.argv[2])
+t = d["totals"]
+print(f"results at {d['duration_s']:.2f} s of the run, process gone at {wall:.2f} s (wall); "
+      f"{t['requests']} requests, {t['abandoned_users']} users abandoned, "
+      f"{t['failures']} failed")
+PY
+}
+
 case "$MODE" in
     cpu) cpu ;;
     memory) memory ;;
@@ -370,6 +393,7 @@ case "$MODE" in
     soak) soak ;;
     rhai) rhai_costs ;;
     instructions) instructions ;;
+    deadline) deadline ;;
     all) cpu; memory; timing; scaling ;;
-    *) echo "usage: $0 [cpu|memory|timing|scaling|rhai|instructions|soak|all]" >&2; exit 2 ;;
+    *) echo "usage: $0 [cpu|memory|timing|scaling|rhai|instructions|soak|deadline|all]" >&2; exit 2 ;;
 esac

@@ -140,8 +140,8 @@ pub struct Scheduler {
     pools: TierPools,
     slots: [PoolSlots; 4],
     workers: Vec<Worker>,
-    /// Running users per class, most recent last: (user, worker).
-    running: Vec<Vec<(u64, usize)>>,
+    /// Running users per class, user number (so the most recent last) to worker.
+    running: Vec<BTreeMap<u64, usize>>,
     live: HashMap<u64, Live>,
     /// Users told to stop that have not ended yet.
     stopping: std::collections::HashSet<u64>,
@@ -195,7 +195,7 @@ impl Scheduler {
             pools,
             slots: Default::default(),
             workers,
-            running: vec![Vec::new(); n],
+            running: vec![BTreeMap::new(); n],
             live: HashMap::new(),
             stopping: Default::default(),
             started: vec![0; n],
@@ -241,7 +241,7 @@ impl Scheduler {
         };
         self.started[class] += 1;
         self.per_tier[tier.index()] += 1;
-        self.running[class].push((vu, worker));
+        self.running[class].insert(vu, worker);
         self.live.insert(
             vu,
             Live {
@@ -261,31 +261,33 @@ impl Scheduler {
 
     /// Stops the most recently started running user of `class`; false if none runs.
     fn halt(&mut self, class: usize) -> bool {
-        match self.running[class].len() {
-            0 => false,
-            n => {
-                self.halt_at(class, n - 1);
+        match self.running[class].last_key_value() {
+            Some((&vu, _)) => {
+                self.halt_at(class, vu);
                 true
             }
+            None => false,
         }
     }
 
-    /// Stops the running user at `at` in `class`'s list.
-    fn halt_at(&mut self, class: usize, at: usize) {
-        let (vu, worker) = self.running[class].remove(at);
-        self.stopping.insert(vu);
-        self.workers[worker].send(WorkerCmd::Stop(vu));
+    /// Stops the running user `vu` of `class`.
+    fn halt_at(&mut self, class: usize, vu: u64) {
+        if let Some(worker) = self.running[class].remove(&vu) {
+            self.stopping.insert(vu);
+            self.workers[worker].send(WorkerCmd::Stop(vu));
+        }
     }
 
-    /// A running user whose id is from a tier its class no longer has: (class, place in the
-    /// class's list). Only classes whose tier changed are searched, and their oldest users (the
-    /// stale ones) come first, so each search is short; a class with none left is dropped.
-    fn stale_tier_user(&mut self) -> Option<(usize, usize)> {
+    /// A running user whose id is from a tier its class no longer has: (class, user). Only
+    /// classes whose tier changed are searched, and their oldest users (the stale ones) come
+    /// first, so each search is short; a class with none left is dropped.
+    fn stale_tier_user(&mut self) -> Option<(usize, u64)> {
         while let Some(&class) = self.retiering.first() {
             let tier = self.tiers[class];
             let at = self.running[class]
-                .iter()
-                .position(|(vu, _)| self.live.get(vu).is_some_and(|l| l.tier != tier));
+                .keys()
+                .find(|vu| self.live.get(vu).is_some_and(|l| l.tier != tier))
+                .copied();
             match at {
                 Some(at) => return Some((class, at)),
                 None => {
@@ -325,7 +327,7 @@ impl Scheduler {
 
     fn on_ended(&mut self, vu: u64) {
         if let Some(live) = self.live.remove(&vu) {
-            self.running[live.class].retain(|(v, _)| *v != vu);
+            self.running[live.class].remove(&vu);
             self.slots[live.tier.index()].give(live.pool_index);
             self.per_tier[live.tier.index()] -= 1;
             // A user that ended without being told to (it could not start) is replaced; with
@@ -362,7 +364,7 @@ impl Scheduler {
                 }
                 // The moves this reload asks for are a phase of their own in the spawn log.
                 self.reloads += 1;
-                self.running.resize(weights.len(), Vec::new());
+                self.running.resize(weights.len(), BTreeMap::new());
                 self.started.resize(weights.len(), 0);
                 let changed = self.tiers.iter().zip(&tiers).enumerate();
                 self.retiering

@@ -184,10 +184,13 @@ impl RunningTask {
 
 impl Drop for RunningTask {
     fn drop(&mut self) {
-        if self.coroutine.is_some() {
-            // Abandoned while suspended: dropping the coroutine unwinds the task and unmaps
-            // its stack.
-            stack::lost();
+        if let Some(mut coroutine) = self.coroutine.take() {
+            // Abandoned while suspended: the task's frames are unwound (its values dropped),
+            // and the stack goes back to the pool rather than being unmapped.
+            if coroutine.started() && !coroutine.done() {
+                coroutine.force_unwind();
+            }
+            stack::give(coroutine.into_stack());
         }
     }
 }

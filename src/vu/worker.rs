@@ -106,12 +106,16 @@ pub struct WorkerEnd {
 #[derive(Debug)]
 pub struct Worker {
     tx: mpsc::UnboundedSender<WorkerCmd>,
-    thread: std::thread::JoinHandle<WorkerEnd>,
+    /// The worker's end, sent once its users are gone and its statistics flushed, before the
+    /// thread tears its runtime and stack pool down.
+    end: std::sync::mpsc::Receiver<WorkerEnd>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl Worker {
     pub fn start(index: usize, shared: Arc<WorkerShared>) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
+        let (end_tx, end) = std::sync::mpsc::channel();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -119,9 +123,14 @@ impl Worker {
             .name(format!("stress-worker-{index}"))
             .spawn(move || {
                 let local = LocalSet::new();
-                local.block_on(&runtime, work(index, shared, rx))
+                let ended = local.block_on(&runtime, work(index, shared, rx));
+                let _ = end_tx.send(ended);
+                // Tearing down (tens of thousands of pooled stacks to unmap after a large run)
+                // happens after the end is reported, while the run writes its results.
+                drop(local);
+                drop(runtime);
             })?;
-        Ok(Self { tx, thread })
+        Ok(Self { tx, end, thread })
     }
 
     /// Sends a command; a worker that is gone has nothing left to do with it.
@@ -135,17 +144,22 @@ impl Worker {
         self.tx.clone()
     }
 
-    /// Waits for the thread to end (after [`WorkerCmd::StopAll`]). A panic in the thread (a bug:
-    /// its statistics are lost) comes back as its message.
+    /// Waits for the worker to end (after [`WorkerCmd::StopAll`]): its users gone, its
+    /// statistics sent. The thread may still be tearing down, on its own. A panic in the thread
+    /// (a bug: its statistics are lost) comes back as its message.
     pub fn join(self) -> Result<WorkerEnd, String> {
         drop(self.tx);
-        self.thread.join().map_err(|panic| {
-            panic
+        if let Ok(end) = self.end.recv() {
+            return Ok(end);
+        }
+        match self.thread.join() {
+            Ok(()) => Err("the worker ended without a report".into()),
+            Err(panic) => Err(panic
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into())
-        })
+                .unwrap_or_else(|| "unknown panic".into())),
+        }
     }
 }
 
@@ -237,26 +251,36 @@ async fn work(
         .drain()
         .map(|(_, (_, handle))| handle)
         .collect();
-    let mut abandoned = 0;
+    // Users finish their task (and on_stop) until the deadline; a later StopAll may move it
+    // earlier. Whoever is still running then is abandoned, all at once: aborting one user at a
+    // time and awaiting it would let every other user run in between.
     let mut commands_open = true;
-    for mut handle in handles {
-        let finished = loop {
-            tokio::select! {
-                _ = &mut handle => break true,
-                _ = tokio::time::sleep_until(deadline.into()) => break false,
-                command = rx.recv(), if commands_open => match command {
-                    Some(WorkerCmd::StopAll { deadline: d }) => deadline = deadline.min(d),
-                    Some(_) => {}
-                    None => commands_open = false,
-                },
-            }
-        };
-        if !finished {
-            // Dropping the user's future unwinds its task's coroutine.
-            handle.abort();
-            let _ = handle.await;
-            abandoned += 1;
+    let mut pending = handles.into_iter();
+    let mut current = pending.next();
+    while let Some(handle) = current.as_mut() {
+        tokio::select! {
+            _ = handle => current = pending.next(),
+            _ = tokio::time::sleep_until(deadline.into()) => break,
+            command = rx.recv(), if commands_open => match command {
+                Some(WorkerCmd::StopAll { deadline: d }) => deadline = deadline.min(d),
+                Some(_) => {}
+                None => commands_open = false,
+            },
         }
+    }
+    let left: Vec<JoinHandle<()>> = current
+        .into_iter()
+        .chain(pending)
+        .filter(|h| !h.is_finished())
+        .collect();
+    let abandoned = left.len() as u64;
+    for handle in &left {
+        // Dropping the user's future unwinds its task's coroutine; a request it had in flight
+        // is recorded as abandoned.
+        handle.abort();
+    }
+    for handle in left {
+        let _ = handle.await;
     }
     flusher.abort();
     if let Some(driver) = timer_driver {

@@ -136,3 +136,33 @@ fn each_its_own() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Regression (#16): the stop deadline is hard. Every user is held in an hour-long request;
+/// the run ends at its stop timeout anyway, each user and each request in flight counted as
+/// abandoned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stop_deadline_holds_whatever_the_users_do() {
+    let dir = temp_dir("deadline");
+    let script = dir.join("stuck.rhai");
+    std::fs::write(
+        &script,
+        "user_class(\"Stuck\", #{ tier: \"guest\", weight: 1, wait: 0 });\n\
+         /// @task(1)\nfn ask() { send_command(\"/help\"); }\n",
+    )
+    .unwrap();
+    let mut a = args(&script, 20, 1_000);
+    a.run_time = Some("1s".into());
+    a.iterations = None;
+    a.stop_timeout = "1s".into();
+    a.timeout = "2h".into();
+    a.bot_latency = vec!["command=1h".into()];
+    let s = run(a).await;
+    assert_eq!(s.totals.abandoned_users, 20);
+    assert_eq!(s.requests[0].failures_by_kind["abandoned"], 20);
+    assert!(
+        s.duration_s < 60.0,
+        "ended at its deadline, not the bot's: {}",
+        s.duration_s
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
