@@ -194,4 +194,25 @@ mod tests {
         assert_eq!(names.len(), 1, "no temporary file left: {names:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[tokio::test]
+    async fn every_output_is_attempted_when_one_fails() {
+        let dir = std::env::temp_dir().join(format!("stress-all-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let summary = crate::output::sample_summary().await;
+        let outputs = vec![
+            (Format::Json, dir.join("gone/r.json")),
+            (Format::Csv, dir.join("r")),
+            (Format::Html, dir.join("r.html")),
+        ];
+        let failed = write_all(&summary, &outputs);
+        assert_eq!(failed.len(), 1);
+        assert!(
+            format!("{:#}", failed[0]).contains("--json"),
+            "{:#}",
+            failed[0]
+        );
+        assert!(dir.join("r_stats.csv").is_file() && dir.join("r.html").is_file());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
