@@ -21,12 +21,19 @@ pub struct Cli {
     pub command: Option<Subcommand>,
     #[command(flatten)]
     pub run: RunArgs,
+    /// More log on stderr: -v the tool's info lines, -vv debug lines and scripts' debug()
+    /// (RUST_LOG, when set, decides instead).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
 }
 
 /// The exit codes, as `--help` shows them.
-pub const EXIT_CODES: &str = "Exit codes: 0 the run completed and every threshold passed; \
-    1 a runtime failure (a port, a file); 2 a usage error: a bad flag, a script that does not \
-    compile or declares a bad class, an unknown profile, a bad threshold; 3 a threshold failed.";
+pub const EXIT_CODES: &str = "Exit codes: 0 the run completed (or was stopped) and every \
+    threshold passed, or with no --threshold no request failed and no script error happened; \
+    1 a runtime failure (a port, a result file); 2 a usage error: a bad flag, a script that \
+    does not compile or declares a bad class, an unknown profile, a bad threshold; 3 a \
+    threshold failed, or with no --threshold a request failed or a script erred (unless \
+    --allow-failures).";
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Subcommand {
@@ -210,6 +217,10 @@ pub struct RunArgs {
     /// Do not watch the scripts and the profile file for changes.
     #[arg(long)]
     pub no_reload: bool,
+    /// With no --threshold, exit 0 even when requests failed or scripts erred (by default that
+    /// exits 3, as a CI gate expects).
+    #[arg(long)]
+    pub allow_failures: bool,
     /// A pass/fail rule, repeatable: p95<500ms, p99{name=/help}<200ms, errors<1%, rps>50,
     /// checks>99%, script_errors==0, coverage (all 22 demo bot commands sent) or
     /// coverage{commands=/help,/start}. A failed one makes the exit code 3.
@@ -229,7 +240,7 @@ pub struct RunArgs {
     /// Write a self-contained HTML report (charts inline, nothing fetched).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
-    /// No live progress line.
+    /// No live progress line, and only errors in the log.
     #[arg(long, short)]
     pub quiet: bool,
     /// Demo bot: latency per kind, KIND=DURATION (kinds: command, text, complex, media, callback).

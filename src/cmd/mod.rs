@@ -4,6 +4,7 @@
 mod botapi;
 pub mod check;
 mod demo_bot;
+mod logging;
 mod pools;
 pub mod run;
 pub mod selfcheck;
@@ -31,6 +32,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let quiet = match &cli.command {
+        None => cli.run.quiet,
+        Some(Subcommand::Run(args)) => args.quiet,
+        Some(_) => false,
+    };
+    logging::init(cli.verbose, quiet);
     runtime.block_on(async move {
         match cli.command {
             None => run::command(cli.run).await,

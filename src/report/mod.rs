@@ -6,6 +6,7 @@
 
 mod failure;
 mod history;
+mod logs;
 mod percentiles;
 mod reload;
 mod spawn;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 pub use failure::ErrorKind;
 pub use history::{HistoryPoint, Mergeable, WindowPoint, thin};
+pub use logs::LogLine;
 pub use percentiles::Percentiles;
 pub use reload::{ReloadEvent, Trigger};
 pub use spawn::SpawnPhase;

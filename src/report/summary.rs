@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{HistoryPoint, Percentiles, ReloadEvent, SpawnPhase, Verdict, WindowPoint};
+use super::{HistoryPoint, LogLine, Percentiles, ReloadEvent, SpawnPhase, Verdict, WindowPoint};
 
 /// The `schema` field of every result file.
 pub const SCHEMA: &str = "stress.result/v1";
@@ -152,6 +152,8 @@ pub struct Summary {
     pub spawn: Vec<SpawnPhase>,
     /// The bounds the run reached (empty when none was).
     pub limits: Vec<LimitRow>,
+    /// The latest lines scripts logged (at most 500; the rest are counted in `limits`).
+    pub logs: Vec<LogLine>,
     /// The all-requests row (as the table's "Aggregated").
     #[serde(skip)]
     pub aggregated: Option<RequestRow>,

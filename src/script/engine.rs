@@ -3,8 +3,9 @@
 
 use std::sync::OnceLock;
 
+use super::host::LogLevel;
 use rhai::packages::{Package, StandardPackage};
-use rhai::{Engine, OptimizationLevel, Shared};
+use rhai::{Engine, OptimizationLevel, Position, Shared};
 
 /// Resource limits for every script call. Explicit, so debug and release builds behave alike
 /// (Rhai's own defaults differ between them).
@@ -60,9 +61,7 @@ pub(crate) fn base_engine(limits: &Limits) -> Engine {
         .set_optimization_level(OptimizationLevel::Simple)
         .set_fail_on_invalid_map_property(false);
     engine.disable_symbol("eval");
-    engine.on_print(|text| tracing::info!(target: "script", "{text}"));
-    engine.on_debug(|text, source, pos| {
-        tracing::debug!(target: "script", "{}:{pos}: {text}", source.unwrap_or("script"))
-    });
+    engine.on_print(|text| super::host::logged(LogLevel::Info, text, None, Position::NONE));
+    engine.on_debug(|text, source, pos| super::host::logged(LogLevel::Debug, text, source, pos));
     engine
 }

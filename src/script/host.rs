@@ -64,6 +64,22 @@ impl std::fmt::Display for Site<'_> {
     }
 }
 
+/// How loud a script's line is: `log()` and `print()` say, `debug()` whispers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Info,
+    Debug,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+        }
+    }
+}
+
 /// The virtual user a task runs as, seen from the host functions.
 pub trait Host {
     /// Sends an update and returns the reply object (a [`super::Reply`]).
@@ -72,7 +88,8 @@ pub trait Host {
     fn wait(&mut self, duration: Duration);
     fn rng(&mut self) -> &mut SmallRng;
     fn check(&mut self, name: &str, passed: bool, site: Site<'_>);
-    fn log(&mut self, text: &str);
+    /// A line the script logged (`log`, `print`, `debug`).
+    fn log(&mut self, level: LogLevel, text: &str, site: Site<'_>);
     fn user_id(&self) -> i64;
     fn tier(&self) -> Tier;
     fn vu(&self) -> u64;
@@ -101,6 +118,18 @@ pub(crate) unsafe fn enter<R>(host: *mut (dyn Host + 'static), f: impl FnOnce() 
     let previous = CURRENT.with(|c| c.replace(NonNull::new(host)));
     let _restore = Restore(previous);
     f()
+}
+
+/// A line from Rhai's own `print` or `debug`: the running user's when a task runs (with the
+/// task's source and position, where Rhai gives them), the tool's log otherwise.
+pub(crate) fn logged(level: LogLevel, text: &str, source: Option<&str>, pos: Position) {
+    let site = Site { source, pos };
+    match CURRENT.with(Cell::get) {
+        // SAFETY: as in `with_host`: a pointer set by `enter` for exactly the resume of a task
+        // on this thread, and Rhai calls its print and debug callbacks inside that resume.
+        Some(mut ptr) => unsafe { ptr.as_mut() }.log(level, text, site),
+        None => tracing::info!(target: "script", "{site}: {text}"),
+    }
 }
 
 fn error(message: String, pos: Position) -> Box<EvalAltResult> {
@@ -286,14 +315,21 @@ pub(crate) fn register(engine: &mut Engine) {
             })
         },
     );
+    // `print` and `debug` are Rhai's own statements: the engine hands them to `logged`.
     engine.register_fn("log", |ctx: NativeCallContext, v: Dynamic| -> Res<()> {
         let text = if v.is_string() {
             v.into_immutable_string().unwrap_or_default()
         } else {
             ImmutableString::from(v.to_string())
         };
+        let site = Site::of(&ctx);
+        if CURRENT.with(Cell::get).is_none() {
+            // At a script's top level (while loading): no user to name.
+            tracing::info!(target: "script", "{site}: {text}");
+            return Ok(());
+        }
         with_host(&ctx, |h| {
-            h.log(&text);
+            h.log(LogLevel::Info, &text, site);
             Ok(())
         })
     });

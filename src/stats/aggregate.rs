@@ -12,7 +12,7 @@ use super::names::NAME_LIMIT;
 use super::recorder::{Interval, RequestStats};
 use super::summarize::summarize;
 use crate::report::{
-    HistoryPoint, LimitRow, Percentiles, ReloadEvent, RunInfo, Snapshot, WindowPoint, thin,
+    HistoryPoint, LimitRow, LogLine, Percentiles, ReloadEvent, RunInfo, Snapshot, WindowPoint, thin,
 };
 
 /// A virtual user's life, reported when it ends.
@@ -33,6 +33,9 @@ pub enum StatsMsg {
     VuDone(VuReport),
     Reload(ReloadEvent),
 }
+
+/// Log lines kept for the result: the latest ones.
+const MAX_LOGS: usize = 500;
 
 /// Reload records kept: the latest ones.
 const MAX_RELOADS: usize = 1_000;
@@ -71,6 +74,10 @@ pub struct Aggregator {
     reloads_dropped: u64,
     /// History points merged into others ([`MAX_HISTORY`]).
     history_merged: u64,
+    /// The latest lines scripts logged.
+    pub logs: std::collections::VecDeque<LogLine>,
+    /// Log lines not kept: past a call site's rate, or pushed out of the ring.
+    logs_dropped: u64,
     /// Per second, for Locust's history CSV.
     pub window_points: Vec<WindowPoint>,
     window: std::collections::VecDeque<hdrhistogram::Histogram<u64>>,
@@ -106,6 +113,8 @@ impl Aggregator {
             settled: 0,
             reloads_dropped: 0,
             history_merged: 0,
+            logs: Default::default(),
+            logs_dropped: 0,
             window_points: Vec::new(),
             window: std::collections::VecDeque::new(),
             cumulative: RequestStats::default(),
@@ -115,7 +124,15 @@ impl Aggregator {
         }
     }
 
-    fn add(&mut self, interval: Interval) {
+    fn add(&mut self, mut interval: Interval) {
+        for line in interval.logs.drain(..) {
+            if self.logs.len() == MAX_LOGS {
+                self.logs.pop_front();
+                self.logs_dropped += 1;
+            }
+            self.logs.push_back(line);
+        }
+        self.logs_dropped += std::mem::take(&mut interval.logs_suppressed);
         for r in interval.requests.values() {
             self.all.merge(r);
         }
@@ -169,6 +186,7 @@ impl Aggregator {
         for (what, limit, count) in [
             ("reload records", MAX_RELOADS, self.reloads_dropped),
             ("history", MAX_HISTORY, self.history_merged),
+            ("log lines", MAX_LOGS, self.logs_dropped),
         ] {
             if count > 0 {
                 rows.push(LimitRow {

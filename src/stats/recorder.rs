@@ -11,7 +11,7 @@ use hdrhistogram::Histogram;
 
 use super::hist;
 use super::names::{LocalNames, NameKind, OTHER};
-use crate::report::ErrorKind;
+use crate::report::{ErrorKind, LogLine};
 use crate::script::ScriptError;
 
 /// Requests of one name (a command such as `/help`, or a kind such as `text`).
@@ -126,7 +126,18 @@ pub struct Interval {
     pub lateness: Option<Histogram<u64>>,
     /// Names counted under [`OTHER`] because their kind's limit was reached.
     pub overflows: std::collections::BTreeMap<NameKind, Overflow>,
+    /// Lines scripts logged ([`LOG_LINES_PER_INTERVAL`] at most).
+    pub logs: Vec<LogLine>,
+    /// Lines past a call site's rate or the interval's room: counted, not kept.
+    pub logs_suppressed: u64,
 }
+
+/// Lines one call site (`file:line:col`) may log per second; past it they are counted only,
+/// so a `log()` in a hot task cannot flood the terminal or the result.
+pub const LOG_LINES_PER_SITE: u32 = 5;
+
+/// Lines a worker keeps per interval (second) for the result.
+pub const LOG_LINES_PER_INTERVAL: usize = 100;
 
 /// Samples past a kind's name limit: the first such name, where the script made it, and how
 /// many samples were counted under [`OTHER`].
@@ -146,6 +157,8 @@ impl Interval {
             && self.checks.is_empty()
             && self.errors.is_empty()
             && self.overflows.is_empty()
+            && self.logs.is_empty()
+            && self.logs_suppressed == 0
     }
 
     /// Adds `other` into `self`.
@@ -170,6 +183,8 @@ impl Interval {
         if let Some(late) = &other.lateness {
             hist::merge(self.lateness.get_or_insert_with(hist::new), late);
         }
+        self.logs.extend(other.logs.iter().cloned());
+        self.logs_suppressed += other.logs_suppressed;
         for (kind, o) in &other.overflows {
             self.overflows
                 .entry(*kind)
@@ -194,6 +209,10 @@ pub struct Recorder {
     current: Interval,
     /// The run's name limits (none: every name is kept apart, for tests and benches).
     names: Option<LocalNames>,
+    /// Per log call site (a hash of `file:line:col`): the second and the lines in it.
+    log_rate: HashMap<u64, (u64, u32), RandomState>,
+    /// The run's start, for the time of a logged line.
+    started: Option<std::time::Instant>,
 }
 
 fn entry<'a, V: Default>(map: &'a mut ByName<V>, key: &str) -> &'a mut V {
@@ -206,11 +225,39 @@ fn entry<'a, V: Default>(map: &'a mut ByName<V>, key: &str) -> &'a mut V {
 
 impl Recorder {
     /// A recorder that holds names to the run's limits.
-    pub fn with_limits(names: LocalNames) -> Self {
+    pub fn with_limits(names: LocalNames, started: std::time::Instant) -> Self {
         Self {
-            current: Interval::default(),
             names: Some(names),
+            started: Some(started),
+            ..Self::default()
         }
+    }
+
+    /// Seconds since the run's start.
+    pub fn elapsed_s(&self) -> f64 {
+        self.started.map_or(0.0, |s| s.elapsed().as_secs_f64())
+    }
+
+    /// Whether a line logged now from call site `site` (a hash of its `file:line:col`) is kept
+    /// and shown; if not, it is counted as suppressed.
+    pub fn admit_log(&mut self, site: u64) -> bool {
+        let second = self.elapsed_s() as u64;
+        let (at, lines) = self.log_rate.entry(site).or_insert((second, 0));
+        if *at != second {
+            *at = second;
+            *lines = 0;
+        }
+        *lines += 1;
+        let kept = *lines <= LOG_LINES_PER_SITE && self.current.logs.len() < LOG_LINES_PER_INTERVAL;
+        if !kept {
+            self.current.logs_suppressed += 1;
+        }
+        kept
+    }
+
+    /// A line [`admit_log`](Self::admit_log) let through.
+    pub fn log(&mut self, line: LogLine) {
+        self.current.logs.push(line);
     }
 
     /// `name` if its kind's limit leaves room for it, else [`OTHER`] (noted with `at`, the

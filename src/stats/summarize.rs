@@ -185,6 +185,7 @@ pub fn summarize(agg: &Aggregator, info: RunInfo) -> Summary {
         started_unix: info.started_unix,
         spawn: info.spawn,
         limits: agg.limits(),
+        logs: agg.logs.iter().cloned().collect(),
         aggregated: Some(request_row("Aggregated", &agg.all, secs)),
         window: agg.window_points.clone(),
     }

@@ -11,14 +11,19 @@ use rand::Rng;
 use rand::rngs::SmallRng;
 use rhai::{Dynamic, EvalAltResult, Position};
 
+use super::task::Entry;
 use super::{Io, Resume, RoundTrip};
 use crate::report::ErrorKind;
+use crate::report::LogLine;
+use crate::script::ClassScript;
 use crate::script::Reply;
-use crate::script::host::{Host, Outgoing, Site};
+use crate::script::host::{Host, LogLevel, Outgoing, Site};
 use crate::stats::Recorder;
 use crate::stats::names::NameKind;
 use crate::stats::recorder::ReplyOutcome;
 use crate::telegram::{Draft, Message, Tier, TierPools, Update, UpdateFactory};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 pub(crate) struct VuCtx {
     pub vu: u64,
@@ -37,6 +42,8 @@ pub(crate) struct VuCtx {
     pub requests: u64,
     /// Running hash of the names of the requests sent, in order.
     pub digest: u64,
+    /// The script function running now (for the lines it logs).
+    pub running: Option<(Arc<ClassScript>, Entry)>,
 }
 
 /// An update a host call built: a message (a draft, its sender's names written from the
@@ -239,8 +246,38 @@ impl Host for VuCtx {
             .check(name, passed, || site.to_string());
     }
 
-    fn log(&mut self, text: &str) {
-        tracing::info!(target: "script", "[{} vu {}] {text}", self.class, self.vu);
+    fn log(&mut self, level: LogLevel, text: &str, site: Site<'_>) {
+        let mut recorder = self.recorder.borrow_mut();
+        let key = {
+            let mut h = ahash::AHasher::default();
+            (site.source, site.pos.line(), site.pos.position()).hash(&mut h);
+            h.finish()
+        };
+        if !recorder.admit_log(key) {
+            return;
+        }
+        let task = self
+            .running
+            .as_ref()
+            .map_or("", |(script, entry)| entry.name(script));
+        match level {
+            LogLevel::Info => {
+                tracing::info!(target: "script", "[{} vu {} {task}] {text}", self.class, self.vu)
+            }
+            LogLevel::Debug => {
+                tracing::debug!(target: "script", "[{} vu {} {task}] {text}", self.class, self.vu)
+            }
+        }
+        let line = LogLine {
+            t_s: recorder.elapsed_s(),
+            level: level.as_str().into(),
+            class: self.class.to_string(),
+            vu: self.vu,
+            task: task.into(),
+            at: site.to_string(),
+            text: text.into(),
+        };
+        recorder.log(line);
     }
 
     fn user_id(&self) -> i64 {

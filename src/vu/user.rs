@@ -153,6 +153,7 @@ impl Vu {
             skip_waits: env.options.skip_waits,
             requests: 0,
             digest: 0,
+            running: None,
         });
         drop(script);
         Ok(Self {
@@ -246,6 +247,7 @@ impl Vu {
             .acquire()
             .await
             .expect("the stack semaphore is never closed");
+        self.ctx.running = Some((script.clone(), entry));
         // The state as it was, to undo a task that grows it past the limit.
         let before = self.state.clone();
         let state = std::mem::take(&mut self.state);

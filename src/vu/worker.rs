@@ -174,9 +174,10 @@ async fn work(
     shared: Arc<WorkerShared>,
     mut rx: mpsc::UnboundedReceiver<WorkerCmd>,
 ) -> WorkerEnd {
-    let recorder = Rc::new(RefCell::new(Recorder::with_limits(LocalNames::new(
-        shared.names.clone(),
-    ))));
+    let recorder = Rc::new(RefCell::new(Recorder::with_limits(
+        LocalNames::new(shared.names.clone()),
+        shared.started,
+    )));
     let (timer, timer_driver) = match Timer::new() {
         Ok((timer, driver)) => (Some(timer), Some(tokio::task::spawn_local(driver))),
         Err(e) => {

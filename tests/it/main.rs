@@ -7,6 +7,7 @@ mod demo_bot;
 mod encodings;
 mod interop;
 mod layers;
+mod logs;
 mod model;
 mod outputs;
 mod reload;

@@ -65,11 +65,10 @@ fn csv_files_have_locusts_columns_and_numbers() {
         .arg(&prefix)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // With no threshold, failed requests fail the run (and the files are still written).
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("requests failed"), "{stderr}");
     let read = |suffix: &str| {
         let path = format!("{}{suffix}", prefix.display());
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -246,4 +245,28 @@ async fn metrics_parse_as_prometheus_text() {
         .unwrap();
     let s = run.await.unwrap();
     assert!(s.totals.requests > 0);
+}
+
+/// Exit codes a CI can trust (#21): with no threshold any failure is exit 3, which
+/// `--allow-failures` turns off; a threshold, when given, decides alone.
+#[test]
+fn failures_fail_the_run_unless_allowed_or_a_threshold_decides() {
+    let failing = |extra: &[&str]| {
+        short_run()
+            .args(["--bot-error-rate", "0.5"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = failing(&[]);
+    assert_eq!(out.status.code(), Some(3));
+    let out = failing(&["--allow-failures"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = failing(&["--threshold", "errors<90%"]);
+    assert_eq!(out.status.code(), Some(0), "the threshold decides alone");
 }

@@ -168,7 +168,8 @@ fn a_second_signal_abandons_the_users_at_once() {
     std::thread::sleep(Duration::from_millis(200));
     signal(&child, "TERM");
     let (code, _, stderr) = finish(child);
-    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(code, Some(3), "abandoned requests are failures: {stderr}");
+    assert!(stderr.contains("5 of 5 requests failed"), "{stderr}");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(v["partial"], false);
     assert_eq!(v["totals"]["abandoned_users"], 5, "{}", v["totals"]);

@@ -28,6 +28,7 @@ pub async fn command(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let outputs = config.outputs.clone();
     let thresholds = config.thresholds.clone();
+    let allow_failures = args.allow_failures;
     let signals = Signals::listen();
     let stop = Stop {
         graceful: signals.first(),
@@ -46,6 +47,24 @@ pub async fn command(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     if summary.thresholds.iter().any(|v| !v.passed) {
         return Ok(ExitCode::from(EXIT_THRESHOLD));
+    }
+    if thresholds.is_empty() && !allow_failures {
+        let t = &summary.totals;
+        let mut broken = Vec::new();
+        if t.failures > 0 {
+            broken.push(format!("{} of {} requests failed", t.failures, t.requests));
+        }
+        if t.script_errors > 0 {
+            broken.push(format!("{} script errors", t.script_errors));
+        }
+        if !broken.is_empty() {
+            eprintln!(
+                "failed: {} (with no --threshold, any failure fails the run; \
+                 --allow-failures or a threshold such as errors<1% decides otherwise)",
+                broken.join(" and ")
+            );
+            return Ok(ExitCode::from(EXIT_THRESHOLD));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
