@@ -98,9 +98,8 @@ PY
 # RSS in KiB of a process; 0 once it has gone (or is exiting and has no memory left).
 rss_kib() { awk '/VmRSS/ {r = $2} END {print r + 0}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
-# Pools wide enough for 100,000 users at the 80/15/4/1 split (the default admin pool, 100 ids
-# with a tenth kept for test_user_id, holds the admins of 9,000 users).
-POOLS=(--pool developer=6900500000..6900506000 --pool admin=6900400000..6900402000)
+# The default pools hold 1,000,000 users at the 80/15/4/1 split: no --pool needed.
+POOLS=()
 
 # RSS (KiB) of a run with N users idling (a one-hour wait after their first task), once all
 # have started and finished that task: spawned at RATE per second, then SETTLE seconds more.
@@ -367,13 +366,11 @@ instructions() {
 # whatever the load, the users still running then abandoned. In-process demo bot, as a user
 # would start it.
 deadline() {
-    local pools=(--pool guest=6900000000..6900300000 --pool user=6900300000..6900400000
-        --pool developer=6900500000..6900520000 --pool admin=6900400000..6900410000)
     echo "== hard deadline: 200,000 users at 100,000/s, --run-time 20s --stop-timeout 10s (budget 31 s)"
     local t0 t1
     t0=$(date +%s.%N)
     "$BIN" run --users 200000 --spawn-rate 100000 --run-time 20s --stop-timeout 10s \
-        "${pools[@]}" -q --no-reload --json "$TMP/deadline.json" >/dev/null 2>&1
+        -q --no-reload --json "$TMP/deadline.json" >/dev/null 2>&1
     t1=$(date +%s.%N)
     python3 - "$TMP/deadline.json" "$t0" "$t1" <<'PY'
 import json, sys

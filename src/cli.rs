@@ -122,9 +122,9 @@ pub struct PoolsArgs {
     /// Only this tier (guest, user, developer, admin).
     #[arg(long)]
     pub tier: Option<String>,
-    /// Print only the ranges, not every id.
+    /// Print every id, one a line (by default, each tier's range and what it holds).
     #[arg(long)]
-    pub ranges: bool,
+    pub ids: bool,
     #[command(flatten)]
     pub pools: PoolArgs,
 }

@@ -20,18 +20,22 @@ pub fn command(args: PoolsArgs) -> anyhow::Result<ExitCode> {
     for tier in tiers {
         use std::io::Write;
         let r = pools.range(tier);
-        if args.ranges {
-            writeln!(
-                out,
-                "{tier}\t{}..{}\t{} ids",
-                r.start,
-                r.end,
-                r.end - r.start
-            )?;
-        } else {
+        if args.ids {
             for id in pools.list(tier) {
                 writeln!(out, "{tier}\t{id}")?;
             }
+        } else {
+            let test = pools.test_ids(tier);
+            writeln!(
+                out,
+                "{tier}\t{}..{}\t{} ids: {} for users, {}..{} for test_user_id",
+                r.start,
+                r.end,
+                r.end - r.start,
+                pools.user_capacity(tier),
+                test.start,
+                test.end
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -76,15 +76,16 @@ pub struct TierPools {
 }
 
 impl Default for TierPools {
-    /// Ids in the range real Telegram user ids use today, far from each other, and recognisable
-    /// (they all start with 69000): admin 100 ids, developer 1,000, user 20,000, guest 200,000.
+    /// Ids in the range real Telegram user ids use today, disjoint, and recognisable (they
+    /// all start with 690): guest 1,000,000 ids, user 200,000, developer 50,000, admin 20,000.
+    /// With a tenth of each kept for `test_user_id`, 1,000,000 users at 80/15/4/1 fit.
     fn default() -> Self {
         Self {
             ranges: [
-                6_900_100_000..6_900_300_000,
-                6_900_010_000..6_900_030_000,
-                6_900_001_000..6_900_002_000,
-                6_900_000_100..6_900_000_200,
+                6_900_100_000..6_901_100_000,
+                6_901_100_000..6_901_300_000,
+                6_900_030_000..6_900_080_000,
+                6_900_000_100..6_900_020_100,
             ],
         }
     }
@@ -200,9 +201,23 @@ mod tests {
         assert_eq!(pools.tier_of(42), None);
         assert_eq!(pools.id(Tier::Admin, 0), Ok(6_900_000_100));
         assert!(matches!(
-            pools.id(Tier::Admin, 100),
+            pools.id(Tier::Admin, 20_000),
             Err(PoolError::Exhausted { .. })
         ));
+    }
+
+    #[test]
+    fn a_million_users_fit_the_default_pools() {
+        let pools = TierPools::default();
+        let split = [
+            (Tier::Guest, 800_000),
+            (Tier::User, 150_000),
+            (Tier::Developer, 40_000),
+            (Tier::Admin, 10_000),
+        ];
+        for (tier, users) in split {
+            assert!(pools.user_capacity(tier) >= users, "{tier}");
+        }
     }
 
     #[test]
@@ -211,7 +226,7 @@ mod tests {
         assert_eq!(pools.range(Tier::Guest), 1000..2000);
         assert_eq!(pools.size(Tier::Admin), 1);
         assert_eq!(
-            TierPools::with_overrides(&["guest=6900010000..6900010005"]),
+            TierPools::with_overrides(&["guest=6901100000..6901100005"]),
             Err(PoolError::Overlap {
                 a: Tier::Guest,
                 b: Tier::User
