@@ -172,13 +172,18 @@ pub fn history(s: &Summary) -> anyhow::Result<Vec<u8>> {
 
 /// `_failures.csv`: a row per request name and kind of failure.
 pub fn failures(s: &Summary) -> anyhow::Result<Vec<u8>> {
+    // Locust's Error column holds the exception's text; here the kind and the message (with
+    // the status for an answer), so a 401 and a 404 are rows of their own.
     let rows = s
-        .requests
+        .failures
         .iter()
-        .flat_map(|r| {
-            r.failures_by_kind
-                .iter()
-                .map(|(kind, n)| vec!["POST".into(), r.name.clone(), kind.clone(), n.to_string()])
+        .map(|f| {
+            vec![
+                "POST".into(),
+                f.name.clone(),
+                format!("{}: {}", f.kind, f.message),
+                f.count.to_string(),
+            ]
         })
         .collect();
     render(&FAILURES_COLUMNS, rows)

@@ -67,6 +67,14 @@ pub(crate) async fn sample_summary() -> Summary {
             r.request("/help", ms, None, 120);
             r.reply("/help", ReplyOutcome::After(ms + Duration::from_millis(1)));
             r.request("text", ms * 3, (i == 9).then_some(ErrorKind::Http5xx), 80);
+            if i == 9 {
+                r.failure(
+                    "text",
+                    ErrorKind::Http5xx,
+                    503,
+                    "HTTP 503: {\"ok\":false,\"error\":\"overloaded\"}".into(),
+                );
+            }
             r.reply("text", ReplyOutcome::NotAwaited);
             r.task("GuestUser", "browse", ms * 4, false);
         }

@@ -93,17 +93,11 @@ pub fn render(s: &Summary) -> String {
         "(times in ms; replies: the bot's first reply to a send, through the Bot API stand-in or the webhook body)"
     );
 
-    let failures: Vec<String> = s
-        .requests
-        .iter()
-        .flat_map(|r| {
-            r.failures_by_kind
-                .iter()
-                .map(move |(k, n)| format!("{} {k}: {n}", r.name))
-        })
-        .collect();
-    if !failures.is_empty() {
-        let _ = writeln!(out, "\nFailures\n{}", failures.join("\n"));
+    if !s.failures.is_empty() {
+        let _ = writeln!(out, "\nFailures");
+        for f in &s.failures {
+            let _ = writeln!(out, "{:>7}x {} {}: {}", f.count, f.name, f.kind, f.message);
+        }
     }
 
     let _ = writeln!(

@@ -50,6 +50,21 @@ impl ErrorKind {
         }
     }
 
+    /// What the kind means, for a failure with no more to say.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ErrorKind::Connect => "the connection to the bot failed",
+            ErrorKind::Timeout => "no complete answer within --timeout",
+            ErrorKind::Reset => "the connection broke while the request or its answer was on it",
+            ErrorKind::Http4xx => "the bot answered 4xx",
+            ErrorKind::Http5xx => "the bot answered 5xx",
+            ErrorKind::HttpOther => "the bot answered neither 2xx, 4xx nor 5xx",
+            ErrorKind::BadResponse => "the answer was not valid HTTP/1.1, or over 1 MiB",
+            ErrorKind::Refused => "the host refused to send it",
+            ErrorKind::Abandoned => "still in flight at the stop deadline",
+        }
+    }
+
     pub fn index(self) -> usize {
         self as usize
     }

@@ -23,8 +23,8 @@ pub use percentiles::Percentiles;
 pub use reload::{ReloadEvent, Trigger};
 pub use spawn::SpawnPhase;
 pub use summary::{
-    CheckRow, ClassInfo, ClassRow, ErrorRow, LimitRow, ProfileInfo, RequestRow, RunInfo, SCHEMA,
-    StageInfo, Summary, TaskRow, Totals,
+    CheckRow, ClassInfo, ClassRow, ErrorRow, FailureRow, LimitRow, ProfileInfo, RequestRow,
+    RunInfo, SCHEMA, StageInfo, Summary, TaskRow, Totals,
 };
 pub use verdict::Verdict;
 pub use view::View;

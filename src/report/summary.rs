@@ -105,6 +105,20 @@ pub struct ErrorRow {
     pub count: u64,
 }
 
+/// Failed requests of one name, kind and HTTP status, with the latest one's message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureRow {
+    pub name: String,
+    /// A failure kind (`connect`, `timeout`, `http_4xx`, ...).
+    pub kind: String,
+    /// The bot's HTTP status; none when there was no answer.
+    pub status: Option<u16>,
+    pub count: u64,
+    /// What went wrong: the status and the first bytes of the bot's answer, or the OS's error
+    /// with the address.
+    pub message: String,
+}
+
 /// A bound the run reached, so nothing it dropped or folded goes unsaid: names past a limit
 /// counted under `(other)`, reload records left out, history seconds merged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +153,8 @@ pub struct Summary {
     pub classes: Vec<ClassRow>,
     pub checks: Vec<CheckRow>,
     pub script_errors: Vec<ErrorRow>,
+    /// Failed requests by name, kind and status, the most frequent first.
+    pub failures: Vec<FailureRow>,
     pub history: Vec<HistoryPoint>,
     /// Script and profile reloads during the run, in order.
     pub reloads: Vec<ReloadEvent>,

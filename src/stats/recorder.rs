@@ -101,6 +101,15 @@ pub struct ErrorKey {
     pub message: String,
 }
 
+/// Which failures count together: one request name, one kind, one HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FailureKey {
+    pub name: Box<str>,
+    pub kind: ErrorKind,
+    /// The bot's status, 0 when there was no answer.
+    pub status: u16,
+}
+
 /// Passed and failed counts of one check.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CheckCounts {
@@ -126,6 +135,9 @@ pub struct Interval {
     pub lateness: Option<Histogram<u64>>,
     /// Names counted under [`OTHER`] because their kind's limit was reached.
     pub overflows: std::collections::BTreeMap<NameKind, Overflow>,
+    /// Failed requests by name, kind and HTTP status (0 without an answer): how many, and the
+    /// latest one's message.
+    pub failures: HashMap<FailureKey, (u64, String), RandomState>,
     /// Lines scripts logged ([`LOG_LINES_PER_INTERVAL`] at most).
     pub logs: Vec<LogLine>,
     /// Lines past a call site's rate or the interval's room: counted, not kept.
@@ -159,6 +171,7 @@ impl Interval {
             && self.overflows.is_empty()
             && self.logs.is_empty()
             && self.logs_suppressed == 0
+            && self.failures.is_empty()
     }
 
     /// Adds `other` into `self`.
@@ -182,6 +195,14 @@ impl Interval {
         }
         if let Some(late) = &other.lateness {
             hist::merge(self.lateness.get_or_insert_with(hist::new), late);
+        }
+        for (key, (n, message)) in &other.failures {
+            let mine = self
+                .failures
+                .entry(key.clone())
+                .or_insert_with(|| (0, String::new()));
+            mine.0 += n;
+            mine.1.clone_from(message);
         }
         self.logs.extend(other.logs.iter().cloned());
         self.logs_suppressed += other.logs_suppressed;
@@ -302,6 +323,23 @@ impl Recorder {
         if let Some(kind) = error {
             r.failures[kind.index()] += 1;
         }
+    }
+
+    /// What a failed request came to: its kind, the bot's status (0 without an answer) and a
+    /// message a person can act on (the latest is kept).
+    pub fn failure(&mut self, name: &str, kind: ErrorKind, status: u16, message: String) {
+        let key = FailureKey {
+            name: name.into(),
+            kind,
+            status,
+        };
+        let entry = self
+            .current
+            .failures
+            .entry(key)
+            .or_insert_with(|| (0, String::new()));
+        entry.0 += 1;
+        entry.1 = message;
     }
 
     /// A request the host refused to send.

@@ -3,8 +3,8 @@
 //! script errors most frequent first); tasks a reload removed keep their rows.
 
 use crate::report::{
-    CheckRow, ClassRow, ErrorKind, ErrorRow, Percentiles, RequestRow, RunInfo, SCHEMA, Summary,
-    TaskRow, Totals,
+    CheckRow, ClassRow, ErrorKind, ErrorRow, FailureRow, Percentiles, RequestRow, RunInfo, SCHEMA,
+    Summary, TaskRow, Totals,
 };
 
 use super::aggregate::Aggregator;
@@ -70,6 +70,27 @@ pub(crate) fn request_row(name: &str, r: &RequestStats, secs: f64) -> RequestRow
         reply_ms: (!r.reply.is_empty()).then(|| Percentiles::of(&r.reply)),
         content_bytes: r.bytes,
     }
+}
+
+/// The failures of an interval, the most frequent first.
+fn failure_rows(i: &Interval) -> Vec<FailureRow> {
+    let mut rows: Vec<FailureRow> = i
+        .failures
+        .iter()
+        .map(|(k, (count, message))| FailureRow {
+            name: k.name.to_string(),
+            kind: k.kind.as_str().into(),
+            status: (k.status != 0).then_some(k.status),
+            count: *count,
+            message: message.clone(),
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| (&a.name, &a.kind, a.status).cmp(&(&b.name, &b.kind, b.status)))
+    });
+    rows
 }
 
 /// The result of the run so far.
@@ -178,6 +199,7 @@ pub fn summarize(agg: &Aggregator, info: RunInfo) -> Summary {
         classes,
         checks,
         script_errors,
+        failures: failure_rows(&agg.totals),
         history: agg.history.clone(),
         reloads: agg.reloads.clone(),
         thresholds: Vec::new(),

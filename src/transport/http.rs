@@ -17,6 +17,9 @@ use tokio::sync::{Semaphore, watch};
 
 use super::h1::Conn;
 use super::{Posted, Response};
+
+/// A failure, and what the OS or the clock said about it when more is known than the kind.
+type Failed = (ErrorKind, Option<String>);
 use crate::botapi::WebhookRegistration;
 use crate::report::ErrorKind;
 
@@ -183,7 +186,7 @@ impl HttpTransport {
     }
 
     /// An idle connection the peer has not closed, or a new one.
-    async fn conn(&self) -> Result<Conn, ErrorKind> {
+    async fn conn(&self) -> Result<Conn, Failed> {
         loop {
             let Some(conn) = self.idle.borrow_mut().pop() else {
                 break;
@@ -192,15 +195,18 @@ impl HttpTransport {
                 return Ok(conn);
             }
         }
-        Conn::connect(self.target.addr)
-            .await
-            .map_err(|_| ErrorKind::Connect)
+        Conn::connect(self.target.addr).await.map_err(|e| {
+            (
+                ErrorKind::Connect,
+                Some(format!("connect to {}: {e}", self.target.addr)),
+            )
+        })
     }
 
-    async fn exchange(&self, body: &[u8]) -> Result<Response, ErrorKind> {
+    async fn exchange(&self, body: &[u8]) -> Result<Response, Failed> {
         let mut conn = self.conn().await?;
         self.write_request(body, &mut conn.request);
-        let (response, reusable) = conn.exchange().await?;
+        let (response, reusable) = conn.exchange().await.map_err(|kind| (kind, None))?;
         if reusable {
             self.idle.borrow_mut().push(conn);
         }
@@ -222,14 +228,28 @@ impl HttpTransport {
                 .expect("the run never closes the semaphore"),
         };
         let started = Instant::now();
-        let result = match tokio::time::timeout(self.timeout, self.exchange(&body)).await {
-            Ok(result) => result,
-            Err(_) => Err(ErrorKind::Timeout),
-        };
-        Posted {
-            result,
+        let failed = |kind, detail| Posted {
+            result: Err(kind),
+            detail,
             started,
             latency: started.elapsed(),
+        };
+        match tokio::time::timeout(self.timeout, self.exchange(&body)).await {
+            Ok(Ok(response)) => Posted {
+                result: Ok(response),
+                detail: None,
+                started,
+                latency: started.elapsed(),
+            },
+            Ok(Err((kind, detail))) => failed(kind, detail),
+            Err(_) => failed(
+                ErrorKind::Timeout,
+                Some(format!(
+                    "no complete answer from {} within --timeout {}",
+                    self.target.addr,
+                    humantime::format_duration(self.timeout)
+                )),
+            ),
         }
     }
 }

@@ -63,6 +63,7 @@ impl MemoryTransport {
         };
         Posted {
             result,
+            detail: None,
             started,
             latency: started.elapsed(),
         }

@@ -33,6 +33,9 @@ pub struct Response {
 pub struct Posted {
     /// An answer (whatever its status), or the failure that prevented one.
     pub result: Result<Response, ErrorKind>,
+    /// For a failure without an answer: what the OS or the clock said (`connect to ADDR:
+    /// Connection refused`), when more is known than the kind.
+    pub detail: Option<String>,
     /// When the request started (after waiting for a connection slot).
     pub started: Instant,
     /// From the start of the request (connection included) to the end of the answer's body.
@@ -47,6 +50,28 @@ impl Posted {
 
     pub fn status(&self) -> u16 {
         self.result.as_ref().map_or(0, |r| r.status)
+    }
+
+    /// What went wrong, in words a person can act on: the status and the first bytes of the
+    /// bot's answer, or the OS's error with the address. `None` for a success.
+    pub fn failure_message(&self) -> Option<String> {
+        match &self.result {
+            Ok(r) if ErrorKind::from_status(r.status).is_none() => None,
+            Ok(r) => {
+                let text = String::from_utf8_lossy(&r.body[..r.body.len().min(MESSAGE_BYTES)]);
+                let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                Some(if text.is_empty() {
+                    format!("HTTP {} with an empty body", r.status)
+                } else {
+                    format!("HTTP {}: {text}", r.status)
+                })
+            }
+            Err(kind) => Some(
+                self.detail
+                    .clone()
+                    .unwrap_or_else(|| kind.describe().into()),
+            ),
+        }
     }
 
     /// The failure, counting a non-2xx answer as one.
@@ -74,6 +99,9 @@ impl Transport {
         }
     }
 }
+
+/// Bytes of a failed answer's body kept as its message.
+const MESSAGE_BYTES: usize = 200;
 
 /// Largest webhook answer read; Telegram's own limit on a method call in the body is far below.
 pub const MAX_RESPONSE_BYTES: usize = 1 << 20;

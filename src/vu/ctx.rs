@@ -181,7 +181,11 @@ impl Host for VuCtx {
             }
         };
         if let Some(why) = self.refusal(&built) {
-            self.recorder.borrow_mut().refused(&name);
+            {
+                let mut recorder = self.recorder.borrow_mut();
+                recorder.refused(&name);
+                recorder.failure(&name, ErrorKind::Refused, 0, why.clone());
+            }
             tracing::warn!(target: "script", vu = self.vu, "{why}");
             return Ok(Dynamic::from(Reply {
                 status: 0,

@@ -344,11 +344,18 @@ impl Vu {
         impl Drop for InFlight<'_> {
             fn drop(&mut self) {
                 if !self.done {
-                    self.recorder.borrow_mut().request(
+                    let mut recorder = self.recorder.borrow_mut();
+                    recorder.request(
                         self.name,
                         self.started.elapsed(),
                         Some(ErrorKind::Abandoned),
                         0,
+                    );
+                    recorder.failure(
+                        self.name,
+                        ErrorKind::Abandoned,
+                        0,
+                        ErrorKind::Abandoned.describe().into(),
                     );
                 }
             }
@@ -364,9 +371,13 @@ impl Vu {
         };
         let posted = self.env.transport.post(body).await;
         in_flight.done = true;
-        recorder
-            .borrow_mut()
-            .request(name, posted.latency, posted.error(), posted.bytes());
+        {
+            let mut recorder = recorder.borrow_mut();
+            recorder.request(name, posted.latency, posted.error(), posted.bytes());
+            if let (Some(kind), Some(message)) = (posted.error(), posted.failure_message()) {
+                recorder.failure(name, kind, posted.status(), message);
+            }
+        }
         let success = matches!(&posted.result, Ok(r) if (200..300).contains(&r.status));
         if let (true, Ok(response)) = (success, &posted.result) {
             // A method call in the answer's body is the bot's reply, as with Telegram.

@@ -62,6 +62,47 @@ async fn refused_connections_are_counted_as_connect_errors() {
     assert_eq!(s.totals.failures, s.totals.requests);
     assert_eq!(s.totals.script_errors, 0, "{:?}", s.script_errors);
     assert!(s.duration_s < 2.0 + 5.0);
+    // The failure says what the OS said, with the address.
+    let f = &s.failures[0];
+    assert_eq!((f.kind.as_str(), f.status), ("connect", None));
+    assert!(
+        f.message.contains(&format!("connect to 127.0.0.1:{port}"))
+            && f.message.contains("refused"),
+        "{}",
+        f.message
+    );
+}
+
+/// Regression (#21): a wrong secret and a wrong path were both `http_4xx`, with nothing to
+/// tell them apart. The binary exits 3 and its failures table shows the status and what the
+/// bot said.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_that_answers_401_fails_the_run_and_says_why() {
+    let stack = LocalStack::start(DemoBotConfig {
+        secret_token: Some("right".into()),
+        latency: BotLatency::zero(),
+        ..DemoBotConfig::default()
+    })
+    .await
+    .unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_stress"))
+        .current_dir(root())
+        .args(["run", "--script", "scripts/guest.rhai", "--iterations", "2"])
+        .args(["--users", "2", "--run-time", "30s", "--wait", "0", "-q"])
+        .arg("--target")
+        .arg(stack.webhook_url())
+        .args(["--secret-token", "wrong"])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("requests failed"), "{stderr}");
+    assert!(
+        stdout.contains("http_4xx: HTTP 401: ") && stdout.contains("wrong secret token"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
