@@ -9,6 +9,7 @@
 //! class warmed (`vu::caches`), unless a name means different functions in different places of
 //! the class (`shadow`).
 
+mod calls;
 mod decl;
 mod engine;
 mod error;

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use rand::Rng;
 use rhai::{Engine, EvalAltResult, ImmutableString, Map, Module, NativeCallContext, Scope};
 
+use super::calls;
 use super::decl::{self, ClassDecl, TaskDecl};
 use super::engine::{Limits, base_engine};
 use super::error::{ScriptError, locate};
@@ -192,6 +193,12 @@ pub fn compile_any(
     ast.set_source(source_name.as_str());
     let module =
         Module::eval_ast_as_new(Scope::new(), &ast, &top).map_err(|e| locate(&source_name, &e))?;
+    if let Some(first) = calls::unknown_calls(&top, &ast, &module, path)
+        .into_iter()
+        .next()
+    {
+        return Err(first);
+    }
 
     let decl = {
         let mut declared = declared.lock().expect("declarations");

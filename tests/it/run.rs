@@ -342,10 +342,11 @@ async fn tasks_see_top_level_constants_through_global() {
 /// calls the same functions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clashing_names_call_their_own_functions() {
+    // caller.rhai calls a function only its module has, privately: it does not load (see
+    // script::shadow's tests), so it is not among them.
     let classes = [
         ("clash", "Clash"),
         ("private", "Private"),
-        ("caller", "Caller"),
         ("natives", "Natives"),
         ("probe", "Probe"),
         ("inner", "Inner"),
@@ -523,5 +524,27 @@ fn cli_run_writes_json_that_matches_the_schema() {
     let mut broken = serde_json::to_value(&summary).unwrap();
     broken["totals"]["requests"] = serde_json::json!(-1);
     assert!(schemas.validate(&broken, index).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Regression (#21): `stress check` passed a script that called `send_txt`, and the run then
+/// failed every task and exited 0.
+#[test]
+fn check_refuses_a_misspelled_function_with_a_suggestion() {
+    let dir = std::env::temp_dir().join(format!("stress-typo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("typo.rhai");
+    std::fs::write(
+        &script,
+        "user_class(\"Typo\", #{ tier: \"guest\", weight: 1, wait: 1 });\n\
+         /// @task(1)\nfn t() {\n    send_txt(\"hello\");\n}\n",
+    )
+    .unwrap();
+    let out = stress_bin().arg("check").arg(&script).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("typo.rhai:4:5"), "{stderr}");
+    assert!(stderr.contains("did you mean `send_text`?"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
