@@ -51,6 +51,9 @@ pub enum Subcommand {
     Botapi(BotApiArgs),
     /// List the test-user ids of the tier pools (to seed a real bot's database).
     Pools(PoolsArgs),
+    /// Write a starter project to edit: the shipped classes, their modules, the profiles and
+    /// a README.
+    Init(InitArgs),
     /// Start the demo bot and the stand-in in-process and exercise every command and update kind.
     Selfcheck(SelfcheckArgs),
 }
@@ -127,6 +130,16 @@ pub struct PoolsArgs {
     pub ids: bool,
     #[command(flatten)]
     pub pools: PoolArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The folder to write it in (made if missing).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Replace files that exist.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

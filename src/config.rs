@@ -133,22 +133,41 @@ pub struct RunConfig {
     pub thresholds: Vec<Threshold>,
 }
 
-/// Scripts named on the command line, or `scripts/`.
-fn script_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
-    if paths.is_empty() {
-        vec![PathBuf::from("scripts")]
-    } else {
-        paths.to_vec()
+/// Scripts named on the command line, or `scripts/`, or the shipped ones when the current
+/// folder has no `scripts/`.
+fn script_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScriptError> {
+    if !paths.is_empty() {
+        return Ok(paths.to_vec());
     }
+    let local = PathBuf::from("scripts");
+    if local.is_dir() {
+        return Ok(vec![local]);
+    }
+    Ok(vec![shipped_root()?.join("scripts")])
 }
 
-fn stdlib(dir: &Path) -> Option<&Path> {
-    dir.is_dir().then_some(dir)
+/// The stdlib folder, or the shipped modules when it does not exist (a script's own folder is
+/// searched first, so a module of its own wins either way).
+fn stdlib(dir: &Path) -> Result<PathBuf, ScriptError> {
+    if dir.is_dir() {
+        return Ok(dir.to_path_buf());
+    }
+    Ok(shipped_root()?.join("stdlib"))
+}
+
+fn shipped_root() -> Result<PathBuf, ScriptError> {
+    crate::script::shipped::unpacked().map_err(|e| ScriptError {
+        file: std::env::temp_dir(),
+        line: 0,
+        col: 0,
+        message: format!("cannot write the shipped scripts to the temporary folder: {e}"),
+    })
 }
 
 /// Compiles the scripts a command names.
 pub fn scripts(paths: &[PathBuf], stdlib_dir: &Path) -> Result<ScriptSet, ScriptError> {
-    ScriptSet::load(&script_paths(paths), stdlib(stdlib_dir), &Limits::default())
+    let stdlib = stdlib(stdlib_dir)?;
+    ScriptSet::load(&script_paths(paths)?, Some(&stdlib), &Limits::default())
 }
 
 fn check_pools(

@@ -4,6 +4,7 @@
 mod botapi;
 pub mod check;
 mod demo_bot;
+mod init;
 mod logging;
 mod pools;
 pub mod run;
@@ -46,6 +47,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Some(Subcommand::Target(args)) => demo_bot::command(args).await,
             Some(Subcommand::Botapi(args)) => botapi::command(args).await,
             Some(Subcommand::Pools(args)) => pools::command(args),
+            Some(Subcommand::Init(args)) => init::command(args),
             Some(Subcommand::Selfcheck(args)) => selfcheck::command(args).await,
         }
     })

@@ -18,6 +18,7 @@ mod imports;
 mod reply;
 mod set;
 mod shadow;
+pub mod shipped;
 pub mod state;
 mod table;
 

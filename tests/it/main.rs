@@ -1,5 +1,6 @@
 //! The integration tests: one binary, a module per area (see STYLE.md).
 
+mod anywhere;
 mod bounds;
 mod browser;
 mod common;
