@@ -155,121 +155,178 @@ pub struct SelfcheckArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// A script or a folder of scripts (every .rhai inside); repeatable. Default: scripts/.
-    #[arg(long = "script", value_name = "PATH")]
+    #[arg(help_heading = "Scripts", long = "script", value_name = "PATH")]
     pub scripts: Vec<PathBuf>,
     /// Folder of shared modules scripts import (after the script's own folder).
-    #[arg(long, value_name = "DIR", default_value = "stdlib")]
+    #[arg(
+        help_heading = "Scripts",
+        long,
+        value_name = "DIR",
+        default_value = "stdlib"
+    )]
     pub stdlib: PathBuf,
     /// A preset (ramp_up, sustained, spike, soak, smoke) or a profile TOML file.
-    #[arg(long, value_name = "NAME|FILE", default_value = "smoke")]
+    #[arg(
+        help_heading = "Load",
+        long,
+        value_name = "NAME|FILE",
+        default_value = "smoke"
+    )]
     pub profile: String,
     /// Folder where --profile NAME looks for NAME.toml before the built-in presets.
-    #[arg(long, value_name = "DIR", default_value = "profiles")]
+    #[arg(
+        help_heading = "Load",
+        long,
+        value_name = "DIR",
+        default_value = "profiles"
+    )]
     pub profiles_dir: PathBuf,
     /// Peak number of users (scales every stage).
-    #[arg(long)]
+    #[arg(help_heading = "Load", long)]
     pub users: Option<u32>,
     /// Users started (or stopped) per second, in every stage.
-    #[arg(long)]
+    #[arg(help_heading = "Load", long)]
     pub spawn_rate: Option<f64>,
     /// Length of the run, e.g. 30s, 5m, 1h.
-    #[arg(long, value_name = "DURATION")]
+    #[arg(help_heading = "Load", long, value_name = "DURATION")]
     pub run_time: Option<String>,
     /// Each user stops after this many tasks; the run ends when all have.
-    #[arg(long, value_name = "N")]
+    #[arg(help_heading = "Load", long, value_name = "N")]
     pub iterations: Option<u64>,
     /// Seed for every user's randomness; the same seed replays the same users. Default: random
     /// (printed, to replay the run).
-    #[arg(long)]
+    #[arg(help_heading = "Load", long)]
     pub seed: Option<u64>,
     /// Override every class's wait between tasks: SECONDS or MIN..MAX. `--wait 0` also skips
     /// wait() inside tasks (no think time at all).
-    #[arg(long, value_name = "SPEC")]
+    #[arg(help_heading = "Load", long, value_name = "SPEC")]
     pub wait: Option<String>,
     /// The bot's webhook URL. Default: the demo bot, started in-process on a loopback port.
-    #[arg(long, value_name = "URL")]
+    #[arg(help_heading = "The bot under test", long, value_name = "URL")]
     pub target: Option<String>,
     /// Send this X-Telegram-Bot-Api-Secret-Token (with the demo bot, it also requires it).
-    #[arg(long)]
+    #[arg(help_heading = "The bot under test", long)]
     pub secret_token: Option<String>,
     /// With --target: serve the Bot API stand-in here, for the bot to send its replies to
     /// (point the bot's API base URL at it). Replies are then awaited and timed.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(help_heading = "The bot under test", long, value_name = "ADDR")]
     pub botapi_listen: Option<std::net::SocketAddr>,
     /// Requests in flight to the webhook at most (Telegram's default is 40, its maximum 100).
-    #[arg(long, default_value_t = 40)]
+    #[arg(help_heading = "The bot under test", long, default_value_t = 40)]
     pub max_connections: u32,
     /// Give up on a webhook request after this long.
-    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    #[arg(
+        help_heading = "The bot under test",
+        long,
+        value_name = "DURATION",
+        default_value = "30s"
+    )]
     pub timeout: String,
     /// Wait this long for the bot's first reply to each send.
-    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    #[arg(
+        help_heading = "The bot under test",
+        long,
+        value_name = "DURATION",
+        default_value = "10s"
+    )]
     pub reply_timeout: String,
     /// Do not wait for the bot's reply after a send (replies in the webhook body still count).
-    #[arg(long)]
+    #[arg(help_heading = "The bot under test", long)]
     pub no_await_reply: bool,
     /// At the end, running tasks and then on_stop get this long in all; whatever still runs
     /// is abandoned (and its request in flight counted as abandoned).
-    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        value_name = "DURATION",
+        default_value = "10s"
+    )]
     pub stop_timeout: String,
     /// The most one user's state (`this`) may hold after a task (for example 64KiB, 1MiB). A
     /// task that leaves it larger fails with a script error and its changes to it are undone,
     /// so a script cannot grow the process without bound.
-    #[arg(long, value_name = "SIZE", default_value = "64KiB")]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        value_name = "SIZE",
+        default_value = "64KiB"
+    )]
     pub state_limit: String,
     /// Worker threads (default: one per core).
-    #[arg(long)]
+    #[arg(help_heading = "Limits", long)]
     pub workers: Option<usize>,
     /// Serve the live dashboard and the control API here (status, users, reload, stop,
     /// /metrics), e.g. 127.0.0.1:8089.
-    #[arg(long, alias = "web", value_name = "ADDR")]
+    #[arg(
+        help_heading = "Live control",
+        long,
+        alias = "web",
+        value_name = "ADDR"
+    )]
     pub control: Option<std::net::SocketAddr>,
     /// Token the control API requires (needed when --control is not a loopback address).
-    #[arg(long, value_name = "TOKEN")]
+    #[arg(help_heading = "Live control", long, value_name = "TOKEN")]
     pub control_token: Option<String>,
     /// Do not watch the scripts and the profile file for changes.
-    #[arg(long)]
+    #[arg(help_heading = "Live control", long)]
     pub no_reload: bool,
     /// With no --threshold, exit 0 even when requests failed or scripts erred (by default that
     /// exits 3, as a CI gate expects).
-    #[arg(long)]
+    #[arg(help_heading = "Pass or fail", long)]
     pub allow_failures: bool,
     /// A pass/fail rule, repeatable: p95<500ms, p99{name=/help}<200ms, errors<1%, rps>50,
     /// checks>99%, script_errors==0, coverage (all 22 demo bot commands sent) or
     /// coverage{commands=/help,/start}. A failed one makes the exit code 3.
-    #[arg(long = "threshold", value_name = "RULE")]
+    #[arg(help_heading = "Pass or fail", long = "threshold", value_name = "RULE")]
     pub thresholds: Vec<String>,
     /// Write the full result here as JSON (schema: schema/result.v1.json). While the run goes
     /// on, the file holds a checkpoint marked `"partial": true`, rewritten whole every
     /// --checkpoint.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Results", long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// How often the --json file is rewritten with the run so far.
-    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    #[arg(
+        help_heading = "Results",
+        long,
+        value_name = "DURATION",
+        default_value = "10s"
+    )]
     pub checkpoint: String,
     /// Write Locust's CSV files: PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv.
-    #[arg(long, value_name = "PREFIX")]
+    #[arg(help_heading = "Results", long, value_name = "PREFIX")]
     pub csv: Option<PathBuf>,
     /// Write a self-contained HTML report (charts inline, nothing fetched).
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Results", long, value_name = "FILE")]
     pub html: Option<PathBuf>,
     /// No live progress line, and only errors in the log.
-    #[arg(long, short)]
+    #[arg(help_heading = "Results", long, short)]
     pub quiet: bool,
     /// Demo bot: latency per kind, KIND=DURATION (kinds: command, text, complex, media, callback).
-    #[arg(long = "bot-latency", value_name = "KIND=DURATION")]
+    #[arg(
+        help_heading = "The demo bot (without --target)",
+        long = "bot-latency",
+        value_name = "KIND=DURATION"
+    )]
     pub bot_latency: Vec<String>,
     /// Demo bot: answer at once.
-    #[arg(long)]
+    #[arg(help_heading = "The demo bot (without --target)", long)]
     pub bot_no_latency: bool,
     /// Demo bot: share of updates answered with HTTP 500 (0..1).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(
+        help_heading = "The demo bot (without --target)",
+        long,
+        default_value_t = 0.0
+    )]
     pub bot_error_rate: f64,
     /// Demo bot: share of updates whose connection is dropped (0..1).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(
+        help_heading = "The demo bot (without --target)",
+        long,
+        default_value_t = 0.0
+    )]
     pub bot_reset_rate: f64,
     /// Demo bot: put replies in the webhook response body instead of calling the stand-in.
-    #[arg(long)]
+    #[arg(help_heading = "The demo bot (without --target)", long)]
     pub bot_reply_in_webhook: bool,
     #[command(flatten)]
     pub pools: PoolArgs,

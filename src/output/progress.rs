@@ -22,7 +22,7 @@ pub fn line(s: &Snapshot, run_time: Duration) -> String {
         totals.failures as f64 * 100.0 / totals.requests as f64
     };
     format!(
-        "users {:>5} | {:>6} req/s | p50 {:>7.1} ms | p95 {:>7.1} ms | failures {} ({failed:.1}%) | script errors {} | {} / {}",
+        "users {:>5} | last second: {:>6} req/s | whole run: p50 {:>7.1} ms, p95 {:>7.1} ms, failures {} ({failed:.1}%), script errors {} | {} / {}",
         s.users,
         s.rps(),
         totals.latency_ms.p50,

@@ -3,6 +3,7 @@
 //! are seen once, whole) it compiles again and publishes. A broken edit never stops the run: the
 //! previous version keeps running and the error, with its file:line:col, is shown and recorded.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -96,7 +97,11 @@ impl Reloader {
     fn say(&self, text: &str) {
         if !self.quiet {
             // Clear the live line first, so the message stands on its own.
-            eprintln!("\r\x1b[2K{text}");
+            if std::io::stderr().is_terminal() {
+                eprintln!("\r\x1b[2K{text}");
+            } else {
+                eprintln!("{text}");
+            }
         }
     }
 

@@ -229,7 +229,7 @@ fn announce(config: &RunConfig, target: &Target) {
         .scripts
         .classes
         .iter()
-        .map(|c| format!("{} ({})", c.decl.name, c.decl.weight))
+        .map(|c| format!("{} (weight {})", c.decl.name, c.decl.weight))
         .collect();
     eprintln!(
         "stress: {} against {}; profile {} ({} users at most, {}); seed {}",
