@@ -50,6 +50,9 @@ struct Activity {
     opened: Instant,
     phase: AtomicU8,
     since_ms: AtomicU64,
+    /// Wakes the connection's watch when the phase changes, so a new deadline takes effect
+    /// at once (a request head started on an idle connection has seconds, not a minute).
+    changed: tokio::sync::Notify,
 }
 
 impl Activity {
@@ -58,6 +61,7 @@ impl Activity {
             opened: Instant::now(),
             phase: AtomicU8::new(IDLE),
             since_ms: AtomicU64::new(0),
+            changed: tokio::sync::Notify::new(),
         }
     }
 
@@ -67,7 +71,9 @@ impl Activity {
 
     fn set(&self, phase: u8) {
         self.since_ms.store(self.now_ms(), Ordering::Relaxed);
-        self.phase.store(phase, Ordering::Relaxed);
+        if self.phase.swap(phase, Ordering::Relaxed) != phase {
+            self.changed.notify_one();
+        }
     }
 
     /// Bytes came in: the first of a request starts its head's clock.
@@ -201,22 +207,29 @@ async fn connection(
         .with_upgrades();
     tokio::pin!(conn);
     let mut closing_seen = false;
+    // Set once the connection was told to close: if it still has not by its next deadline (an
+    // answer the client stopped reading), it is dropped.
+    let mut told_to_close = false;
     loop {
-        // A busy connection has no deadline; it is looked at again once its request is done
-        // (the handler's end sets the phase), or within an idle period at the latest.
+        // A busy connection has no deadline; it is looked at again when its phase changes (the
+        // handler's end, a new request's first byte), or within an idle period at the latest.
         let deadline = activity
             .deadline(&timeouts)
             .unwrap_or_else(|| Instant::now() + timeouts.idle);
         tokio::select! {
             _ = conn.as_mut() => return,
+            _ = activity.changed.notified() => {}
             _ = tokio::time::sleep_until(deadline.into()) => {
+                let expired = activity.deadline(&timeouts).is_some_and(|d| d <= Instant::now());
                 match activity.phase.load(Ordering::Relaxed) {
                     // A slow head: cut off, its request never started.
-                    HEAD if activity.deadline(&timeouts).is_some_and(|d| d <= Instant::now()) => {
-                        return;
-                    }
-                    IDLE if activity.deadline(&timeouts).is_some_and(|d| d <= Instant::now()) => {
+                    HEAD if expired => return,
+                    IDLE if expired && told_to_close => return,
+                    IDLE if expired => {
+                        told_to_close = true;
                         conn.as_mut().graceful_shutdown();
+                        // Give the close an idle period of its own.
+                        activity.set(IDLE);
                     }
                     _ => {}
                 }
@@ -224,6 +237,7 @@ async fn connection(
             changed = closing.changed(), if !closing_seen => {
                 closing_seen = true;
                 if changed.is_ok() {
+                    told_to_close = true;
                     conn.as_mut().graceful_shutdown();
                 }
             }
@@ -265,8 +279,13 @@ mod tests {
     };
 
     #[tokio::test]
-    async fn a_slow_head_is_cut_off() {
-        let (addr, _stop) = start(SHORT).await;
+    async fn a_slow_head_is_cut_off_by_the_header_timeout() {
+        // An idle timeout the test would notice: the cut must come from the header's.
+        let (addr, _stop) = start(Timeouts {
+            header: Duration::from_millis(200),
+            idle: Duration::from_secs(3600),
+        })
+        .await;
         let mut slow = TcpStream::connect(addr).await.unwrap();
         slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
             .await

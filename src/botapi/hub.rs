@@ -28,7 +28,7 @@ struct Slot {
 }
 
 #[derive(Debug, Default)]
-struct Counters {
+struct HubCounters {
     delivered: AtomicU64,
     unclaimed: AtomicU64,
     overflowed: AtomicU64,
@@ -46,24 +46,24 @@ pub struct HubStats {
 }
 
 #[derive(Debug)]
-struct Inner {
+struct HubState {
     /// aHash (already built for rhai): every delivery looks its chat up.
     shards: Vec<Mutex<HashMap<i64, Arc<Slot>, ahash::RandomState>>>,
     /// message_id counter for chats nobody subscribed to.
     fallback_ids: ChatMessageIds,
-    counters: Counters,
+    counters: HubCounters,
 }
 
 /// Routes bot events to chats. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct ReplyHub(Arc<Inner>);
+pub struct ReplyHub(Arc<HubState>);
 
 impl Default for ReplyHub {
     fn default() -> Self {
-        Self(Arc::new(Inner {
+        Self(Arc::new(HubState {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             fallback_ids: ChatMessageIds::default(),
-            counters: Counters::default(),
+            counters: HubCounters::default(),
         }))
     }
 }

@@ -127,7 +127,7 @@ pub struct SchedulerIo {
     pub commands: mpsc::UnboundedReceiver<SchedulerCmd>,
 }
 
-struct Live {
+struct RunningUser {
     class: usize,
     tier: Tier,
     pool_index: u64,
@@ -142,7 +142,7 @@ pub struct Scheduler {
     workers: Vec<Worker>,
     /// Running users per class, user number (so the most recent last) to worker.
     running: Vec<BTreeMap<u64, usize>>,
-    live: HashMap<u64, Live>,
+    live: HashMap<u64, RunningUser>,
     /// Users told to stop that have not ended yet.
     stopping: std::collections::HashSet<u64>,
     started: Vec<u64>,
@@ -244,7 +244,7 @@ impl Scheduler {
         self.running[class].insert(vu, worker);
         self.live.insert(
             vu,
-            Live {
+            RunningUser {
                 class,
                 tier,
                 pool_index,

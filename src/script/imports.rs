@@ -5,7 +5,6 @@
 //! instead of recursing until the process's stack overflows.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use rhai::module_resolvers::{FileModuleResolver, ModuleResolversCollection};
 use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Shared};
@@ -25,9 +24,25 @@ pub(crate) struct Imports {
     inner: ModuleResolversCollection,
     /// The script being compiled: importing it is a cycle too.
     root: Option<PathBuf>,
-    /// The imports being loaded, outermost first. Rhai resolves on the thread that runs the
-    /// script, one import at a time; the lock is never held across a nested resolve.
-    chain: Mutex<Vec<Link>>,
+}
+
+thread_local! {
+    /// The imports being loaded on this thread, outermost first. Rhai resolves an import on
+    /// the thread that runs the script, nested imports inside it; one resolver serves every
+    /// worker thread, so the chain is the thread's, not the resolver's.
+    static CHAIN: std::cell::RefCell<Vec<Link>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Takes the link it pushed off the chain when the import is done, however it ends (an
+/// error, a panic, a task abandoned while the module's top level ran).
+struct Loading {
+    depth: usize,
+}
+
+impl Drop for Loading {
+    fn drop(&mut self) {
+        CHAIN.with(|c| c.borrow_mut().truncate(self.depth));
+    }
 }
 
 impl Imports {
@@ -45,7 +60,6 @@ impl Imports {
             dirs,
             inner,
             root: root.and_then(|r| r.canonicalize().ok()),
-            chain: Mutex::new(Vec::new()),
         }
     }
 
@@ -100,35 +114,45 @@ impl ModuleResolver for Imports {
             // Not found: the collection says so in Rhai's words.
             return self.inner.resolve(engine, source, path, pos);
         };
-        {
-            let mut chain = self.chain.lock().unwrap_or_else(|e| e.into_inner());
+        let looped = CHAIN.with(|c| {
+            let chain = c.borrow();
             let at = position_in(source, pos, &chain);
-            let looped = self.root.as_ref() == Some(&file) || chain.iter().any(|l| l.file == file);
-            if looped {
-                let mut message = self.cycle(&chain, &file, &at, path);
-                if self.root.as_ref() == Some(&file) && !chain.iter().any(|l| l.file == file) {
-                    message = format!(
-                        "import cycle: {at} imports \"{path}\", the script being loaded ({}); \
-                         a module cannot import itself, directly or through others",
-                        file.display()
-                    );
-                }
-                return Err(EvalAltResult::ErrorRuntime(message.into(), pos).into());
+            let in_chain = chain.iter().any(|l| l.file == file);
+            if in_chain {
+                return Err(self.cycle(&chain, &file, &at, path));
             }
-            chain.push(Link {
-                file,
-                at,
-                id: path.to_string(),
-            });
-        }
+            if self.root.as_ref() == Some(&file) {
+                return Err(format!(
+                    "import cycle: {at} imports \"{path}\", the script being loaded ({}); a \
+                     module cannot import itself, directly or through others",
+                    file.display()
+                ));
+            }
+            Ok(at)
+        });
+        let at = match looped {
+            Ok(at) => at,
+            Err(message) => return Err(EvalAltResult::ErrorRuntime(message.into(), pos).into()),
+        };
+        let loading = Loading {
+            depth: CHAIN.with(|c| {
+                let mut chain = c.borrow_mut();
+                chain.push(Link {
+                    file: file.clone(),
+                    at,
+                    id: path.to_string(),
+                });
+                chain.len() - 1
+            }),
+        };
         let resolved = self.inner.resolve(engine, source, path, pos);
-        let link = self.chain.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        drop(loading);
         // An error inside the module names it by the name it was imported by; name its file.
-        resolved.map_err(|e| match (*e, link) {
-            (EvalAltResult::ErrorInModule(name, inner, at), Some(link)) if name == path => {
-                EvalAltResult::ErrorInModule(link.file.display().to_string(), inner, at).into()
+        resolved.map_err(|e| match *e {
+            EvalAltResult::ErrorInModule(name, inner, at) if name == path => {
+                EvalAltResult::ErrorInModule(file.display().to_string(), inner, at).into()
             }
-            (e, _) => e.into(),
+            e => e.into(),
         })
     }
 }

@@ -295,7 +295,6 @@ impl Recorder {
         let admitted = names.admit(kind, name);
         if admitted == OTHER && name != OTHER {
             let limit = names.limit();
-            let first = self.current.overflows.is_empty();
             let o = self
                 .current
                 .overflows
@@ -307,7 +306,7 @@ impl Recorder {
                     samples: 0,
                 });
             o.samples += 1;
-            if first && o.samples == 1 {
+            if o.samples == 1 {
                 warn_once(kind, &o.first, &o.at, limit);
             }
         }

@@ -24,7 +24,7 @@ use crate::script::ClassScript;
 pub const POOL_MAX: usize = 64;
 
 /// One class's caches on this thread.
-struct Pool {
+struct CachePool {
     /// Held weakly, so the class's allocation (and so its address) stays its own while the
     /// pool exists, and a class that is gone is noticed.
     class: Weak<ClassScript>,
@@ -39,10 +39,10 @@ struct Pool {
 }
 
 thread_local! {
-    static POOLS: RefCell<Vec<Pool>> = const { RefCell::new(Vec::new()) };
+    static POOLS: RefCell<Vec<CachePool>> = const { RefCell::new(Vec::new()) };
 }
 
-fn with_pool<R>(class: &Arc<ClassScript>, f: impl FnOnce(&mut Pool) -> R) -> R {
+fn with_pool<R>(class: &Arc<ClassScript>, f: impl FnOnce(&mut CachePool) -> R) -> R {
     POOLS.with(|p| {
         let mut pools = p.borrow_mut();
         let at = match pools
@@ -51,7 +51,7 @@ fn with_pool<R>(class: &Arc<ClassScript>, f: impl FnOnce(&mut Pool) -> R) -> R {
         {
             Some(at) => at,
             None => {
-                pools.push(Pool {
+                pools.push(CachePool {
                     class: Arc::downgrade(class),
                     free: Vec::new(),
                     lent: 0,

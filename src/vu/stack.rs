@@ -22,14 +22,14 @@ const POOL_MIN: usize = 16;
 
 /// A thread's free stacks, and how many were in use at most since the last trim.
 #[derive(Default)]
-struct Pool {
+struct StackPool {
     free: Vec<DefaultStack>,
     in_use: usize,
     peak: usize,
 }
 
 thread_local! {
-    static POOL: RefCell<Pool> = RefCell::new(Pool::default());
+    static POOL: RefCell<StackPool> = RefCell::new(StackPool::default());
 }
 
 /// A stack from this thread's pool, or a new one.

@@ -41,7 +41,7 @@ const GAP: Duration = Duration::from_millis(1);
 /// A deadline, made unique by the order it was asked for in.
 type Key = (Instant, u64);
 
-struct Inner {
+struct TimerState {
     fd: AsyncFd<OwnedFd>,
     waiting: RefCell<BTreeMap<Key, Waker>>,
     /// When the fd is armed to fire, if it is armed.
@@ -53,7 +53,7 @@ struct Inner {
 
 /// One worker's timer. Cloning shares it.
 #[derive(Clone)]
-pub(crate) struct Timer(Rc<Inner>);
+pub(crate) struct Timer(Rc<TimerState>);
 
 impl std::fmt::Debug for Timer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -75,7 +75,7 @@ impl Timer {
         // SAFETY: an OwnedFd's raw fd is the one it owns, open until the OwnedFd (here moved
         // into the AsyncFd) is dropped.
         let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?;
-        let inner = Rc::new(Inner {
+        let inner = Rc::new(TimerState {
             fd,
             waiting: RefCell::new(BTreeMap::new()),
             armed: Cell::new(None),
@@ -104,7 +104,7 @@ impl Timer {
     }
 }
 
-impl Inner {
+impl TimerState {
     /// When the fd should fire for `deadline`: at it, but not sooner than [`GAP`] after the
     /// last firing.
     fn firing_for(&self, deadline: Instant) -> Instant {
@@ -158,7 +158,7 @@ impl Inner {
 }
 
 /// Fires the timer each time its fd says so; it runs until its worker aborts it.
-async fn drive(timer: Rc<Inner>) {
+async fn drive(timer: Rc<TimerState>) {
     loop {
         let Ok(mut ready) = timer.fd.readable().await else {
             // The reactor is shutting down: the worker is ending.
@@ -176,7 +176,7 @@ async fn drive(timer: Rc<Inner>) {
 
 /// A wait on a [`Timer`]. Dropping it before its deadline withdraws it.
 pub(crate) struct Sleep {
-    timer: Rc<Inner>,
+    timer: Rc<TimerState>,
     key: Key,
     registered: bool,
 }

@@ -233,3 +233,35 @@ fn an_unwritable_output_stops_the_run_before_it_starts() {
     assert!(stderr.contains("--json"), "{stderr}");
     assert!(stderr.contains("does not exist"), "{stderr}");
 }
+
+/// A terminal that hung up, or a pipe closed early (`stress run | head`): the table cannot be
+/// printed, and the result files are written all the same.
+#[test]
+fn a_closed_stdout_costs_no_result_file() {
+    let dir = temp_dir("closed-stdout");
+    let json = dir.join("t.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stress"))
+        .current_dir(root())
+        .args([
+            "run",
+            "--users",
+            "3",
+            "--run-time",
+            "1s",
+            "-q",
+            "--no-reload",
+        ])
+        .arg("--json")
+        .arg(&json)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    assert_ne!(status.code(), Some(101), "no panic");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(v["partial"], false);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -8,6 +8,7 @@ mod bot;
 mod limits;
 pub mod pipeline;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 pub use pipeline::{Outcome, Started, Stop, run, run_with};
@@ -37,10 +38,20 @@ pub async fn command(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut outcome = run_with(config, stop, |_| {}).await?;
     let summary = &mut outcome.summary;
     summary.thresholds = thresholds.iter().map(|t| t.evaluate(summary)).collect();
-    print!("{}", table::render(summary));
+    // The files first: a terminal that hung up (SIGHUP) or a closed pipe must not cost them.
     let failed = files::write_all(summary, &outputs);
+    let _ = std::io::stdout()
+        .lock()
+        .write_all(table::render(summary).as_bytes());
     for e in &failed {
         eprintln!("error: {e:#}");
+    }
+    if let Some(panic) = outcome.worker_panics.first() {
+        eprintln!(
+            "error: a worker thread panicked ({panic}); its users' statistics are missing from \
+             the results"
+        );
+        return Ok(ExitCode::from(EXIT_RUNTIME));
     }
     if !failed.is_empty() {
         return Ok(ExitCode::from(EXIT_RUNTIME));

@@ -3,8 +3,9 @@
 //! let the scheduler walk the profile; then shut down in a fixed order and build the summary.
 //!
 //! Shutdown order, and why it is safe:
-//! 1. the scheduler stops every user and joins the worker threads, so no sample is in flight
-//!    and the workers' statistics senders are gone;
+//! 1. the scheduler stops every user and waits for each worker's end, so no sample is in
+//!    flight and every interval has been sent (a worker thread then drops its last senders as
+//!    it tears down);
 //! 2. `done` tells the checkpoint writer, the reloader and the control API to stop; the
 //!    checkpoint writer and the reloader are awaited (the final result is written after the
 //!    last checkpoint, never before it), which drops the last statistics sender;
@@ -43,6 +44,9 @@ pub struct Outcome {
     pub reason: StopReason,
     /// Users that could not start because their tier's pool was used up.
     pub pool_exhausted: u64,
+    /// Worker threads that panicked (a bug), with their messages: their users' statistics
+    /// are missing from the summary, everything else is in it.
+    pub worker_panics: Vec<String>,
 }
 
 /// Where the control API listens, once started.
@@ -188,9 +192,6 @@ pub async fn run_with(
     let end = scheduler
         .run(started, config.stop_timeout, stop.graceful, stop.now)
         .await;
-    if let Some(panic) = end.worker_panics.first() {
-        anyhow::bail!("a worker thread panicked ({panic}); its users' statistics are lost");
-    }
     let duration = started.elapsed();
     done_tx.send_replace(true);
     for c in checkpoints {
@@ -217,6 +218,7 @@ pub async fn run_with(
         summary: summarize(&stats, info),
         reason: end.reason,
         pool_exhausted: end.pool_exhausted,
+        worker_panics: end.worker_panics,
     })
 }
 
