@@ -18,6 +18,10 @@ impl Signals {
         let tx = std::sync::Arc::new(tx);
         let bump = move || {
             tx.send_modify(|n| *n += 1);
+            if *tx.borrow() >= 3 {
+                eprintln!("stress: a third signal: exiting now, without the results");
+                std::process::exit(130);
+            }
         };
         #[cfg(unix)]
         {

@@ -262,10 +262,16 @@ async fn set_users(State(state): State<Shared>, body: axum::body::Bytes) -> Resp
         Ok(b) => b,
         Err((status, message)) => return error(status, message),
     };
-    let _ = state.scheduler.send(SchedulerCmd::SetUsers {
-        users: body.users,
-        spawn_rate: body.spawn_rate,
-    });
+    if state
+        .scheduler
+        .send(SchedulerCmd::SetUsers {
+            users: body.users,
+            spawn_rate: body.spawn_rate,
+        })
+        .is_err()
+    {
+        return ending();
+    }
     (
         StatusCode::ACCEPTED,
         Json(json!({ "users": body.users, "spawn_rate": body.spawn_rate })),
@@ -276,7 +282,13 @@ async fn set_users(State(state): State<Shared>, body: axum::body::Bytes) -> Resp
 async fn reload(State(state): State<Shared>) -> Response {
     let (tx, rx) = oneshot::channel();
     if state.reload.send(tx).is_err() {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "the run is ending");
+        if state.scheduler.is_closed() {
+            return ending();
+        }
+        return error(
+            StatusCode::CONFLICT,
+            "hot reload is off for this run (--no-reload)",
+        );
     }
     match tokio::time::timeout(Duration::from_secs(30), rx).await {
         Ok(Ok(event)) if event.ok => Json(event).into_response(),
@@ -289,8 +301,18 @@ async fn reload(State(state): State<Shared>) -> Response {
 }
 
 async fn stop(State(state): State<Shared>) -> Response {
-    let _ = state.scheduler.send(SchedulerCmd::Stop);
+    if state.scheduler.send(SchedulerCmd::Stop).is_err() {
+        return ending();
+    }
     (StatusCode::ACCEPTED, Json(json!({ "stopping": true }))).into_response()
+}
+
+/// The answer to a command that came after the scheduler finished.
+fn ending() -> Response {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the run is ending: its users are being stopped",
+    )
 }
 
 async fn prometheus(State(state): State<Shared>) -> Response {

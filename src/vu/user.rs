@@ -23,7 +23,7 @@ use crate::report::ErrorKind;
 use crate::script::state::{self, data_size};
 use crate::script::{ClassScript, ClassSlot, ClassTable, ScriptError, WaitSpec};
 use crate::stats::Recorder;
-use crate::stats::aggregate::VuReport;
+use crate::stats::aggregate::{StatsMsg, VuReport};
 use crate::stats::recorder::ReplyOutcome;
 use crate::telegram::{Sender, Tier, TierPools, UpdateFactory, UpdateIds};
 use crate::transport::Transport;
@@ -98,9 +98,18 @@ pub(crate) struct Env {
     pub timer: Option<Timer>,
 }
 
+/// Where a user's end goes: its report to the aggregator, its number to the scheduler.
+pub(crate) struct EndSink {
+    pub stats: tokio::sync::mpsc::UnboundedSender<StatsMsg>,
+    pub ended: tokio::sync::mpsc::UnboundedSender<u64>,
+}
+
 pub(crate) struct Vu {
     // Boxed: running tasks point at it.
     ctx: Box<VuCtx>,
+    /// Taken by a user that ends on its own; a user abandoned at the stop deadline (its future
+    /// dropped) still reports through it, so its iterations and sequence are not lost.
+    end: Option<EndSink>,
     state: Dynamic,
     class: Arc<ClassSlot>,
     control: Rc<Control>,
@@ -122,8 +131,20 @@ fn name_hash(name: &str) -> u64 {
     })
 }
 
+impl Drop for Vu {
+    fn drop(&mut self) {
+        // Abandoned at the deadline: what it did still counts.
+        self.finish();
+    }
+}
+
 impl Vu {
-    pub fn new(spec: VuSpec, env: Rc<Env>, control: Rc<Control>) -> Result<Self, String> {
+    pub fn new(
+        spec: VuSpec,
+        env: Rc<Env>,
+        control: Rc<Control>,
+        end: EndSink,
+    ) -> Result<Self, String> {
         let class = env.classes.slot(spec.class);
         let script = class.load();
         let tier = spec.tier;
@@ -158,6 +179,7 @@ impl Vu {
         drop(script);
         Ok(Self {
             ctx,
+            end: Some(end),
             state: Dynamic::from_map(Default::default()),
             class,
             control,
@@ -176,8 +198,19 @@ impl Vu {
                 .is_some_and(|n| self.iterations >= n)
     }
 
-    /// The user's whole life. Returns its report for the aggregator.
-    pub async fn run(mut self) -> VuReport {
+    /// What the user did so far, for the aggregator.
+    fn report(&self) -> VuReport {
+        VuReport {
+            class: self.class.load().decl.name.clone(),
+            vu: self.ctx.vu,
+            iterations: self.iterations,
+            requests: self.ctx.requests,
+            digest: self.ctx.digest,
+        }
+    }
+
+    /// The user's whole life; its report goes to the aggregator and its end to the scheduler.
+    pub async fn run(mut self) {
         let script = self.class.load_full();
         if script.has_on_start {
             if let Err(e) = self.call(&script, Entry::OnStart).await {
@@ -227,12 +260,15 @@ impl Vu {
                     .script_error(&script.decl.name, &e);
             }
         }
-        VuReport {
-            class: script.decl.name.clone(),
-            vu: self.ctx.vu,
-            iterations: self.iterations,
-            requests: self.ctx.requests,
-            digest: self.ctx.digest,
+        drop(script);
+        self.finish();
+    }
+
+    /// Sends the user's report and end, once.
+    fn finish(&mut self) {
+        if let Some(end) = self.end.take() {
+            let _ = end.stats.send(StatsMsg::VuDone(self.report()));
+            let _ = end.ended.send(self.ctx.vu);
         }
     }
 

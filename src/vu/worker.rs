@@ -12,7 +12,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::{JoinHandle, LocalSet};
 
 use super::timer::Timer;
-use super::user::{Control, Env, RunOptions, Vu, VuSpec};
+use super::user::{Control, EndSink, Env, RunOptions, Vu, VuSpec};
 use crate::botapi::BotApi;
 use crate::script::ClassTable;
 use crate::stats::Recorder;
@@ -293,7 +293,11 @@ async fn work(
 
 fn spawn(spec: VuSpec, env: &Rc<Env>, users: &Users, shared: &Arc<WorkerShared>) {
     let control = Rc::new(Control::default());
-    let vu = match Vu::new(spec, env.clone(), control.clone()) {
+    let end = EndSink {
+        stats: shared.stats.clone(),
+        ended: shared.ended.clone(),
+    };
+    let vu = match Vu::new(spec, env.clone(), control.clone(), end) {
         Ok(vu) => vu,
         Err(e) => {
             tracing::error!("user {} could not start: {e}", spec.vu);
@@ -301,12 +305,10 @@ fn spawn(spec: VuSpec, env: &Rc<Env>, users: &Users, shared: &Arc<WorkerShared>)
             return;
         }
     };
-    let (stats, ended, registry) = (shared.stats.clone(), shared.ended.clone(), users.clone());
+    let registry = users.clone();
     let fut = async move {
-        let report = vu.run().await;
-        let _ = stats.send(StatsMsg::VuDone(report));
+        vu.run().await;
         registry.borrow_mut().remove(&spec.vu);
-        let _ = ended.send(spec.vu);
     };
     let handle = tokio::task::spawn_local(fut);
     users.borrow_mut().insert(spec.vu, (control, handle));

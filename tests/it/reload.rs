@@ -678,3 +678,34 @@ fn check_refuses_an_import_cycle_with_exit_2() {
     assert!(stderr.contains("b.rhai"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_now_says_when_hot_reload_is_off() {
+    let dir = folder("no-reload");
+    std::fs::write(dir.join("editor.rhai"), editor_script("/help")).unwrap();
+    let mut a = args(vec![dir.clone()], 1, "60s");
+    a.no_reload = true;
+    let (run, base) = start_live(&a).await;
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{base}/api/reload"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("--no-reload"),
+        "{body}"
+    );
+    let r = client
+        .post(format!("{base}/api/stop"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    run.await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
