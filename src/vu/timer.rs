@@ -1,15 +1,15 @@
 //! A worker's wait timer: a wait ends at most [`GAP`] late, and sooner when few are due at
-//! once, where with tokio's timer it ends 0-2 ms late.
+//! once.
 //!
 //! tokio's timer rounds a deadline up to its next millisecond tick, and its driver parks for a
-//! whole number of milliseconds counted from the tick it is in, so a wait ends 0-2 ms late
-//! (docs/design-notes.md has the lateness measured). Here a worker keeps its users' deadlines
+//! whole number of milliseconds counted from the tick it is in, so a wait can end up to two
+//! ticks late (docs/design-notes.md has the lateness of both measured). Here a worker keeps its users' deadlines
 //! in one ordered map and arms one Linux timerfd (CLOCK_MONOTONIC, nanoseconds, the clock
 //! `Instant` reads) for the earliest. tokio's reactor wakes on the fd as on a socket; the
 //! driver task wakes every user whose deadline has passed and arms the fd for the next. A
 //! deadline is never met early: a user resumes only once `Instant::now()` has reached it.
 //!
-//! Firings are at least [`GAP`] (1 ms) apart, so the thread wakes no more often than with
+//! Firings are at least [`GAP`] apart, so the thread wakes no more often than with
 //! tokio's timer: a wait ends at most one gap late when deadlines are dense, and soon after its
 //! deadline when they are not. Costs: an insertion into the map per wait, and per firing one
 //! `read` and one `timerfd_settime`; a new wait re-arms the fd only when it is due before the

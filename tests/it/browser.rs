@@ -9,11 +9,7 @@ use std::process::Command;
 
 use stress::cli::RunArgs;
 
-use crate::common::start_live;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::common::{root, start_live};
 
 fn args() -> RunArgs {
     RunArgs {

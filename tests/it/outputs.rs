@@ -2,17 +2,12 @@
 //! order), Prometheus's `/metrics` (read back by a Prometheus text parser), and thresholds with
 //! their exit codes.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use stress::cli::RunArgs;
 
-use crate::common::start_live;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::common::{root, start_live, temp_dir as temp};
 
 fn stress_bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_stress"));
@@ -34,13 +29,6 @@ fn short_run() -> Command {
             "--bot-no-latency",
         ]);
     c
-}
-
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("stress-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// Locust's columns, as Locust 2's `stats.py` writes them (and tools such as Locust's own

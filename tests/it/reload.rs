@@ -11,19 +11,7 @@ use stress::cli::RunArgs;
 use stress::demo_bot::{BotLatency, DemoBotConfig};
 use stress::harness::LocalStack;
 
-use crate::common::start_live;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A fresh folder for a test's scripts.
-fn folder(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("stress-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use crate::common::{root, start_live, temp_dir as folder};
 
 fn editor_script(command: &str) -> String {
     format!(

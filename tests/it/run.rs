@@ -3,17 +3,14 @@
 //! and the JSON result against its committed schema.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+use crate::common::root;
 use stress::cli::RunArgs;
 use stress::demo_bot::BotCommand;
 use stress::report::ClassRow;
 use stress::report::Summary;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// Arguments as a user would type them, with every default spelled out.
 fn args(users: u32, seed: u64) -> RunArgs {
@@ -531,9 +528,7 @@ fn cli_run_writes_json_that_matches_the_schema() {
 /// failed every task and exited 0.
 #[test]
 fn check_refuses_a_misspelled_function_with_a_suggestion() {
-    let dir = std::env::temp_dir().join(format!("stress-typo-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::common::temp_dir("typo");
     let script = dir.join("typo.rhai");
     std::fs::write(
         &script,

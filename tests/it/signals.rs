@@ -25,33 +25,13 @@ fn start(json: &Path, extra: &[&std::ffi::OsStr]) -> Child {
         .expect("the binary starts")
 }
 
-/// The result file's JSON, once it holds a checkpoint with at least `seconds` of the run.
-fn wait_for_checkpoint(json: &Path, seconds: f64, child: &mut Child) -> serde_json::Value {
+/// The result file's JSON, once `ready` holds for it; the child must not end first.
+fn wait_for_result(
+    json: &Path,
+    child: &mut Child,
+    ready: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
     // A guard against a hang, not a timing: a checkpoint comes every second here.
-    let give_up = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("the run ended before a checkpoint: {status}");
-        }
-        if let Ok(bytes) = std::fs::read(json)
-            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
-            && v["partial"] == true
-            && v["duration_s"].as_f64().unwrap_or(0.0) >= seconds
-            && v["totals"]["requests"].as_u64().unwrap_or(0) > 0
-        {
-            return v;
-        }
-        assert!(
-            Instant::now() < give_up,
-            "no checkpoint in {}",
-            json.display()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Waits for a checkpoint that shows the run under way (no request has finished yet here).
-fn wait_for_running(json: &Path, child: &mut Child) {
     let give_up = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(Some(status)) = child.try_wait() {
@@ -59,22 +39,44 @@ fn wait_for_running(json: &Path, child: &mut Child) {
         }
         if let Ok(bytes) = std::fs::read(json)
             && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
-            && v["classes"][0]["users_started"] == 5
+            && ready(&v)
         {
-            return;
+            return v;
         }
-        assert!(Instant::now() < give_up, "the run did not start");
+        assert!(
+            Instant::now() < give_up,
+            "no such result in {}",
+            json.display()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
+/// A checkpoint with at least `seconds` of the run and a request in it.
+fn wait_for_checkpoint(json: &Path, seconds: f64, child: &mut Child) -> serde_json::Value {
+    wait_for_result(json, child, |v| {
+        v["partial"] == true
+            && v["duration_s"].as_f64().unwrap_or(0.0) >= seconds
+            && v["totals"]["requests"].as_u64().unwrap_or(0) > 0
+    })
+}
+
+/// A checkpoint that shows the run under way: its five users started (no request has
+/// finished yet where this is used).
+fn wait_for_running(json: &Path, child: &mut Child) {
+    wait_for_result(json, child, |v| v["classes"][0]["users_started"] == 5);
+}
+
 fn signal(child: &Child, name: &str) {
-    let ok = Command::new("kill")
-        .args([format!("-{name}"), child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -{name}");
+    use rustix::process::{Pid, Signal, kill_process};
+    let signal = match name {
+        "TERM" => Signal::TERM,
+        "HUP" => Signal::HUP,
+        "KILL" => Signal::KILL,
+        other => panic!("no signal {other} here"),
+    };
+    let pid = Pid::from_raw(child.id() as i32).expect("a live child's pid");
+    kill_process(pid, signal).unwrap_or_else(|e| panic!("kill -{name}: {e}"));
 }
 
 /// Waits for the process to end (it must, on its own) and returns its exit code and output.

@@ -2,16 +2,11 @@
 //! answers past `--timeout`, and an external target with and without its secret. A failed
 //! request is counted by kind; the run goes on and ends on time.
 
-use std::path::PathBuf;
-
+use crate::common::root;
 use stress::cli::RunArgs;
 use stress::demo_bot::{BotLatency, DemoBotConfig, Faults};
 use stress::harness::LocalStack;
 use stress::report::Summary;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// Four guests for two seconds, nearly no think time.
 fn args(target: Option<String>) -> RunArgs {
