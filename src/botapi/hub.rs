@@ -224,12 +224,13 @@ impl Drop for ChatInbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telegram::{ApiMethod, Via};
+    use crate::telegram::{EventKind, Via};
 
     fn event(chat_id: i64) -> BotEvent {
         BotEvent {
             chat_id,
-            method: ApiMethod::SendMessage,
+            method: "sendMessage",
+            kind: EventKind::Reply,
             message: None,
             note: None,
             at: Instant::now(),

@@ -15,7 +15,7 @@ use super::hub::ReplyHub;
 use super::params::Params;
 use crate::telegram::build::{document, photo_sizes, unix_now, voice};
 use crate::telegram::ids::callback_query_sender;
-use crate::telegram::{ApiMethod, BotEvent, Via};
+use crate::telegram::{ApiMethod, BotEvent, EventKind, Via};
 use crate::telegram::{Chat, ChatType, InlineKeyboardMarkup, Message, MessageEntity, User, utf16};
 
 /// Telegram's limit on a message's text, in UTF-16 code units.
@@ -342,7 +342,8 @@ fn event(
 ) -> BotEvent {
     BotEvent {
         chat_id,
-        method,
+        method: method.name(),
+        kind: EventKind::of(method.name()).unwrap_or(EventKind::Ack),
         message: message.map(Box::new),
         note,
         at: Instant::now(),

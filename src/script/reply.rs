@@ -56,7 +56,7 @@ impl Reply {
             .filter(|e| e.is_reply())
             .map(|e| {
                 let mut r = Map::new();
-                r.insert("method".into(), e.method.name().into());
+                r.insert("method".into(), e.method.into());
                 r.insert("text".into(), event_text(e).into());
                 let buttons: Array = e
                     .message
@@ -145,7 +145,7 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::telegram::{ApiMethod, Via};
+    use crate::telegram::{EventKind, Via};
     use crate::telegram::{Chat, ChatType, InlineKeyboardButton, InlineKeyboardMarkup, Message};
 
     fn message(text: &str, buttons: &[&str]) -> Box<Message> {
@@ -173,9 +173,10 @@ mod tests {
 
     #[test]
     fn scripts_read_replies_as_properties_indexes_or_a_map() {
-        let event = |method, m| BotEvent {
+        let event = |method: &'static str, m| BotEvent {
             chat_id: 7,
             method,
+            kind: EventKind::of(method).expect("a chat's method"),
             message: m,
             note: None,
             at: Instant::now(),
@@ -186,9 +187,9 @@ mod tests {
             error: None,
             latency: Duration::from_millis(3),
             events: vec![
-                event(ApiMethod::SendChatAction, None),
+                event("sendChatAction", None),
                 event(
-                    ApiMethod::SendMessage,
+                    "sendMessage",
                     Some(message("Choose:", &["mode:chat", "mode:code"])),
                 ),
             ],

@@ -58,19 +58,6 @@ api_methods! {
 }
 
 impl ApiMethod {
-    /// Whether a user reads this as an answer (not a chat action or a deletion).
-    pub fn is_reply(self) -> bool {
-        matches!(
-            self,
-            ApiMethod::SendMessage
-                | ApiMethod::SendPhoto
-                | ApiMethod::SendVoice
-                | ApiMethod::SendDocument
-                | ApiMethod::EditMessageText
-                | ApiMethod::AnswerCallbackQuery
-        )
-    }
-
     /// Telegram ignores these when a bot puts them in a webhook response body.
     pub fn ignored_in_webhook_body(self) -> bool {
         self.name().starts_with("get")
@@ -87,11 +74,65 @@ pub enum Via {
     WebhookBody,
 }
 
+/// What a bot call is to the user in its chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// Produces or changes a message the user reads: `send*`, `copyMessage(s)`,
+    /// `forwardMessage(s)`, `editMessage*`, `deleteMessage(s)`, `stopPoll`.
+    Reply,
+    /// Acknowledges without a message: `answerCallbackQuery`, `sendChatAction`, the
+    /// `send*Draft` streams, `setMessageReaction`.
+    Ack,
+}
+
+impl EventKind {
+    /// What a call of the Bot API method `name` is to the chat it names, if anything (a
+    /// `getChatMember` is nothing a user sees). The rule follows the method families of the
+    /// Bot API, so it holds for methods added later.
+    pub fn of(name: &str) -> Option<EventKind> {
+        const ACKS: [&str; 3] = [
+            "answerCallbackQuery",
+            "sendChatAction",
+            "setMessageReaction",
+        ];
+        const REPLIES: [&str; 8] = [
+            "copyMessage",
+            "copyMessages",
+            "forwardMessage",
+            "forwardMessages",
+            "deleteMessage",
+            "deleteMessages",
+            "stopPoll",
+            "stopMessageLiveLocation",
+        ];
+        let draft = starts_with_ignore_case(name, "send")
+            && name.len() > 5
+            && name.as_bytes()[name.len() - 5..].eq_ignore_ascii_case(b"Draft");
+        if draft || ACKS.iter().any(|a| a.eq_ignore_ascii_case(name)) {
+            Some(EventKind::Ack)
+        } else if REPLIES.iter().any(|r| r.eq_ignore_ascii_case(name))
+            || (name.len() > 4 && starts_with_ignore_case(name, "send"))
+            || starts_with_ignore_case(name, "editMessage")
+        {
+            Some(EventKind::Reply)
+        } else {
+            None
+        }
+    }
+}
+
+fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
+    s.len() >= prefix.len() && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+}
+
 /// One call the bot made for a chat.
 #[derive(Debug, Clone)]
 pub struct BotEvent {
     pub chat_id: i64,
-    pub method: ApiMethod,
+    /// The method's canonical name.
+    pub method: &'static str,
+    pub kind: EventKind,
     /// The message sent or edited, for methods that produce one. Boxed: events wait in every
     /// user's inbox, and an idle user's inbox should stay small.
     pub message: Option<Box<Message>>,
@@ -102,9 +143,42 @@ pub struct BotEvent {
 }
 
 impl BotEvent {
-    /// Whether this event is something a user reads (a message sent or edited, an answer to a
-    /// button), as opposed to a chat action or a deletion.
+    /// Whether this event produced or changed a message the user reads.
     pub fn is_reply(&self) -> bool {
-        self.method.is_reply()
+        self.kind == EventKind::Reply
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_families_say_what_a_call_is_to_the_chat() {
+        for reply in [
+            "sendMessage",
+            "sendVideo",
+            "sendMediaGroup",
+            "copyMessage",
+            "forwardMessages",
+            "editMessageReplyMarkup",
+            "deleteMessage",
+            "stopPoll",
+            "SENDSTICKER",
+        ] {
+            assert_eq!(EventKind::of(reply), Some(EventKind::Reply), "{reply}");
+        }
+        for ack in [
+            "answerCallbackQuery",
+            "sendChatAction",
+            "sendMessageDraft",
+            "sendRichMessageDraft",
+            "setMessageReaction",
+        ] {
+            assert_eq!(EventKind::of(ack), Some(EventKind::Ack), "{ack}");
+        }
+        for other in ["getChatMember", "getMe", "setWebhook", "banChatMember", "send"] {
+            assert_eq!(EventKind::of(other), None, "{other}");
+        }
     }
 }

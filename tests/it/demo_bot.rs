@@ -120,7 +120,7 @@ async fn inline_buttons_round_trip_as_callback_queries() {
 
     let u = user.callback(&msg, "mode:code").unwrap();
     let ex = user.send(&u).await.unwrap();
-    let methods: Vec<&str> = ex.events.iter().map(|e| e.method.name()).collect();
+    let methods: Vec<&str> = ex.events.iter().map(|e| e.method).collect();
     assert_eq!(methods, ["answerCallbackQuery", "editMessageText"]);
     assert_eq!(ex.events[0].note.as_deref(), Some("Mode: code"));
     assert_eq!(
