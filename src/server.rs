@@ -2,7 +2,10 @@
 //! the timeouts `axum::serve` does not have: a client that sends a request head too slowly
 //! (slowloris) is cut off after [`Timeouts::header`], and a kept-alive connection with nothing
 //! on it is closed after [`Timeouts::idle`], so idle or slow clients cannot hold descriptors
-//! for ever. A request being handled has no limit here: its handler decides.
+//! for ever. A request being handled has no limit here: its handler decides. [`serve_tls`] is
+//! the same over TLS (`tls.rs`), a handshake held to the header timeout.
+
+mod tls;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,9 +18,11 @@ use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::ServiceExt;
+
+pub use tls::{ServerTls, read_certificates, read_key};
 
 /// How long a connection may take, by what it is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,13 +108,13 @@ impl Activity {
     }
 }
 
-/// A socket that tells its connection's [`Activity`] about the bytes it moves.
-struct Watched {
-    inner: TcpStream,
+/// A socket (or TLS over one) that tells its connection's [`Activity`] about the bytes it moves.
+struct Watched<S> {
+    inner: S,
     activity: Arc<Activity>,
 }
 
-impl AsyncRead for Watched {
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -124,7 +129,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -154,6 +159,30 @@ pub async fn serve(
     timeouts: Timeouts,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    accept(listener, app, None, timeouts, shutdown).await
+}
+
+/// [`serve`] over TLS. A client that has not finished its handshake within the header timeout
+/// is cut off, as a slow request head is.
+pub async fn serve_tls(
+    listener: TcpListener,
+    app: Router,
+    tls: ServerTls,
+    timeouts: Timeouts,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    accept(listener, app, Some(tls), timeouts, shutdown).await
+}
+
+/// The accept loop of both: each connection is a task of its own (its handshake too, so a slow
+/// one holds up nobody).
+async fn accept(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<ServerTls>,
+    timeouts: Timeouts,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let (closing_tx, closing) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
@@ -171,7 +200,22 @@ pub async fn serve(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(connection(stream, app.clone(), timeouts, closing.clone()));
+        let (app, closing) = (app.clone(), closing.clone());
+        match &tls {
+            None => {
+                tokio::spawn(connection(stream, app, timeouts, closing));
+            }
+            Some(tls) => {
+                let handshake = tls.acceptor.accept(stream);
+                tokio::spawn(async move {
+                    match tokio::time::timeout(timeouts.header, handshake).await {
+                        Ok(Ok(stream)) => connection(stream, app, timeouts, closing).await,
+                        Ok(Err(e)) => tracing::debug!("TLS handshake: {e}"),
+                        Err(_) => tracing::debug!("TLS handshake: not done within the timeout"),
+                    }
+                });
+            }
+        }
     }
     drop((listener, closing));
     closing_tx.send_replace(true);
@@ -181,8 +225,8 @@ pub async fn serve(
 }
 
 /// One connection, until the client closes it, a timeout ends it, or the server closes.
-async fn connection(
-    stream: TcpStream,
+async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    stream: S,
     app: Router,
     timeouts: Timeouts,
     mut closing: watch::Receiver<bool>,
@@ -250,6 +294,7 @@ mod tests {
     use super::*;
     use axum::routing::get;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
 
     async fn start(timeouts: Timeouts) -> (std::net::SocketAddr, watch::Sender<bool>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -335,6 +380,52 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(answer, "ok");
+    }
+
+    #[tokio::test]
+    async fn over_tls_a_request_is_answered_and_a_stalled_handshake_is_cut_off() {
+        use rustls::pki_types::{PrivatePkcs8KeyDer, ServerName};
+        let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+        let key = PrivatePkcs8KeyDer::from(made.signing_key.serialize_der());
+        let tls = ServerTls::new(vec![made.cert.der().clone()], key.into()).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new().route("/", get(|| async { "ok" }));
+        let timeouts = Timeouts {
+            header: Duration::from_millis(200),
+            idle: Duration::from_secs(3600),
+        };
+        let (_stop_tx, mut stop) = watch::channel(false);
+        tokio::spawn(serve_tls(listener, app, tls, timeouts, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }));
+
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(made.cert.der().clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        let mut client = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, TcpStream::connect(addr).await.unwrap())
+            .await
+            .unwrap();
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        client.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.ends_with("ok"), "{answer}");
+
+        // A client that connects and never says hello holds its descriptor no longer than a
+        // slow head would.
+        let mut silent = TcpStream::connect(addr).await.unwrap();
+        assert_eq!(until_closed(&mut silent).await, "");
     }
 
     #[tokio::test]
