@@ -3,7 +3,8 @@
 //! (`Content-Length`, chunked, or until the peer closes). A kept-alive connection the peer
 //! closed while it sat idle is noticed before it is used (`closed_while_idle`), from the
 //! readiness the runtime already tracks; a request that was written and then lost is a
-//! `Reset`, never sent twice.
+//! `Reset`, never sent twice. A connection runs on a [`Stream`]: a TCP socket, or TLS over one
+//! (`tls.rs`); the code is generic, so plain HTTP pays nothing for TLS being possible.
 //!
 //! The webhook POSTs are the load generator's hot path, so they do not go through hyper's
 //! client connection: hyper drives each connection from a task of its own and hands every
@@ -18,7 +19,7 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::{Buf, Bytes, BytesMut};
 use httparse::Status;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
 use super::{MAX_RESPONSE_BYTES, Response};
@@ -48,10 +49,43 @@ struct Head {
     keep_alive: bool,
 }
 
+/// What a connection runs on.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin {
+    /// Whether the peer closed this idle stream (or sent something nobody asked for), as far
+    /// as the runtime has seen: no system call unless the socket turned readable.
+    fn closed_while_idle(&mut self) -> bool;
+
+    /// The last read emptied the socket: the readiness the runtime still holds from it is
+    /// stale, and may be dropped (no system call) so that `closed_while_idle` sees only what
+    /// comes later. A stream that cannot tell keeps it, and looks for itself.
+    fn forget_readable(&self) {}
+}
+
+impl Stream for TcpStream {
+    fn closed_while_idle(&mut self) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.poll_read_ready(&mut cx) {
+            Poll::Pending => false,
+            Poll::Ready(Err(_)) => true,
+            // Readable: the end of the stream, bytes out of turn, or an old readiness.
+            Poll::Ready(Ok(())) => !matches!(
+                self.try_read(&mut [0u8; 1]),
+                Err(e) if e.kind() == IoKind::WouldBlock
+            ),
+        }
+    }
+
+    fn forget_readable(&self) {
+        let _ = self.try_io(Interest::READABLE, || {
+            Err::<(), _>(IoKind::WouldBlock.into())
+        });
+    }
+}
+
 /// A connection, the bytes read from it that are not yet consumed, and the next request.
 #[derive(Debug)]
-pub struct Conn {
-    stream: TcpStream,
+pub struct Conn<S> {
+    stream: S,
     buf: BytesMut,
     /// The request [`Conn::exchange`] sends: head and body, complete.
     pub request: Vec<u8>,
@@ -59,31 +93,32 @@ pub struct Conn {
     drained: bool,
 }
 
-impl Conn {
+/// A TCP connection to `addr`, set to send small writes at once (a request is one write).
+pub async fn tcp_connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+impl Conn<TcpStream> {
     pub async fn connect(addr: SocketAddr) -> std::io::Result<Self> {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        Ok(Self {
+        Ok(Self::new(tcp_connect(addr).await?))
+    }
+}
+
+impl<S: Stream> Conn<S> {
+    pub fn new(stream: S) -> Self {
+        Self {
             stream,
             buf: BytesMut::new(),
             request: Vec::new(),
             drained: false,
-        })
+        }
     }
 
-    /// Whether the peer closed this idle connection (or sent something nobody asked for), as
-    /// far as the runtime has seen: no system call unless the socket turned readable.
-    pub fn closed_while_idle(&self) -> bool {
-        let mut cx = Context::from_waker(Waker::noop());
-        match self.stream.poll_read_ready(&mut cx) {
-            Poll::Pending => false,
-            Poll::Ready(Err(_)) => true,
-            // Readable: the end of the stream, bytes out of turn, or an old readiness.
-            Poll::Ready(Ok(())) => !matches!(
-                self.stream.try_read(&mut [0u8; 1]),
-                Err(e) if e.kind() == IoKind::WouldBlock
-            ),
-        }
+    /// Whether the peer closed this idle connection (or sent something nobody asked for).
+    pub fn closed_while_idle(&mut self) -> bool {
+        self.stream.closed_while_idle()
     }
 
     /// Sends [`Conn::request`] and reads the answer. `Ok((answer, reusable))`: whether the
@@ -93,6 +128,8 @@ impl Conn {
             .write_all(&self.request)
             .await
             .map_err(|_| ErrorKind::Reset)?;
+        // TLS may hold the last record back until flushed; for TCP this is a no-op.
+        self.stream.flush().await.map_err(|_| ErrorKind::Reset)?;
         let head = self.read_head().await?;
         let body = match head.framing {
             Framing::Length(n) => self.read_exact_body(n).await?,
@@ -107,9 +144,7 @@ impl Conn {
             // It also emptied the socket (it took less than it had room for), so forget that
             // (no system call): `closed_while_idle` then sees only what comes later. Otherwise
             // `closed_while_idle` looks for itself, with one read.
-            let _ = self.stream.try_io(Interest::READABLE, || {
-                Err::<(), _>(IoKind::WouldBlock.into())
-            });
+            self.stream.forget_readable();
         }
         let response = Response {
             status: head.status,
@@ -362,7 +397,7 @@ mod tests {
         addr
     }
 
-    async fn conn(addr: SocketAddr) -> Conn {
+    async fn conn(addr: SocketAddr) -> Conn<TcpStream> {
         let mut conn = Conn::connect(addr).await.unwrap();
         conn.request = REQUEST.to_vec();
         conn

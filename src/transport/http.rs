@@ -3,7 +3,9 @@
 //! `--max-connections`. Neither reqwest nor hyper's client: the per-request work of an HTTP
 //! client (URL parsing, header maps, the pool's locks, a connection task and its channels) is
 //! the largest cost a load generator controls (docs/design-notes.md has the measurements). The
-//! request's head is written once per target; only the secret and the length change.
+//! request's head is written once per target; only the secret and the length change. An
+//! https:// target has a pool of TLS connections instead (`tls.rs`); the choice is made once
+//! per request, and each pool's code is compiled for its own kind of stream.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -13,9 +15,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use hyper::Uri;
 use hyper::header::HeaderValue;
+use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, watch};
 
-use super::h1::Conn;
+use super::h1::{Conn, Stream};
+use super::tls::{TlsClient, TlsStream, Trust};
 use super::{Posted, Response};
 
 /// A failure, and what the OS or the clock said about it when more is known than the kind.
@@ -34,29 +38,32 @@ pub struct HttpTarget {
     pub authority: HeaderValue,
     /// Path and query.
     pub path: Uri,
+    /// For an https:// URL: how its connections are made.
+    pub tls: Option<TlsClient>,
 }
 
 impl HttpTarget {
-    /// Parses an `http://` URL and resolves its host.
+    /// Parses an `http://` or `https://` URL and resolves its host; an https:// one trusts
+    /// the system's roots.
     pub async fn resolve(url: &str) -> Result<Self, String> {
+        Self::resolve_with(url, &Trust::System).await
+    }
+
+    /// [`HttpTarget::resolve`], an https:// URL trusting `trust` (an http:// one ignores it).
+    pub async fn resolve_with(url: &str, trust: &Trust) -> Result<Self, String> {
         let uri: Uri = url
             .parse()
             .map_err(|e| format!("`{url}` is not a URL: {e}"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                return Err(format!(
-                    "`{url}`: https targets are not supported yet; put the bot behind a plain \
-                     http:// listener (or a local TLS-terminating proxy)"
-                ));
-            }
-            _ => return Err(format!("`{url}` must start with http://")),
-        }
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err(format!("`{url}` must start with http:// or https://")),
+        };
         let authority = uri
             .authority()
             .ok_or_else(|| format!("`{url}` has no host"))?
             .clone();
-        let port = authority.port_u16().unwrap_or(80);
+        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
         // An IPv6 literal keeps its brackets in `Host`, not in the lookup.
         let host = authority.host();
         let bare = host.trim_start_matches('[').trim_end_matches(']');
@@ -75,10 +82,15 @@ impl HttpTarget {
             Some(port) => format!("{host}:{port}"),
             None => host.to_string(),
         };
+        let tls = https
+            .then(|| TlsClient::new(bare, trust))
+            .transpose()
+            .map_err(|e| format!("`{url}`: {e}"))?;
         Ok(Self {
             addr,
             authority: HeaderValue::from_str(&host_header).map_err(|e| format!("`{url}`: {e}"))?,
             path,
+            tls,
         })
     }
 }
@@ -133,13 +145,40 @@ impl SecretCache {
     }
 }
 
+/// A worker's kept-alive connections of one kind, each waiting for its next request.
+#[derive(Debug)]
+struct Idle<S>(RefCell<Vec<Conn<S>>>);
+
+impl<S: Stream> Idle<S> {
+    /// An idle connection the peer has not closed.
+    fn take(&self) -> Option<Conn<S>> {
+        loop {
+            let mut conn = self.0.borrow_mut().pop()?;
+            if !conn.closed_while_idle() {
+                return Some(conn);
+            }
+        }
+    }
+
+    fn put(&self, conn: Conn<S>) {
+        self.0.borrow_mut().push(conn);
+    }
+}
+
+/// The pool for the target's scheme.
+#[derive(Debug)]
+enum Pool {
+    Plain(Idle<TcpStream>),
+    Tls(Idle<TlsStream>, TlsClient),
+}
+
 /// One worker thread's connections to the webhook.
 #[derive(Debug)]
 pub struct HttpTransport {
     target: Arc<HttpTarget>,
     /// `POST {path} HTTP/1.1`, `Host` and `Content-Type`, with their line ends.
     head: Vec<u8>,
-    idle: RefCell<Vec<Conn>>,
+    pool: Pool,
     permits: Arc<Semaphore>,
     timeout: Duration,
     secret: RefCell<SecretCache>,
@@ -160,10 +199,14 @@ impl HttpTransport {
         head.extend_from_slice(b" HTTP/1.1\r\nHost: ");
         head.extend_from_slice(target.authority.as_bytes());
         head.extend_from_slice(b"\r\nContent-Type: application/json\r\n");
+        let pool = match &target.tls {
+            None => Pool::Plain(Idle(RefCell::default())),
+            Some(tls) => Pool::Tls(Idle(RefCell::default()), tls.clone()),
+        };
         Self {
             target,
             head,
-            idle: RefCell::default(),
+            pool,
             permits,
             timeout,
             secret: RefCell::new(SecretCache::new(secret)),
@@ -185,30 +228,45 @@ impl HttpTransport {
         out.extend_from_slice(body);
     }
 
-    /// An idle connection the peer has not closed, or a new one.
-    async fn conn(&self) -> Result<Conn, Failed> {
-        loop {
-            let Some(conn) = self.idle.borrow_mut().pop() else {
-                break;
-            };
-            if !conn.closed_while_idle() {
-                return Ok(conn);
+    /// Sends `body` on an idle connection the peer has not closed, or on a new one. A TLS
+    /// handshake that fails is a failure to connect, with rustls' reason.
+    async fn exchange(&self, body: &[u8]) -> Result<Response, Failed> {
+        let addr = self.target.addr;
+        match &self.pool {
+            Pool::Plain(idle) => {
+                let conn = match idle.take() {
+                    Some(conn) => conn,
+                    None => Conn::connect(addr).await.map_err(|e| {
+                        (ErrorKind::Connect, Some(format!("connect to {addr}: {e}")))
+                    })?,
+                };
+                self.exchange_on(idle, conn, body).await
+            }
+            Pool::Tls(idle, tls) => {
+                let conn = match idle.take() {
+                    Some(conn) => conn,
+                    // Boxed: the handshake's state is kilobytes, and would otherwise make
+                    // every request's future (plain ones too) that much larger.
+                    None => Box::pin(tls.connect(addr))
+                        .await
+                        .map(Conn::new)
+                        .map_err(|e| (ErrorKind::Connect, Some(e)))?,
+                };
+                self.exchange_on(idle, conn, body).await
             }
         }
-        Conn::connect(self.target.addr).await.map_err(|e| {
-            (
-                ErrorKind::Connect,
-                Some(format!("connect to {}: {e}", self.target.addr)),
-            )
-        })
     }
 
-    async fn exchange(&self, body: &[u8]) -> Result<Response, Failed> {
-        let mut conn = self.conn().await?;
+    async fn exchange_on<S: Stream>(
+        &self,
+        idle: &Idle<S>,
+        mut conn: Conn<S>,
+        body: &[u8],
+    ) -> Result<Response, Failed> {
         self.write_request(body, &mut conn.request);
         let (response, reusable) = conn.exchange().await.map_err(|kind| (kind, None))?;
         if reusable {
-            self.idle.borrow_mut().push(conn);
+            idle.put(conn);
         }
         Ok(response)
     }
@@ -314,17 +372,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn targets_resolve_and_https_is_refused_clearly() {
+    async fn targets_resolve_http_and_https() {
         let t = HttpTarget::resolve("http://127.0.0.1:8080/webhook?x=1")
             .await
             .unwrap();
         assert_eq!(t.addr.port(), 8080);
         assert_eq!(t.path, "/webhook?x=1");
         assert_eq!(t.authority, "127.0.0.1:8080");
-        let e = HttpTarget::resolve("https://127.0.0.1/webhook")
+        assert!(t.tls.is_none());
+        let t = HttpTarget::resolve_with("https://127.0.0.1/webhook", &Trust::Any)
+            .await
+            .unwrap();
+        assert_eq!(t.addr, "127.0.0.1:443".parse().unwrap(), "https's port");
+        assert_eq!(t.authority, "127.0.0.1");
+        assert!(t.tls.is_some());
+        let e = HttpTarget::resolve("ftp://127.0.0.1/webhook")
             .await
             .unwrap_err();
-        assert!(e.contains("https"), "{e}");
+        assert!(e.contains("http:// or https://"), "{e}");
         assert!(HttpTarget::resolve("127.0.0.1:80").await.is_err());
         let t = HttpTarget::resolve("http://user:pw@[::1]:8080?x=1")
             .await

@@ -4,12 +4,13 @@
 //! never a reason to stop.
 //!
 //! [`Transport::Http`] is the real one (HTTP/1.1 connections kept alive, one pool per worker
-//! thread); [`Transport::Memory`] hands the request to the demo bot's router in-process,
-//! for `stress check --dry-run` and tests.
+//! thread, over TLS for an https:// target); [`Transport::Memory`] hands the request to the
+//! demo bot's router in-process, for `stress check --dry-run` and tests.
 
 mod h1;
 mod http;
 mod memory;
+mod tls;
 
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,7 @@ use crate::report::ErrorKind;
 
 pub use http::{HttpTarget, HttpTransport, Secret};
 pub use memory::MemoryTransport;
+pub use tls::{TlsClient, Trust};
 
 /// The bot's answer to one POST.
 #[derive(Debug, Clone)]
