@@ -46,7 +46,7 @@ pub enum Subcommand {
     ///
     /// Named for what it is to a test, the target to point `stress run --target` at; the code
     /// and the docs call it the demo bot, and "target" always means the bot under test.
-    Target(DemoBotArgs),
+    Target(Box<DemoBotArgs>),
     /// Run the Bot API stand-in alone, for a real bot to call instead of api.telegram.org.
     Botapi(BotApiArgs),
     /// List the test-user ids of the tier pools (to seed a real bot's database).
@@ -106,6 +106,13 @@ pub struct DemoBotArgs {
     /// Seed for latency jitter and faults.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Serve the webhook over HTTPS with this certificate chain (PEM, the server's own
+    /// certificate first), as Telegram requires; needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, RSA or EC).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     #[command(flatten)]
     pub pools: PoolArgs,
 }
@@ -207,6 +214,14 @@ pub struct RunArgs {
     /// Send this X-Telegram-Bot-Api-Secret-Token (with the demo bot, it also requires it).
     #[arg(help_heading = "The bot under test", long)]
     pub secret_token: Option<String>,
+    /// With an https:// --target: trust only the certificates in this PEM file (a private CA,
+    /// or the bot's self-signed certificate) instead of the system's roots.
+    #[arg(help_heading = "The bot under test", long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// With an https:// --target: accept any certificate, as Telegram accepts a self-signed one
+    /// uploaded with setWebhook (the handshake still proves the bot holds its key).
+    #[arg(help_heading = "The bot under test", long, conflicts_with = "ca_cert")]
+    pub insecure: bool,
     /// With --target: serve the Bot API stand-in here, for the bot to send its replies to
     /// (point the bot's API base URL at it). Replies are then awaited and timed.
     #[arg(help_heading = "The bot under test", long, value_name = "ADDR")]

@@ -9,8 +9,10 @@ use crate::demo_bot::{ApiEndpoint, BotLatency, DemoBotConfig, Faults};
 use crate::output::Format;
 use crate::profile::{Overrides, Profile, pool_capacity};
 use crate::script::{Limits, ScriptError, ScriptSet, WaitSpec};
+use crate::server::ServerTls;
 use crate::telegram::{Tier, TierPools};
 use crate::threshold::Threshold;
+use crate::transport::Trust;
 use crate::vu::RunOptions;
 
 /// A bad flag value, reported with the flag's name; exit code 2.
@@ -91,6 +93,39 @@ pub fn target(args: &DemoBotArgs) -> Result<DemoBotConfig, ConfigError> {
     })
 }
 
+/// `stress target --tls-cert --tls-key`: the demo bot's TLS identity, when it serves HTTPS.
+pub fn target_tls(args: &DemoBotArgs) -> Result<Option<ServerTls>, ConfigError> {
+    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+        return Ok(None);
+    };
+    let chain = crate::server::read_certificates(cert).map_err(|e| bad("--tls-cert", e))?;
+    let key = crate::server::read_key(key).map_err(|e| bad("--tls-key", e))?;
+    ServerTls::new(chain, key)
+        .map(Some)
+        .map_err(|e| bad("--tls-key", e))
+}
+
+/// Whom an https:// `--target` trusts: `--ca-cert`'s certificates, anyone (`--insecure`), or
+/// the system's roots. Either flag without an https:// target is an error.
+fn trust(args: &RunArgs) -> Result<Trust, ConfigError> {
+    let flag = match (&args.ca_cert, args.insecure) {
+        (None, false) => return Ok(Trust::System),
+        (Some(_), _) => "--ca-cert",
+        (None, true) => "--insecure",
+    };
+    if !args
+        .target
+        .as_deref()
+        .is_some_and(|t| t.starts_with("https://"))
+    {
+        return Err(bad(flag, "only with an https:// --target"));
+    }
+    match &args.ca_cert {
+        Some(path) => Trust::from_pem_file(path).map_err(|e| bad("--ca-cert", e)),
+        None => Ok(Trust::Any),
+    }
+}
+
 /// Where a run's updates go.
 #[derive(Debug, Clone)]
 pub enum TargetChoice {
@@ -101,6 +136,8 @@ pub enum TargetChoice {
         url: String,
         secret: Option<String>,
         botapi_listen: Option<std::net::SocketAddr>,
+        /// Whose certificates an https:// URL may present.
+        trust: Trust,
     },
 }
 
@@ -293,12 +330,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
         )
         .into());
     }
+    let trust = trust(args)?;
     let target = match &args.target {
         Some(url) => {
-            if !url.starts_with("http://") {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(bad(
                     "--target",
-                    format!("`{url}` must be an http:// URL (https is not supported yet)"),
+                    format!("`{url}` must be an http:// or https:// URL"),
                 )
                 .into());
             }
@@ -306,6 +344,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
                 url: url.clone(),
                 secret: args.secret_token.clone(),
                 botapi_listen: args.botapi_listen,
+                trust,
             }
         }
         None => {

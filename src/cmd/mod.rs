@@ -44,7 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             None => run::command(cli.run).await,
             Some(Subcommand::Run(args)) => run::command(*args).await,
             Some(Subcommand::Check(args)) => check::command(args).await,
-            Some(Subcommand::Target(args)) => demo_bot::command(args).await,
+            Some(Subcommand::Target(args)) => demo_bot::command(*args).await,
             Some(Subcommand::Botapi(args)) => botapi::command(args).await,
             Some(Subcommand::Pools(args)) => pools::command(args),
             Some(Subcommand::Init(args)) => init::command(args),

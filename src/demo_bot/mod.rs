@@ -254,6 +254,23 @@ pub async fn serve(
     .await
 }
 
+/// [`serve`] over HTTPS, as Telegram delivers webhooks.
+pub async fn serve_tls(
+    listener: TcpListener,
+    bot: Arc<DemoBot>,
+    tls: crate::server::ServerTls,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    crate::server::serve_tls(
+        listener,
+        router(bot),
+        tls,
+        crate::server::Timeouts::default(),
+        shutdown,
+    )
+    .await
+}
+
 async fn stats(State(bot): State<Arc<DemoBot>>) -> Response {
     axum::Json(bot.stats()).into_response()
 }

@@ -6,6 +6,7 @@ mod browser;
 mod common;
 mod demo_bot;
 mod encodings;
+mod https;
 mod interop;
 mod layers;
 mod logs;

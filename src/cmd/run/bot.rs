@@ -53,11 +53,14 @@ pub(super) async fn start(choice: &TargetChoice) -> anyhow::Result<Target> {
             url,
             secret,
             botapi_listen,
+            trust,
         } => {
-            let http = HttpTarget::resolve(url).await.map_err(|e| ConfigError {
-                flag: "--target",
-                message: e,
-            })?;
+            let http = HttpTarget::resolve_with(url, trust)
+                .await
+                .map_err(|e| ConfigError {
+                    flag: "--target",
+                    message: e,
+                })?;
             let api = Arc::new(BotApi::new(ApiConfig::default(), ReplyHub::default()));
             let mut describe = url.clone();
             if let Some(addr) = botapi_listen {
