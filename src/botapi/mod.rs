@@ -8,6 +8,7 @@
 pub mod hub;
 pub mod methods;
 pub mod params;
+pub mod spec;
 
 use std::future::Future;
 use std::sync::Arc;
