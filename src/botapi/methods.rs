@@ -13,8 +13,9 @@ use tokio::sync::watch;
 use super::ApiError;
 use super::hub::ReplyHub;
 use super::params::Params;
-use crate::telegram::build::{document, photo_sizes, unix_now, voice};
+use crate::telegram::build::unix_now;
 use crate::telegram::ids::callback_query_sender;
+use crate::telegram::media::{document, photo_sizes, voice};
 use crate::telegram::{ApiMethod, BotEvent, EventKind, Via};
 use crate::telegram::{Chat, ChatType, InlineKeyboardMarkup, Message, MessageEntity, User, utf16};
 

@@ -1,7 +1,8 @@
 //! Builds the updates a virtual user sends: private text, bot commands (with `bot_command`
 //! entities measured in UTF-16), voice, photo (several sizes, smallest first), document and
 //! callback queries on a message the bot sent. Field values are plausible and varied, drawn
-//! from the caller's seeded RNG so a run is reproducible.
+//! from the caller's seeded RNG so a run is reproducible; media are the built-in files
+//! (`media`), so what an update says about a file is what a download of it gives.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use rand::Rng;
 use rand::seq::IndexedRandom;
 
 use super::ids::{ChatMessageIds, IdRangeExhausted, UpdateIds, callback_query_id};
+use super::media::{document, photo_sizes, voice};
 use super::pools::Tier;
 use super::types::*;
 use super::utf16;
@@ -359,93 +361,6 @@ impl UpdateFactory {
             edited_message: None,
             callback_query: Some(query),
         })
-    }
-}
-
-const FILE_ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-fn random_token(rng: &mut impl Rng, prefix: &str, len: usize) -> String {
-    let mut s = String::with_capacity(prefix.len() + len);
-    s.push_str(prefix);
-    for _ in 0..len {
-        s.push(FILE_ID_ALPHABET[rng.random_range(0..FILE_ID_ALPHABET.len())] as char);
-    }
-    s
-}
-
-/// A file_id and file_unique_id pair shaped like Telegram's (base64url, kind-specific prefix).
-pub fn file_ids(rng: &mut impl Rng, prefix: &str) -> (String, String) {
-    (random_token(rng, prefix, 58), random_token(rng, "AgAD", 12))
-}
-
-pub fn voice(rng: &mut impl Rng) -> Voice {
-    let (file_id, file_unique_id) = file_ids(rng, "AwACAgIAAxkBAAI");
-    let duration = rng.random_range(1..=120);
-    Voice {
-        file_id,
-        file_unique_id,
-        duration,
-        mime_type: Some("audio/ogg".into()),
-        // Opus voice notes run at roughly 2 KB per second.
-        file_size: Some(u64::from(duration) * rng.random_range(1_600..2_600)),
-    }
-}
-
-/// The sizes Telegram generates for one photo, smallest first, sharing the aspect ratio.
-pub fn photo_sizes(rng: &mut impl Rng) -> Vec<PhotoSize> {
-    let (w, h) = *[(4, 3), (3, 4), (16, 9), (9, 16), (1, 1)]
-        .choose(rng)
-        .expect("ratios");
-    let largest = *[800u32, 1280, 2560].choose(rng).expect("sizes");
-    let (_, unique) = file_ids(rng, "");
-    [90u32, 320, 800, 1280, 2560]
-        .into_iter()
-        .filter(|side| *side <= largest)
-        .enumerate()
-        .map(|(i, side)| {
-            let (width, height) = if w >= h {
-                (side, side * h / w)
-            } else {
-                (side * w / h, side)
-            };
-            let (file_id, _) = file_ids(rng, "AgACAgIAAxkBAAI");
-            let pixels = u64::from(width) * u64::from(height);
-            PhotoSize {
-                file_id,
-                file_unique_id: format!("{}{}", &unique[..12], i),
-                width,
-                height,
-                file_size: Some(pixels / rng.random_range(8..14)),
-            }
-        })
-        .collect()
-}
-
-const DOCUMENTS: &[(&str, &str)] = &[
-    ("report.pdf", "application/pdf"),
-    (
-        "Отчёт за квартал.docx",
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    ),
-    ("data.csv", "text/csv"),
-    ("archive.zip", "application/zip"),
-    ("notes.txt", "text/plain"),
-    (
-        "スライド.pptx",
-        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-    ),
-    ("trace.json", "application/json"),
-];
-
-pub fn document(rng: &mut impl Rng) -> Document {
-    let (file_id, file_unique_id) = file_ids(rng, "BQACAgIAAxkBAAI");
-    let (name, mime) = *DOCUMENTS.choose(rng).expect("documents");
-    Document {
-        file_id,
-        file_unique_id,
-        file_name: Some(name.into()),
-        mime_type: Some(mime.into()),
-        file_size: Some(rng.random_range(1_000..20_000_000)),
     }
 }
 
