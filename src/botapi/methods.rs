@@ -1,5 +1,6 @@
-//! The Bot API methods the stand-in answers, and what each returns. Every call, whether it came
-//! over HTTP or in a webhook response body, goes through [`BotApi::call`].
+//! The Bot API methods the stand-in answers by hand, and what each returns; every other method
+//! of the description is answered from it (`surface`). Every call, whether it came over HTTP or
+//! in a webhook response body, goes through [`BotApi::call`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -13,10 +14,12 @@ use tokio::sync::watch;
 use super::ApiError;
 use super::hub::ReplyHub;
 use super::params::Params;
+use super::spec::spec;
+use super::surface::{Ctx, NOT_GENERATED, Surface};
 use crate::telegram::build::unix_now;
 use crate::telegram::ids::callback_query_sender;
 use crate::telegram::media::{document, photo_sizes, voice};
-use crate::telegram::{ApiMethod, BotEvent, EventKind, Via};
+use crate::telegram::{ApiMethod, BotEvent, EventKind, TierPools, Via, ignored_in_webhook_body};
 use crate::telegram::{Chat, ChatType, InlineKeyboardMarkup, Message, MessageEntity, User, utf16};
 
 /// Telegram's limit on a message's text, in UTF-16 code units.
@@ -40,6 +43,8 @@ pub struct ApiConfig {
     /// When set, requests for any other token get 401.
     pub token: Option<String>,
     pub bot: User,
+    /// The run's test users: getChatMember says they are members of any chat.
+    pub pools: TierPools,
 }
 
 impl Default for ApiConfig {
@@ -57,6 +62,7 @@ impl Default for ApiConfig {
                 can_read_all_group_messages: Some(false),
                 supports_inline_queries: Some(false),
             },
+            pools: TierPools::default(),
         }
     }
 }
@@ -64,6 +70,7 @@ impl Default for ApiConfig {
 /// Per-method call counts and rejected calls.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ApiStats {
+    /// Calls per method of the description, for the methods called at least once.
     pub calls: std::collections::BTreeMap<&'static str, u64>,
     pub errors: u64,
     pub unauthorized: u64,
@@ -77,7 +84,11 @@ pub struct BotApi {
     config: ApiConfig,
     hub: ReplyHub,
     webhook: watch::Sender<Option<WebhookRegistration>>,
+    surface: Surface,
+    /// Calls of the hand-written methods, by `ApiMethod as usize`.
     calls: Vec<AtomicU64>,
+    /// Calls of the other methods, by their index in the description.
+    described_calls: Vec<AtomicU64>,
     errors: AtomicU64,
     unauthorized: AtomicU64,
     unknown: AtomicU64,
@@ -89,7 +100,9 @@ impl BotApi {
             config,
             hub,
             webhook: watch::Sender::new(None),
+            surface: Surface::default(),
             calls: ApiMethod::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
+            described_calls: spec().methods.iter().map(|_| AtomicU64::new(0)).collect(),
             errors: AtomicU64::new(0),
             unauthorized: AtomicU64::new(0),
             unknown: AtomicU64::new(0),
@@ -121,11 +134,15 @@ impl BotApi {
     }
 
     pub fn stats(&self) -> ApiStats {
+        let hand = ApiMethod::ALL.iter().map(|m| m.name());
+        let described = spec().methods.iter().map(|m| m.name.as_str());
+        let counts = hand
+            .zip(&self.calls)
+            .chain(described.zip(&self.described_calls));
         ApiStats {
-            calls: ApiMethod::ALL
-                .iter()
-                .zip(&self.calls)
-                .map(|(m, c)| (m.name(), c.load(Ordering::Relaxed)))
+            calls: counts
+                .map(|(name, c)| (name, c.load(Ordering::Relaxed)))
+                .filter(|(_, n)| *n > 0)
                 .collect(),
             errors: self.errors.load(Ordering::Relaxed),
             unauthorized: self.unauthorized.load(Ordering::Relaxed),
@@ -137,9 +154,9 @@ impl BotApi {
     /// Runs one method call. `via` says whether it came over HTTP or in a webhook response.
     /// The parameters are consumed: a message's text moves into the message, uncopied.
     pub fn call(&self, method: &str, mut params: Params, via: Via) -> Result<Value, ApiError> {
+        // The hand-written handlers first: they answer the calls on every run's hot path.
         let Some(method) = ApiMethod::parse(method) else {
-            self.unknown.fetch_add(1, Ordering::Relaxed);
-            return Err(ApiError::new(404, "Not Found: method not found"));
+            return self.call_described(method, params, via);
         };
         if via == Via::WebhookBody && method.ignored_in_webhook_body() {
             return Ok(Value::Bool(true));
@@ -153,12 +170,37 @@ impl BotApi {
         result
     }
 
+    /// A call of a method no handler is written for, answered from the description.
+    fn call_described(&self, method: &str, mut p: Params, via: Via) -> Result<Value, ApiError> {
+        let spec = spec();
+        let index = spec
+            .method_index(method)
+            .filter(|&i| !NOT_GENERATED.contains(&spec.methods[i].name.as_str()));
+        let Some(index) = index else {
+            self.unknown.fetch_add(1, Ordering::Relaxed);
+            return Err(ApiError::new(404, "Not Found: method not found"));
+        };
+        let method = &spec.methods[index];
+        if via == Via::WebhookBody && ignored_in_webhook_body(&method.name) {
+            return Ok(Value::Bool(true));
+        }
+        self.described_calls[index].fetch_add(1, Ordering::Relaxed);
+        let ctx = Ctx {
+            hub: &self.hub,
+            bot: &self.config.bot,
+            pools: &self.config.pools,
+        };
+        let result = self.surface.answer(&ctx, method, &mut p, via);
+        if result.is_err() {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
     fn dispatch(&self, method: ApiMethod, p: &mut Params, via: Via) -> Result<Value, ApiError> {
         use ApiMethod::*;
         match method {
             GetMe => Ok(to_value(&self.config.bot)),
-            LogOut | Close | SetMyCommands | DeleteMyCommands => Ok(Value::Bool(true)),
-            GetMyCommands => Ok(json!([])),
             SetWebhook => self.set_webhook(p),
             DeleteWebhook => {
                 self.webhook.send_replace(None);
@@ -179,7 +221,7 @@ impl BotApi {
                     .str("action")
                     .ok_or_else(|| ApiError::bad_request("action is empty"))?;
                 self.hub
-                    .deliver(event(chat_id, method, None, Some(action), via));
+                    .deliver(event(chat_id, method.name(), None, Some(action), via));
                 Ok(Value::Bool(true))
             }
             EditMessageText => self.edit_message_text(p, via),
@@ -191,14 +233,15 @@ impl BotApi {
                     )
                 })?;
                 self.hub
-                    .deliver(event(chat_id, method, None, p.str("text"), via));
+                    .deliver(event(chat_id, method.name(), None, p.str("text"), via));
                 Ok(Value::Bool(true))
             }
             DeleteMessage => {
                 let chat_id = p.chat_id()?;
                 p.int("message_id")?
                     .ok_or_else(|| ApiError::bad_request("message identifier is not specified"))?;
-                self.hub.deliver(event(chat_id, method, None, None, via));
+                self.hub
+                    .deliver(event(chat_id, method.name(), None, None, via));
                 Ok(Value::Bool(true))
             }
         }
@@ -297,7 +340,11 @@ impl BotApi {
     }
 
     fn edit_message_text(&self, p: &mut Params, via: Via) -> Result<Value, ApiError> {
-        let text = required_text(p, "text", MAX_TEXT_LEN, "message text is empty")?;
+        // The new text, or (since Bot API 10.1) a rich message instead.
+        let text = optional_text(p, "text", MAX_TEXT_LEN)?;
+        if text.is_none() && p.get("rich_message").is_none() {
+            return Err(ApiError::bad_request("message text is empty"));
+        }
         if p.get("inline_message_id").is_some() {
             return Ok(Value::Bool(true));
         }
@@ -307,7 +354,7 @@ impl BotApi {
             .ok_or_else(|| ApiError::bad_request("message identifier is not specified"))?;
         let m = Message {
             edit_date: Some(unix_now()),
-            text: Some(text),
+            text,
             entities: p.object("entities")?,
             reply_markup: inline_keyboard(p)?,
             ..Message::new(
@@ -328,23 +375,29 @@ impl BotApi {
             Via::Api => to_value(&message),
             Via::WebhookBody => Value::Bool(true),
         };
-        self.hub
-            .deliver(event(message.chat.id, method, Some(message), None, via));
+        self.hub.deliver(event(
+            message.chat.id,
+            method.name(),
+            Some(message),
+            None,
+            via,
+        ));
         result
     }
 }
 
-fn event(
+/// The event of a call of `method` (its canonical name) for a chat.
+pub(super) fn event(
     chat_id: i64,
-    method: ApiMethod,
+    method: &'static str,
     message: Option<Message>,
     note: Option<String>,
     via: Via,
 ) -> BotEvent {
     BotEvent {
         chat_id,
-        method: method.name(),
-        kind: EventKind::of(method.name()).unwrap_or(EventKind::Ack),
+        method,
+        kind: EventKind::of(method).unwrap_or(EventKind::Ack),
         message: message.map(Box::new),
         note,
         at: Instant::now(),
@@ -352,12 +405,12 @@ fn event(
     }
 }
 
-fn to_value<T: Serialize>(v: &T) -> Value {
+pub(super) fn to_value<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).expect("Bot API types serialize")
 }
 
 /// A private chat for positive ids, a supergroup for negative ones, as Telegram numbers them.
-fn chat_for(chat_id: i64) -> Chat {
+pub(super) fn chat_for(chat_id: i64) -> Chat {
     let kind = if chat_id > 0 {
         ChatType::Private
     } else {
@@ -375,7 +428,7 @@ fn chat_for(chat_id: i64) -> Chat {
 
 /// The inline keyboard of `reply_markup`, if that is what the bot sent (Telegram shows only
 /// inline keyboards on the message itself).
-fn inline_keyboard(p: &Params) -> Result<Option<InlineKeyboardMarkup>, ApiError> {
+pub(super) fn inline_keyboard(p: &Params) -> Result<Option<InlineKeyboardMarkup>, ApiError> {
     // Read in place: a keyboard of many buttons is not copied to be looked at.
     match p.json_value("reply_markup")? {
         Some(markup) if markup.get("inline_keyboard").is_some() => {
@@ -393,7 +446,11 @@ fn required_text(p: &mut Params, key: &str, max: usize, empty: &str) -> Result<S
 
 /// A text parameter, taken out of the parameters (not copied). A text of at most `max` bytes
 /// is at most `max` UTF-16 units, so only longer ones are counted.
-fn optional_text(p: &mut Params, key: &str, max: usize) -> Result<Option<String>, ApiError> {
+pub(super) fn optional_text(
+    p: &mut Params,
+    key: &str,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
     match p.take_str(key).filter(|t| !t.trim().is_empty()) {
         Some(t) if t.len() > max && utf16::len(&t) > max => {
             Err(ApiError::bad_request(format!("{key} is too long")))

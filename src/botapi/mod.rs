@@ -3,12 +3,18 @@
 //! It answers `/bot<token>/<method>` with the shapes real frameworks parse, records the webhook
 //! the bot registers, and hands every message the bot sends to whoever waits on that chat
 //! ([`hub`]), which is how a run measures reply latency. A bot's webhook response body, when it
-//! carries a method call, goes through the same path ([`webhook_reply`]).
+//! carries a method call, goes through the same path ([`webhook_reply`]). Methods without a
+//! hand-written handler are answered from the Bot API's description ([`spec`]), and the files
+//! users send can be fetched (getFile, `/file/bot<token>/<file_path>`).
 
+mod files;
+mod generate;
 pub mod hub;
 pub mod methods;
 pub mod params;
 pub mod spec;
+mod surface;
+mod validate;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -25,6 +31,7 @@ use tokio::net::TcpListener;
 
 pub use hub::{ChatInbox, ReplyHub};
 pub use methods::{ApiConfig, ApiStats, BotApi, WebhookRegistration};
+pub use surface::NOT_GENERATED;
 
 use crate::telegram::Via;
 pub use params::{Params, ParamsError};
@@ -78,10 +85,12 @@ fn ok(result: Value) -> Response {
     axum::Json(body).into_response()
 }
 
-/// The stand-in's routes: `/bot<token>/<method>` (any HTTP method) and `/_stress/stats`.
+/// The stand-in's routes: `/bot<token>/<method>` (any HTTP method),
+/// `/file/bot<token>/<file_path>` and `/_stress/stats`.
 pub fn router(api: Arc<BotApi>) -> Router {
     Router::new()
         .route("/{bot_token}/{method}", any(handle))
+        .route("/file/{bot_token}/{*file_path}", get(files::download))
         .route("/_stress/stats", get(stats))
         .layer(DefaultBodyLimit::max(params::MAX_BODY_BYTES))
         .with_state(api)

@@ -1,5 +1,6 @@
-//! A bot's calls as the rest of the tool sees them: the Bot API methods the stand-in knows
-//! ([`ApiMethod`]), one call the bot made for a chat ([`BotEvent`]), and how it arrived ([`Via`]).
+//! A bot's calls as the rest of the tool sees them: the Bot API methods the stand-in answers by
+//! hand ([`ApiMethod`]; the rest of the API is answered from its description, `botapi::spec`),
+//! one call the bot made for a chat ([`BotEvent`]), and how it arrived ([`Via`]).
 
 use std::time::Instant;
 
@@ -12,8 +13,10 @@ pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 
 macro_rules! api_methods {
     ($($variant:ident => $name:literal),* $(,)?) => {
-        /// The methods the stand-in knows. To add one: a variant here, an arm in
-        /// `BotApi::call` (`botapi/methods.rs`), and a test in `tests/it/encodings.rs`.
+        /// The methods the stand-in answers with a hand-written handler: the ones every run
+        /// calls (a fast path, before the description is looked at) and the webhook's. To add
+        /// one: a variant here, an arm in `BotApi::dispatch` (`botapi/methods.rs`), and a test
+        /// in `tests/it/encodings.rs`.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
         pub enum ApiMethod { $($variant),* }
 
@@ -39,14 +42,9 @@ macro_rules! api_methods {
 
 api_methods! {
     GetMe => "getMe",
-    LogOut => "logOut",
-    Close => "close",
     SetWebhook => "setWebhook",
     DeleteWebhook => "deleteWebhook",
     GetWebhookInfo => "getWebhookInfo",
-    SetMyCommands => "setMyCommands",
-    GetMyCommands => "getMyCommands",
-    DeleteMyCommands => "deleteMyCommands",
     SendMessage => "sendMessage",
     SendPhoto => "sendPhoto",
     SendVoice => "sendVoice",
@@ -58,11 +56,16 @@ api_methods! {
 }
 
 impl ApiMethod {
-    /// Telegram ignores these when a bot puts them in a webhook response body.
+    /// See [`ignored_in_webhook_body`].
     pub fn ignored_in_webhook_body(self) -> bool {
-        self.name().starts_with("get")
-            || matches!(self, ApiMethod::SetWebhook | ApiMethod::DeleteWebhook)
+        ignored_in_webhook_body(self.name())
     }
+}
+
+/// Telegram ignores these methods (by canonical name) when a bot puts them in a webhook
+/// response body: the get* methods, setWebhook and deleteWebhook.
+pub fn ignored_in_webhook_body(method: &str) -> bool {
+    method.starts_with("get") || matches!(method, "setWebhook" | "deleteWebhook")
 }
 
 /// How a bot's call reached the stand-in.

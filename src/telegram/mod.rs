@@ -13,7 +13,7 @@ pub mod types;
 pub mod utf16;
 pub mod wire;
 
-pub use bot_call::{ApiMethod, BotEvent, EventKind, SECRET_HEADER, Via};
+pub use bot_call::{ApiMethod, BotEvent, EventKind, SECRET_HEADER, Via, ignored_in_webhook_body};
 pub use build::{Draft, Sender, UpdateFactory};
 pub use ids::{IdRangeExhausted, UpdateIds};
 pub use pools::{PoolError, Tier, TierPools};

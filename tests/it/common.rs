@@ -57,6 +57,26 @@ impl Users {
     }
 }
 
+/// A Bot API stand-in alone on port 0, answering only `token`: its state and its root URL
+/// (`http://127.0.0.1:PORT`, under which are `/bot<token>/<method>` and `/file/bot<token>/`).
+pub async fn stand_in(token: &str) -> (Arc<stress::botapi::BotApi>, String) {
+    let api = Arc::new(stress::botapi::BotApi::new(
+        stress::botapi::ApiConfig {
+            token: Some(token.into()),
+            ..stress::botapi::ApiConfig::default()
+        },
+        stress::botapi::ReplyHub::default(),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let root = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(stress::botapi::serve(
+        listener,
+        api.clone(),
+        std::future::pending(),
+    ));
+    (api, root)
+}
+
 /// The demo bot's `/stats`, fetched over HTTP as a user would.
 pub async fn stats(stack: &LocalStack) -> DemoBotStats {
     reqwest::get(format!("http://{}/stats", stack.bot_addr))

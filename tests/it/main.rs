@@ -1,6 +1,7 @@
 //! The integration tests: one binary, a module per area (see STYLE.md).
 
 mod anywhere;
+mod bot_api;
 mod bounds;
 mod browser;
 mod common;
