@@ -41,6 +41,7 @@ impl LocalStack {
         let api = Arc::new(BotApi::new(
             ApiConfig {
                 token: Some(LOCAL_TOKEN.into()),
+                pools: config.pools.clone(),
                 ..ApiConfig::default()
             },
             ReplyHub::default(),
