@@ -167,6 +167,8 @@ impl<'a> Gen<'a> {
             n if n.ends_with("_date") => self.now + 3600,
             "chat_id" | "user_chat_id" => self.chat.unwrap_or(6_900_100_001),
             "user_id" => 6_900_100_000 + self.rng.random_range(0..1_000_000),
+            // Telegram's accent colors are numbered 0-20.
+            n if n.ends_with("color_id") => self.rng.random_range(0..7),
             n if n == "id" || n.ends_with("_id") => self.rng.random_range(1..1_000_000),
             "duration" => 5,
             "width" => 640,
