@@ -222,10 +222,30 @@ pub struct RunArgs {
     /// uploaded with setWebhook (the handshake still proves the bot holds its key).
     #[arg(help_heading = "The bot under test", long, conflicts_with = "ca_cert")]
     pub insecure: bool,
-    /// With --target: serve the Bot API stand-in here, for the bot to send its replies to
-    /// (point the bot's API base URL at it). Replies are then awaited and timed.
+    /// Serve the Bot API stand-in here, for your bot to call instead of api.telegram.org
+    /// (point its API base URL at it); replies are then awaited and timed. Without --target,
+    /// the run waits for the bot to call setWebhook (updates go to that URL) or getUpdates
+    /// (long polling), as Telegram would.
     #[arg(help_heading = "The bot under test", long, value_name = "ADDR")]
     pub botapi_listen: Option<std::net::SocketAddr>,
+    /// With --botapi-listen and no --target: how long to wait for the bot to call setWebhook
+    /// or getUpdates.
+    #[arg(
+        help_heading = "The bot under test",
+        long,
+        value_name = "DURATION",
+        default_value = "60s"
+    )]
+    pub bot_ready_timeout: String,
+    /// After the users stop, the stand-in keeps answering the bot's late calls this long (and
+    /// counts them), so a bot still finishing its replies finds it up.
+    #[arg(
+        help_heading = "The bot under test",
+        long,
+        value_name = "DURATION",
+        default_value = "5s"
+    )]
+    pub drain: String,
     /// Requests in flight to the webhook at most (Telegram's default is 40, its maximum 100).
     #[arg(help_heading = "The bot under test", long, default_value_t = 40)]
     pub max_connections: u32,
@@ -245,6 +265,12 @@ pub struct RunArgs {
         default_value = "10s"
     )]
     pub reply_timeout: String,
+    /// Once your bot has answered a send, keep collecting its messages for that update until
+    /// the chat has been quiet this long: a second message is then credited to its update, not
+    /// to the user's next send. `0` returns at the first reply. [default: 100ms; 0 with the
+    /// demo bot, which answers in full before it acknowledges]
+    #[arg(help_heading = "The bot under test", long, value_name = "DURATION")]
+    pub reply_settle: Option<String>,
     /// Do not wait for the bot's reply after a send (replies in the webhook body still count).
     #[arg(help_heading = "The bot under test", long)]
     pub no_await_reply: bool,

@@ -113,12 +113,18 @@ fn trust(args: &RunArgs) -> Result<Trust, ConfigError> {
         (Some(_), _) => "--ca-cert",
         (None, true) => "--insecure",
     };
-    if !args
-        .target
-        .as_deref()
-        .is_some_and(|t| t.starts_with("https://"))
+    // Without --target, the bot may register an https:// webhook with the stand-in.
+    let bot_chooses = args.target.is_none() && args.botapi_listen.is_some();
+    if !bot_chooses
+        && !args
+            .target
+            .as_deref()
+            .is_some_and(|t| t.starts_with("https://"))
     {
-        return Err(bad(flag, "only with an https:// --target"));
+        return Err(bad(
+            flag,
+            "only with an https:// --target, or --botapi-listen without --target",
+        ));
     }
     match &args.ca_cert {
         Some(path) => Trust::from_pem_file(path).map_err(|e| bad("--ca-cert", e)),
@@ -126,11 +132,25 @@ fn trust(args: &RunArgs) -> Result<Trust, ConfigError> {
     }
 }
 
+/// `--reply-settle` for a bot of the user's.
+pub const DEFAULT_REPLY_SETTLE: Duration = Duration::from_millis(100);
+
 /// Where a run's updates go.
 #[derive(Debug, Clone)]
 pub enum TargetChoice {
     /// The demo bot and the Bot API stand-in, in-process on loopback ports.
     Demo(Box<DemoBotConfig>),
+    /// A bot the user runs, which chooses how it gets its updates: the stand-in listens at
+    /// `botapi_listen` and the run waits (up to `ready_timeout`) for the bot's setWebhook or
+    /// getUpdates.
+    BotChooses {
+        botapi_listen: std::net::SocketAddr,
+        ready_timeout: Duration,
+        /// `--secret-token`, when the user gives one (else the bot's own, from setWebhook).
+        secret: Option<String>,
+        /// Whose certificates an https:// webhook may present.
+        trust: Trust,
+    },
     /// A bot the user runs; the stand-in listens at `botapi_listen` when given.
     External {
         url: String,
@@ -151,6 +171,8 @@ pub struct RunConfig {
     pub max_connections: u32,
     pub timeout: Duration,
     pub stop_timeout: Duration,
+    /// How long the stand-in answers the bot after the users stopped.
+    pub drain: Duration,
     pub workers: usize,
     /// Result files to write at the end (checked writable before the run).
     pub outputs: Vec<(Format, PathBuf)>,
@@ -313,6 +335,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
     };
     let timeout = duration("--timeout", &args.timeout)?;
     let reply_timeout = duration("--reply-timeout", &args.reply_timeout)?;
+    let reply_settle = args
+        .reply_settle
+        .as_deref()
+        .map(|s| duration("--reply-settle", s))
+        .transpose()?;
+    let drain = duration("--drain", &args.drain)?;
     let stop_timeout = duration("--stop-timeout", &args.stop_timeout)?;
     if timeout.is_zero() {
         return Err(bad("--timeout", "must be longer than zero").into());
@@ -347,14 +375,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
                 trust,
             }
         }
+        None if args.botapi_listen.is_some() => TargetChoice::BotChooses {
+            botapi_listen: args.botapi_listen.expect("checked"),
+            ready_timeout: duration("--bot-ready-timeout", &args.bot_ready_timeout)?,
+            secret: args.secret_token.clone(),
+            trust,
+        },
         None => {
-            if args.botapi_listen.is_some() {
-                return Err(bad(
-                    "--botapi-listen",
-                    "only with --target (the demo bot has its own stand-in)",
-                )
-                .into());
-            }
             let mut latency = BotLatency::default();
             for spec in &args.bot_latency {
                 latency.set(spec).map_err(|e| bad("--bot-latency", e))?;
@@ -378,10 +405,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
             }))
         }
     };
+    let reply_settle = reply_settle.unwrap_or(match target {
+        TargetChoice::Demo(_) => Duration::ZERO,
+        _ => DEFAULT_REPLY_SETTLE,
+    });
     let await_replies = !args.no_await_reply
         && match &target {
             TargetChoice::Demo(_) => true,
             TargetChoice::External { botapi_listen, .. } => botapi_listen.is_some(),
+            TargetChoice::BotChooses { .. } => true,
         };
     if args
         .control_token
@@ -427,6 +459,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
             seed,
             await_replies,
             reply_timeout,
+            reply_settle,
             skip_waits: wait_override == Some(WaitSpec::Constant(0.0)),
             wait_override,
             iterations: args.iterations,
@@ -435,6 +468,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
         max_connections: args.max_connections,
         timeout,
         stop_timeout,
+        drain,
         workers,
         outputs,
         checkpoint,

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use crate::telegram::BotEvent;
 use crate::telegram::ids::ChatMessageIds;
+use crate::telegram::{BotEvent, EventKind};
 
 /// Events a chat keeps while nobody reads them; older ones are dropped (and counted) first.
 pub const INBOX_CAPACITY: usize = 32;
@@ -135,6 +135,76 @@ impl ReplyHub {
     }
 }
 
+/// When a send stops collecting the bot's answer to its update.
+///
+/// The send waits for an answer (a reply; for a callback, its answer counts too) until
+/// `deadline`. Once answered, it keeps collecting until the chat has been quiet for `quiet`,
+/// still within `deadline`, so a second message for the same update (from a bot that answers
+/// in parts, or acknowledges first and answers in the background, or polls) is not taken for
+/// the answer to the next one. Whether the bot answered before acknowledging the webhook POST
+/// says nothing: a bot that hands the update to a background task may send its first message
+/// before its acknowledgement is read, and the rest after.
+#[derive(Debug, Clone, Copy)]
+pub struct Settle {
+    pub deadline: Instant,
+    /// Zero for a bot known to answer in full before it acknowledges (the demo bot).
+    pub quiet: Duration,
+    /// A callback query is answered by answerCallbackQuery alone.
+    pub callback: bool,
+}
+
+impl Settle {
+    /// Until when to wait for the next event, or `None` when collecting is over.
+    fn wait_until(&self, events: &[BotEvent]) -> Option<Instant> {
+        let answered = events
+            .iter()
+            .any(|e| e.is_reply() || (self.callback && e.kind == EventKind::Ack));
+        if !answered {
+            return (Instant::now() < self.deadline).then_some(self.deadline);
+        }
+        let last = events.iter().map(|e| e.at).max()?;
+        if self.quiet.is_zero() {
+            return None;
+        }
+        let until = (last + self.quiet).min(self.deadline);
+        (Instant::now() < until).then_some(until)
+    }
+}
+
+/// What a send collected of the bot's answer.
+#[derive(Debug, Default)]
+pub struct Collected {
+    /// This update's events, in order of arrival.
+    pub events: Vec<BotEvent>,
+    /// From the update's delivery to the first and the last reply.
+    pub first: Option<Duration>,
+    pub last: Option<Duration>,
+    /// From delivery to the first acknowledgement (a callback's answer, a chat action).
+    pub ack: Option<Duration>,
+    /// Replies among the events.
+    pub replies: u32,
+    /// Replies to an earlier update that arrived after its send had returned.
+    pub late: u32,
+}
+
+impl Collected {
+    fn of(events: Vec<BotEvent>, since: Instant, late: u32) -> Self {
+        let after = |e: &BotEvent| e.at.saturating_duration_since(since);
+        let first = events.iter().find(|e| e.is_reply()).map(after);
+        let last = events.iter().rev().find(|e| e.is_reply()).map(after);
+        let ack = events.iter().find(|e| e.kind == EventKind::Ack).map(after);
+        let replies = events.iter().filter(|e| e.is_reply()).count() as u32;
+        Self {
+            events,
+            first,
+            last,
+            ack,
+            replies,
+            late,
+        }
+    }
+}
+
 /// A subscription to one chat's bot events.
 #[derive(Debug)]
 pub struct ChatInbox {
@@ -169,40 +239,39 @@ impl ChatInbox {
         }
     }
 
-    /// The bot's events in this chat from `since` on, waiting until `deadline` for the first
-    /// reply a user reads if none has come yet (no waiting without a deadline); and the time
-    /// from `since` to that reply. Older events are answers to an earlier update.
-    pub async fn collect(
-        &self,
-        since: Instant,
-        deadline: Option<Instant>,
-    ) -> (Vec<BotEvent>, Option<Duration>) {
+    /// What the bot did in this chat for the update delivered at `since`, by the rule in
+    /// [`Settle`]: every event from `since` on belongs to this update (the user sends one
+    /// update at a time, so none is for a later one); older unread events are the previous
+    /// update's late replies, counted in [`Collected::late`].
+    pub async fn collect(&self, since: Instant, settle: Option<Settle>) -> Collected {
         // All unread events at once, under one lock; the inbox keeps no buffer behind (an idle
         // user's chat then holds no memory), and the Vec reuses the deque's.
         let mut events = Vec::from(std::mem::take(
             &mut *self.slot.inbox.lock().expect("chat inbox"),
         ));
-        events.retain(|e| e.at >= since);
-        let first = |events: &[BotEvent]| {
-            events
-                .iter()
-                .find(|e| e.is_reply())
-                .map(|e| e.at.saturating_duration_since(since))
-        };
-        if let (None, Some(deadline)) = (first(&events), deadline) {
-            while let Ok(e) = tokio::time::timeout_at(deadline.into(), self.recv()).await {
-                if e.at < since {
-                    continue;
-                }
-                let done = e.is_reply();
-                events.push(e);
-                if done {
-                    break;
+        let mut late = 0;
+        events.retain(|e| {
+            let current = e.at >= since;
+            late += u32::from(!current && e.is_reply());
+            current
+        });
+        if let Some(rule) = settle {
+            while let Some(until) = rule.wait_until(&events) {
+                match tokio::time::timeout_at(until.into(), self.recv()).await {
+                    Ok(e) if e.at < since => late += u32::from(e.is_reply()),
+                    Ok(e) => events.push(e),
+                    Err(_) => break,
                 }
             }
         }
-        let reply = first(&events);
-        (events, reply)
+        Collected::of(events, since, late)
+    }
+
+    /// Forgets unread events and says how many were replies: late answers to an update whose
+    /// send has returned.
+    pub fn drain_late(&self) -> u32 {
+        let events = std::mem::take(&mut *self.slot.inbox.lock().expect("chat inbox"));
+        events.iter().filter(|e| e.is_reply()).count() as u32
     }
 
     /// Forgets unread events (late answers to an earlier request), buffer included.
@@ -292,5 +361,81 @@ mod tests {
             3,
             "the chat's sequence continues"
         );
+    }
+
+    fn at(chat_id: i64, method: &'static str, at: Instant) -> BotEvent {
+        BotEvent {
+            method,
+            kind: EventKind::of(method).expect("a chat's method"),
+            at,
+            ..event(chat_id)
+        }
+    }
+
+    fn settle(since: Instant, quiet: u64, callback: bool) -> Settle {
+        Settle {
+            deadline: since + Duration::from_secs(10),
+            quiet: Duration::from_millis(quiet),
+            callback,
+        }
+    }
+
+    #[tokio::test]
+    async fn without_quiet_a_send_is_done_at_its_first_answer() {
+        let hub = ReplyHub::default();
+        let inbox = hub.subscribe(4);
+        let since = Instant::now();
+        let ms = Duration::from_millis;
+        hub.deliver(at(4, "sendChatAction", since + ms(1)));
+        hub.deliver(at(4, "sendMessage", since + ms(2)));
+        // The demo bot's rule: everything it does comes before it acknowledges.
+        let c = inbox.collect(since, Some(settle(since, 0, false))).await;
+        assert_eq!(
+            (c.first, c.last, c.ack),
+            (Some(ms(2)), Some(ms(2)), Some(ms(1)))
+        );
+        assert_eq!((c.events.len(), c.replies, c.late), (2, 1, 0));
+    }
+
+    #[tokio::test]
+    async fn an_answer_is_collected_until_the_chat_is_quiet() {
+        let hub = ReplyHub::default();
+        let inbox = hub.subscribe(5);
+        let since = Instant::now();
+        let ms = Duration::from_millis;
+        // An answer to the previous update, still unread: late, and not this update's.
+        hub.deliver(at(5, "sendMessage", since - ms(5)));
+        hub.deliver(at(5, "sendMessage", since + ms(3)));
+        hub.deliver(at(5, "editMessageText", since + ms(8)));
+        let c = inbox.collect(since, Some(settle(since, 20, false))).await;
+        assert!(Instant::now() >= since + ms(8) + ms(20), "waited for quiet");
+        assert_eq!(
+            (c.first, c.last, c.replies, c.late),
+            (Some(ms(3)), Some(ms(8)), 2, 1)
+        );
+        // What comes after the send returned is late for it.
+        hub.deliver(at(5, "sendMessage", Instant::now()));
+        hub.deliver(at(5, "sendChatAction", Instant::now()));
+        assert_eq!(inbox.drain_late(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_callback_answered_alone_is_answered_and_a_silent_bot_is_missing() {
+        let hub = ReplyHub::default();
+        let inbox = hub.subscribe(6);
+        let since = Instant::now();
+        hub.deliver(at(6, "answerCallbackQuery", since));
+        let c = inbox.collect(since, Some(settle(since, 20, true))).await;
+        assert_eq!((c.first, c.ack, c.replies), (None, Some(Duration::ZERO), 0));
+        let since = Instant::now();
+        let gone = Settle {
+            deadline: since,
+            ..settle(since, 20, false)
+        };
+        let c = inbox.collect(since, Some(gone)).await;
+        assert!(c.events.is_empty() && c.first.is_none());
+        // Not awaited: whatever is there, at once.
+        hub.deliver(at(6, "sendMessage", Instant::now()));
+        assert_eq!(inbox.collect(since, None).await.replies, 1);
     }
 }

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::ApiError;
+use super::delivery::Delivery;
 use super::hub::ReplyHub;
 use super::params::Params;
 use super::spec::spec;
@@ -84,6 +85,7 @@ pub struct BotApi {
     config: ApiConfig,
     hub: ReplyHub,
     webhook: watch::Sender<Option<WebhookRegistration>>,
+    delivery: Delivery,
     surface: Surface,
     /// Calls of the hand-written methods, by `ApiMethod as usize`.
     calls: Vec<AtomicU64>,
@@ -100,6 +102,7 @@ impl BotApi {
             config,
             hub,
             webhook: watch::Sender::new(None),
+            delivery: Delivery::default(),
             surface: Surface::default(),
             calls: ApiMethod::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
             described_calls: spec().methods.iter().map(|_| AtomicU64::new(0)).collect(),
@@ -115,6 +118,11 @@ impl BotApi {
 
     pub fn bot(&self) -> &User {
         &self.config.bot
+    }
+
+    /// How the bot receives its updates (webhook or polling), and the update queue.
+    pub fn delivery(&self) -> &Delivery {
+        &self.delivery
     }
 
     /// The webhook registration, updated on every setWebhook and deleteWebhook.
@@ -154,6 +162,7 @@ impl BotApi {
     /// Runs one method call. `via` says whether it came over HTTP or in a webhook response.
     /// The parameters are consumed: a message's text moves into the message, uncopied.
     pub fn call(&self, method: &str, mut params: Params, via: Via) -> Result<Value, ApiError> {
+        self.delivery.note_call();
         // The hand-written handlers first: they answer the calls on every run's hot path.
         let Some(method) = ApiMethod::parse(method) else {
             return self.call_described(method, params, via);
@@ -204,6 +213,8 @@ impl BotApi {
             SetWebhook => self.set_webhook(p),
             DeleteWebhook => {
                 self.webhook.send_replace(None);
+                self.delivery
+                    .webhook_deleted(p.bool("drop_pending_updates"));
                 Ok(Value::Bool(true))
             }
             GetWebhookInfo => Ok(self.webhook_info()),
@@ -251,6 +262,8 @@ impl BotApi {
         let url = p.str("url").unwrap_or_default();
         if url.is_empty() {
             self.webhook.send_replace(None);
+            self.delivery
+                .webhook_deleted(p.bool("drop_pending_updates"));
             return Ok(Value::Bool(true));
         }
         let secret_token = p.str("secret_token").filter(|s| !s.is_empty());
@@ -275,7 +288,8 @@ impl BotApi {
             allowed_updates: p.object("allowed_updates")?,
             drop_pending_updates: p.bool("drop_pending_updates"),
         };
-        self.webhook.send_replace(Some(registration));
+        self.webhook.send_replace(Some(registration.clone()));
+        self.delivery.webhook_set(registration);
         Ok(Value::Bool(true))
     }
 

@@ -7,11 +7,13 @@
 //! hand-written handler are answered from the Bot API's description ([`spec`]), and the files
 //! users send can be fetched (getFile, `/file/bot<token>/<file_path>`).
 
+pub mod delivery;
 mod files;
 mod generate;
 pub mod hub;
 pub mod methods;
 pub mod params;
+pub mod polling;
 pub mod spec;
 mod surface;
 mod validate;
@@ -29,7 +31,7 @@ use axum::routing::{any, get};
 use serde_json::Value;
 use tokio::net::TcpListener;
 
-pub use hub::{ChatInbox, ReplyHub};
+pub use hub::{ChatInbox, Collected, ReplyHub, Settle};
 pub use methods::{ApiConfig, ApiStats, BotApi, WebhookRegistration};
 pub use surface::NOT_GENERATED;
 
@@ -141,10 +143,26 @@ async fn handle(
         Ok(p) => p,
         Err(e) => return ApiError::bad_request(e.to_string()).into_response(),
     };
+    if method.eq_ignore_ascii_case("getUpdates") {
+        api.delivery().note_call();
+        return match api.delivery().get_updates(&params).await {
+            Ok(updates) => updates_response(updates),
+            Err(e) => e.into_response(),
+        };
+    }
     match api.call(&method, params, Via::Api) {
         Ok(result) => ok(result),
         Err(e) => e.into_response(),
     }
+}
+
+/// `{"ok":true,"result":[...]}` around updates already serialized.
+fn updates_response(updates: Bytes) -> Response {
+    let mut body = Vec::with_capacity(updates.len() + 24);
+    body.extend_from_slice(br#"{"ok":true,"result":"#);
+    body.extend_from_slice(&updates);
+    body.push(b'}');
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// Runs the method call a bot put in its answer to a webhook POST, if it put one there.

@@ -98,6 +98,7 @@ pub async fn dry_run(
                 seed,
                 await_replies: false,
                 reply_timeout: Duration::ZERO,
+                reply_settle: Duration::ZERO,
                 wait_override: Some(crate::script::WaitSpec::Constant(0.0)),
                 iterations: Some(iterations),
                 skip_waits: true,

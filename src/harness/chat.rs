@@ -9,10 +9,10 @@ use anyhow::Context;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
-use crate::botapi::{self, BotApi, ChatInbox};
-use crate::telegram::BotEvent;
+use crate::botapi::{self, BotApi, ChatInbox, Collected, Settle};
 use crate::telegram::SECRET_HEADER;
 use crate::telegram::build::MediaKind;
+use crate::telegram::{BotEvent, EventKind};
 use crate::telegram::{
     IdRangeExhausted, Message, Sender, Tier, TierPools, Update, UpdateFactory, UpdateIds,
 };
@@ -47,6 +47,10 @@ impl Exchange {
             .find(|m| m.reply_markup.is_some())
     }
 }
+
+/// How long a test user's chat must be quiet after the bot's answer (as `--reply-settle`):
+/// not at all, for the bots the tests talk to answer in full before they acknowledge.
+const REPLY_SETTLE: Duration = Duration::ZERO;
 
 /// A test user with its own private chat.
 #[derive(Debug)]
@@ -155,7 +159,17 @@ impl ChatUser {
         let deadline = (200..300)
             .contains(&status)
             .then(|| started + self.reply_timeout);
-        let (events, reply_after) = self.inbox.collect(started, deadline).await;
+        let settle = deadline.map(|deadline| Settle {
+            deadline,
+            quiet: REPLY_SETTLE,
+            callback: update.callback_query.is_some(),
+        });
+        let Collected { events, first, .. } = self.inbox.collect(started, settle).await;
+        let reply_after = first.or_else(|| {
+            let ack = events.iter().find(|e| e.kind == EventKind::Ack)?;
+            update.callback_query.as_ref()?;
+            Some(ack.at.saturating_duration_since(started))
+        });
         Ok(Exchange {
             status,
             latency,

@@ -66,6 +66,9 @@ pub(crate) async fn sample_summary() -> Summary {
             let ms = Duration::from_millis(2 + i);
             r.request("/help", ms, None, 120);
             r.reply("/help", ReplyOutcome::After(ms + Duration::from_millis(1)));
+            let second_reply = (i % 2 == 0).then(|| ms + Duration::from_millis(5));
+            let last = second_reply.unwrap_or(ms + Duration::from_millis(1));
+            r.reply_details("/help", Some(last), 1 + u32::from(i % 2 == 0), None);
             r.request("text", ms * 3, (i == 9).then_some(ErrorKind::Http5xx), 80);
             if i == 9 {
                 r.failure(
@@ -123,6 +126,7 @@ pub(crate) async fn sample_summary() -> Summary {
             }],
             abandoned_users: 0,
             bot: None,
+            botapi: None,
             spawn: vec![crate::report::SpawnPhase {
                 source: "stage 1".into(),
                 asked_rate: 4.0,

@@ -46,6 +46,31 @@ fn request_line(out: &mut String, r: &RequestRow, secs: f64) {
     );
 }
 
+/// What the stand-in saw of the bot, in two lines at most.
+fn botapi_line(out: &mut String, b: &crate::report::BotApiReport) {
+    let ready = b
+        .ready_after_s
+        .map(|s| format!(", ready after {s:.1} s"))
+        .unwrap_or_default();
+    let calls: u64 = b.calls.values().sum();
+    let mut busiest: Vec<(&String, &u64)> = b.calls.iter().collect();
+    busiest.sort_by(|x, y| y.1.cmp(x.1).then(x.0.cmp(y.0)));
+    let top: Vec<String> = busiest
+        .iter()
+        .take(4)
+        .map(|(m, n)| format!("{m} {n}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "bot: {}{ready}; stand-in: {calls} calls ({}), {} errors, {} late, {} for no user's chat",
+        b.mode,
+        top.join(", "),
+        b.errors,
+        b.late_calls,
+        b.unattributed
+    );
+}
+
 /// Renders the whole table.
 pub fn render(s: &Summary) -> String {
     let mut out = String::new();
@@ -86,6 +111,7 @@ pub fn render(s: &Summary) -> String {
         no_reply: t.no_reply,
         reply_ms: t.reply_ms,
         content_bytes: 0,
+        ..RequestRow::default()
     };
     request_line(&mut out, &all, s.duration_s);
     let _ = writeln!(
@@ -180,6 +206,34 @@ pub fn render(s: &Summary) -> String {
         "\n{} requests in {:.1} s ({:.1}/s), {} failed; {} tasks, {} script errors; seed {}",
         t.requests, s.duration_s, t.rps, t.failures, t.tasks, t.script_errors, s.seed
     );
+    if t.replies > 0 {
+        let _ = write!(
+            out,
+            "replies: {:.2} per answered send",
+            t.reply_messages as f64 / t.replies as f64
+        );
+        if let Some(last) = &t.last_reply_ms {
+            let _ = write!(
+                out,
+                "; last reply p50 {:.1} ms, p95 {:.1} ms",
+                last.p50, last.p95
+            );
+        }
+        if let Some(ack) = &t.ack_ms {
+            let _ = write!(out, "; acknowledgements p95 {:.1} ms", ack.p95);
+        }
+        let _ = writeln!(out);
+    }
+    if t.late_replies > 0 {
+        let _ = writeln!(
+            out,
+            "late replies: {} came after their send had returned (raise --reply-settle or --reply-timeout)",
+            t.late_replies
+        );
+    }
+    if let Some(b) = &s.botapi {
+        botapi_line(&mut out, b);
+    }
     if let Some(l) = &t.wait_lateness_ms {
         let _ = writeln!(
             out,
@@ -242,6 +296,17 @@ mod tests {
             .iter()
             .map(|t| crate::threshold::Threshold::parse(t).unwrap().evaluate(&s))
             .collect();
+        s.botapi = Some(crate::report::BotApiReport {
+            mode: "polling".into(),
+            ready_after_s: Some(2.25),
+            calls: [("getUpdates", 31), ("sendMessage", 60), ("getMe", 1)]
+                .into_iter()
+                .map(|(m, n)| (m.to_string(), n))
+                .collect(),
+            errors: 1,
+            late_calls: 2,
+            ..Default::default()
+        });
         insta::assert_snapshot!(super::render(&s));
     }
 }

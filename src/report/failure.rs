@@ -3,7 +3,7 @@
 /// Why a request failed. Stable names: they appear in reports and JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ErrorKind {
-    /// The TCP connection or HTTP handshake failed.
+    /// The TCP connection, TLS handshake or HTTP handshake failed.
     Connect,
     /// No complete answer within `--timeout`.
     Timeout,
@@ -21,10 +21,13 @@ pub enum ErrorKind {
     Refused,
     /// Still in flight when the run's stop deadline passed.
     Abandoned,
+    /// Telegram would not have delivered it: the bot's `allowed_updates` exclude its type, or
+    /// the bot dropped its pending updates.
+    NotDelivered,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 9] = [
+    pub const ALL: [ErrorKind; 10] = [
         ErrorKind::Connect,
         ErrorKind::Timeout,
         ErrorKind::Reset,
@@ -34,6 +37,7 @@ impl ErrorKind {
         ErrorKind::BadResponse,
         ErrorKind::Refused,
         ErrorKind::Abandoned,
+        ErrorKind::NotDelivered,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +51,7 @@ impl ErrorKind {
             ErrorKind::BadResponse => "bad_response",
             ErrorKind::Refused => "refused",
             ErrorKind::Abandoned => "abandoned",
+            ErrorKind::NotDelivered => "not_delivered",
         }
     }
 
@@ -62,6 +67,7 @@ impl ErrorKind {
             ErrorKind::BadResponse => "the answer was not valid HTTP/1.1, or over 1 MiB",
             ErrorKind::Refused => "the host refused to send it",
             ErrorKind::Abandoned => "still in flight at the stop deadline",
+            ErrorKind::NotDelivered => "Telegram would not have delivered it to this bot",
         }
     }
 

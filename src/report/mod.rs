@@ -4,6 +4,7 @@
 //! [`Summary`] are the same type, built by one function (`stats::summarize`), and the
 //! dashboard's [`View`] is derived from either by one function ([`View::of`]).
 
+mod botapi;
 mod failure;
 mod history;
 mod logs;
@@ -16,6 +17,7 @@ pub mod view;
 
 use std::sync::Arc;
 
+pub use botapi::{BotApiReport, PollingReport};
 pub use failure::ErrorKind;
 pub use history::{HistoryPoint, Mergeable, WindowPoint, thin};
 pub use logs::LogLine;

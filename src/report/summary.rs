@@ -33,6 +33,18 @@ pub struct Totals {
     pub replies: u64,
     pub no_reply: u64,
     pub reply_ms: Option<Percentiles>,
+    /// From the send to the bot's last reply to it.
+    #[serde(default)]
+    pub last_reply_ms: Option<Percentiles>,
+    /// Replies credited to sends (a bot may answer one update with several messages).
+    #[serde(default)]
+    pub reply_messages: u64,
+    /// Replies that came after their send had returned, credited to the update they answer.
+    #[serde(default)]
+    pub late_replies: u64,
+    /// From the send to the bot's first acknowledgement (a callback's answer, a chat action).
+    #[serde(default)]
+    pub ack_ms: Option<Percentiles>,
     pub tasks: u64,
     pub script_errors: u64,
     pub checks_passed: u64,
@@ -56,6 +68,18 @@ pub struct RequestRow {
     pub replies: u64,
     pub no_reply: u64,
     pub reply_ms: Option<Percentiles>,
+    /// From the send to the bot's last reply to it.
+    #[serde(default)]
+    pub last_reply_ms: Option<Percentiles>,
+    /// Replies credited to sends (a bot may answer one update with several messages).
+    #[serde(default)]
+    pub reply_messages: u64,
+    /// Replies that came after their send had returned, credited to the update they answer.
+    #[serde(default)]
+    pub late_replies: u64,
+    /// From the send to the bot's first acknowledgement (a callback's answer, a chat action).
+    #[serde(default)]
+    pub ack_ms: Option<Percentiles>,
     /// Bytes of the bot's answers (webhook response bodies).
     pub content_bytes: u64,
 }
@@ -162,6 +186,9 @@ pub struct Summary {
     pub thresholds: Vec<Verdict>,
     /// The demo bot's own counts (`GET /stats`) when it ran in-process.
     pub bot: Option<serde_json::Value>,
+    /// What the Bot API stand-in saw of the bot (none for a `--target` without a stand-in).
+    #[serde(default)]
+    pub botapi: Option<super::BotApiReport>,
     /// Unix time of the start, for files that want absolute timestamps.
     pub started_unix: u64,
     /// Each ramp the scheduler walked: users per second asked and achieved.
@@ -202,5 +229,6 @@ pub struct RunInfo {
     pub classes: Vec<ClassInfo>,
     pub abandoned_users: u64,
     pub bot: Option<serde_json::Value>,
+    pub botapi: Option<super::BotApiReport>,
     pub spawn: Vec<SpawnPhase>,
 }

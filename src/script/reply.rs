@@ -145,8 +145,8 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::telegram::{EventKind, Via};
     use crate::telegram::{Chat, ChatType, InlineKeyboardButton, InlineKeyboardMarkup, Message};
+    use crate::telegram::{EventKind, Via};
 
     fn message(text: &str, buttons: &[&str]) -> Box<Message> {
         let chat = Chat {

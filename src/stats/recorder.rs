@@ -24,6 +24,15 @@ pub struct RequestStats {
     pub reply: Histogram<u64>,
     /// Requests whose reply was awaited and did not come in time.
     pub no_reply: u64,
+    /// Time from the send to the bot's last reply to it, when one came.
+    pub last_reply: Histogram<u64>,
+    /// Replies credited to these requests (a bot may send several per update).
+    pub reply_messages: u64,
+    /// Replies that came after their send had returned (after the user's next send).
+    pub late_replies: u64,
+    /// Time from the send to the bot's first acknowledgement (a callback's answer, a chat
+    /// action), when one came.
+    pub ack: Histogram<u64>,
     /// Requests the host refused to send (counted, with no latency).
     pub unsent: u64,
     /// Bytes of the bot's answers (the webhook response bodies).
@@ -37,6 +46,10 @@ impl Default for RequestStats {
             failures: [0; ErrorKind::ALL.len()],
             reply: hist::new(),
             no_reply: 0,
+            last_reply: hist::new(),
+            reply_messages: 0,
+            late_replies: 0,
+            ack: hist::new(),
             unsent: 0,
             bytes: 0,
         }
@@ -59,6 +72,10 @@ impl RequestStats {
             *a += b;
         }
         self.no_reply += other.no_reply;
+        hist::merge(&mut self.last_reply, &other.last_reply);
+        self.reply_messages += other.reply_messages;
+        self.late_replies += other.late_replies;
+        hist::merge(&mut self.ack, &other.ack);
         self.unsent += other.unsent;
         self.bytes += other.bytes;
     }
@@ -359,6 +376,32 @@ impl Recorder {
             ReplyOutcome::Missing => r.no_reply += 1,
             ReplyOutcome::After(d) => hist::record(&mut r.reply, d),
         }
+    }
+
+    /// The rest of what a send collected: its last reply, how many, its first acknowledgement.
+    pub fn reply_details(
+        &mut self,
+        name: &str,
+        last: Option<Duration>,
+        replies: u32,
+        ack: Option<Duration>,
+    ) {
+        if last.is_none() && ack.is_none() {
+            return;
+        }
+        let r = entry(&mut self.current.requests, name);
+        if let Some(d) = last {
+            hist::record(&mut r.last_reply, d);
+        }
+        r.reply_messages += u64::from(replies);
+        if let Some(d) = ack {
+            hist::record(&mut r.ack, d);
+        }
+    }
+
+    /// Replies to a request of `name` that came after its send had returned.
+    pub fn late_replies(&mut self, name: &str, n: u32) {
+        entry(&mut self.current.requests, name).late_replies += u64::from(n);
     }
 
     pub fn task(&mut self, class: &str, task: &str, duration: Duration, failed: bool) {

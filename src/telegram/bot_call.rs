@@ -180,7 +180,13 @@ mod tests {
         ] {
             assert_eq!(EventKind::of(ack), Some(EventKind::Ack), "{ack}");
         }
-        for other in ["getChatMember", "getMe", "setWebhook", "banChatMember", "send"] {
+        for other in [
+            "getChatMember",
+            "getMe",
+            "setWebhook",
+            "banChatMember",
+            "send",
+        ] {
             assert_eq!(EventKind::of(other), None, "{other}");
         }
     }

@@ -291,6 +291,7 @@ impl HttpTransport {
             detail,
             started,
             latency: started.elapsed(),
+            polled: None,
         };
         match tokio::time::timeout(self.timeout, self.exchange(&body)).await {
             Ok(Ok(response)) => Posted {
@@ -298,6 +299,7 @@ impl HttpTransport {
                 detail: None,
                 started,
                 latency: started.elapsed(),
+                polled: None,
             },
             Ok(Err((kind, detail))) => failed(kind, detail),
             Err(_) => failed(

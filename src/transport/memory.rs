@@ -66,6 +66,7 @@ impl MemoryTransport {
             detail: None,
             started,
             latency: started.elapsed(),
+            polled: None,
         }
     }
 }

@@ -10,6 +10,7 @@
 mod h1;
 mod http;
 mod memory;
+mod polling;
 mod tls;
 
 use std::time::{Duration, Instant};
@@ -20,6 +21,7 @@ use crate::report::ErrorKind;
 
 pub use http::{HttpTarget, HttpTransport, Secret};
 pub use memory::MemoryTransport;
+pub use polling::PollTransport;
 pub use tls::{TlsClient, Trust};
 
 /// The bot's answer to one POST.
@@ -40,11 +42,32 @@ pub struct Posted {
     pub detail: Option<String>,
     /// When the request started (after waiting for a connection slot).
     pub started: Instant,
-    /// From the start of the request (connection included) to the end of the answer's body.
+    /// From the start of the request (connection included) to the end of the answer's body;
+    /// for a polling bot, from the update's creation to the bot fetching it.
     pub latency: Duration,
+    /// For a polling bot, when it fetched the update.
+    pub polled: Option<Instant>,
 }
 
 impl Posted {
+    /// An update Telegram would not have delivered (sent nowhere, counted as failed).
+    pub fn not_delivered(why: String) -> Self {
+        let now = Instant::now();
+        Posted {
+            result: Err(ErrorKind::NotDelivered),
+            detail: Some(why),
+            started: now,
+            latency: Duration::ZERO,
+            polled: None,
+        }
+    }
+
+    /// When the bot had the update: the request's start, or the moment a polling bot fetched
+    /// it. The bot's calls for the chat from then on answer this update.
+    pub fn delivered(&self) -> Instant {
+        self.polled.unwrap_or(self.started)
+    }
+
     /// Size of the answer's body.
     pub fn bytes(&self) -> u64 {
         self.result.as_ref().map_or(0, |r| r.body.len() as u64)
@@ -90,6 +113,7 @@ impl Posted {
 pub enum Transport {
     Http(HttpTransport),
     Memory(MemoryTransport),
+    Polling(PollTransport),
 }
 
 impl Transport {
@@ -98,6 +122,7 @@ impl Transport {
         match self {
             Transport::Http(t) => t.post(body).await,
             Transport::Memory(t) => t.post(body).await,
+            Transport::Polling(t) => t.post(body).await,
         }
     }
 }

@@ -205,7 +205,12 @@ impl Host for VuCtx {
         self.requests += 1;
         self.digest = (self.digest ^ fnv(name.as_bytes())).wrapping_mul(0x0100_0000_01b3);
         // The driver records the request (and its reply) as soon as it knows how it went.
-        let Resume::Posted(exchange) = self.suspend(Io::Post { name, body }) else {
+        let callback = matches!(built, Built::Callback(_));
+        let Resume::Posted(exchange) = self.suspend(Io::Post {
+            name,
+            body,
+            callback,
+        }) else {
             unreachable!("a post is resumed with its exchange")
         };
         let RoundTrip {

@@ -32,6 +32,8 @@ pub(crate) enum Io {
     Post {
         name: String,
         body: Bytes,
+        /// A callback query, which the bot may answer with answerCallbackQuery alone.
+        callback: bool,
     },
     Sleep(Duration),
 }

@@ -18,7 +18,8 @@ use super::ctx::VuCtx;
 use super::task::{Entry, RunningTask, Step};
 use super::timer::Timer;
 use super::{Io, Resume, RoundTrip};
-use crate::botapi::{self, BotApi, ChatInbox};
+use crate::botapi::delivery::UpdateType;
+use crate::botapi::{self, BotApi, ChatInbox, Settle};
 use crate::report::ErrorKind;
 use crate::script::state::{self, data_size};
 use crate::script::{ClassScript, ClassSlot, ClassTable, ScriptError, WaitSpec};
@@ -26,7 +27,7 @@ use crate::stats::Recorder;
 use crate::stats::aggregate::{StatsMsg, VuReport};
 use crate::stats::recorder::ReplyOutcome;
 use crate::telegram::{Sender, Tier, TierPools, UpdateFactory, UpdateIds};
-use crate::transport::Transport;
+use crate::transport::{Posted, Transport};
 
 /// Which user to start: its number in the run, its class, and its place in its tier's pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +49,9 @@ pub struct RunOptions {
     /// Wait for the bot's first reply after each send (the stand-in is on).
     pub await_replies: bool,
     pub reply_timeout: Duration,
+    /// Once answered, a send collects until the chat has been quiet this long
+    /// (`--reply-settle`; [`Settle`](crate::botapi::Settle)); zero with the demo bot.
+    pub reply_settle: Duration,
     /// Replaces every class's wait between tasks (`--wait`).
     pub wait_override: Option<WaitSpec>,
     /// Each user stops after this many tasks.
@@ -116,6 +120,8 @@ pub(crate) struct Vu {
     env: Rc<Env>,
     inbox: ChatInbox,
     iterations: u64,
+    /// The name of the last request sent, for the late replies to it.
+    last_sent: Option<String>,
 }
 
 fn mix(a: u64, b: u64) -> u64 {
@@ -186,6 +192,7 @@ impl Vu {
             env,
             inbox,
             iterations: 0,
+            last_sent: None,
         })
     }
 
@@ -267,6 +274,7 @@ impl Vu {
     /// Sends the user's report and end, once.
     fn finish(&mut self) {
         if let Some(end) = self.end.take() {
+            self.count_late_replies();
             let _ = end.stats.send(StatsMsg::VuDone(self.report()));
             let _ = end.ended.send(self.ctx.vu);
         }
@@ -301,8 +309,12 @@ impl Vu {
         loop {
             match task.resume(input) {
                 // Boxed: an idle user's future stays small (it is sized for its largest await).
-                Step::Io(Io::Post { name, body }) => {
-                    input = Resume::Posted(Box::pin(self.exchange(&name, body)).await);
+                Step::Io(Io::Post {
+                    name,
+                    body,
+                    callback,
+                }) => {
+                    input = Resume::Posted(Box::pin(self.exchange(name, body, callback)).await);
                 }
                 Step::Io(Io::Sleep(d)) => {
                     self.pause(d).await;
@@ -370,7 +382,15 @@ impl Vu {
     /// POSTs an update and collects what the bot did in this chat in answer. The request is
     /// recorded as soon as its answer is in, and recorded as abandoned if the run's stop
     /// deadline drops it while in flight: nothing sent goes uncounted.
-    async fn exchange(&mut self, name: &str, body: Bytes) -> RoundTrip {
+    /// Counts the replies that came for the last update after its send returned.
+    fn count_late_replies(&self) {
+        let late = self.inbox.drain_late();
+        if let (Some(name), true) = (&self.last_sent, late > 0) {
+            self.env.recorder.borrow_mut().late_replies(name, late);
+        }
+    }
+
+    async fn exchange(&mut self, name: String, body: Bytes, callback: bool) -> RoundTrip {
         struct InFlight<'a> {
             recorder: &'a RefCell<Recorder>,
             name: &'a str,
@@ -397,21 +417,33 @@ impl Vu {
             }
         }
         // Late answers to an earlier update are not answers to this one.
-        self.inbox.clear();
+        self.count_late_replies();
         let recorder = self.env.recorder.clone();
         let mut in_flight = InFlight {
             recorder: &recorder,
-            name,
+            name: &name,
             started: Instant::now(),
             done: false,
         };
-        let posted = self.env.transport.post(body).await;
+        let kind = if callback {
+            UpdateType::CallbackQuery
+        } else {
+            UpdateType::Message
+        };
+        let posted = if self.env.api.delivery().allows(kind) {
+            self.env.transport.post(body).await
+        } else {
+            Posted::not_delivered(format!(
+                "the bot's allowed_updates exclude {}: Telegram would not deliver it",
+                kind.name()
+            ))
+        };
         in_flight.done = true;
         {
             let mut recorder = recorder.borrow_mut();
-            recorder.request(name, posted.latency, posted.error(), posted.bytes());
+            recorder.request(&name, posted.latency, posted.error(), posted.bytes());
             if let (Some(kind), Some(message)) = (posted.error(), posted.failure_message()) {
-                recorder.failure(name, kind, posted.status(), message);
+                recorder.failure(&name, kind, posted.status(), message);
             }
         }
         let success = matches!(&posted.result, Ok(r) if (200..300).contains(&r.status));
@@ -424,17 +456,44 @@ impl Vu {
             )
             .await;
         }
-        // Events from before this request started (it may have waited for a connection) are
-        // answers to an earlier one; the reply is awaited only when asked for.
-        let deadline = (success && self.env.options.await_replies)
-            .then(|| posted.started + self.env.options.reply_timeout);
-        let (events, first) = self.inbox.collect(posted.started, deadline).await;
-        let reply = match (first, deadline) {
+        // Events from before the update was delivered (it may have waited for a connection)
+        // are late answers to an earlier one; the reply is awaited only when asked for.
+        let delivered = posted.delivered();
+        let settle = (success && self.env.options.await_replies).then(|| Settle {
+            deadline: delivered + self.env.options.reply_timeout,
+            quiet: self.env.options.reply_settle,
+            callback,
+        });
+        let mut collected = self.inbox.collect(delivered, settle).await;
+        // Reply times count from the send, also for a polling bot that fetched it later.
+        let wait = delivered.saturating_duration_since(posted.started);
+        for d in [
+            &mut collected.first,
+            &mut collected.last,
+            &mut collected.ack,
+        ] {
+            *d = d.map(|d| d + wait);
+        }
+        let reply = match (collected.first, settle) {
             (Some(d), _) => ReplyOutcome::After(d),
+            // A callback answered by answerCallbackQuery alone was answered.
+            (None, Some(s)) if s.callback && collected.ack.is_some() => {
+                ReplyOutcome::After(collected.ack.expect("checked"))
+            }
             (None, Some(_)) => ReplyOutcome::Missing,
             (None, None) => ReplyOutcome::NotAwaited,
         };
-        recorder.borrow_mut().reply(name, reply);
+        {
+            let mut recorder = recorder.borrow_mut();
+            recorder.reply(&name, reply);
+            recorder.reply_details(&name, collected.last, collected.replies, collected.ack);
+            if collected.late > 0 {
+                recorder.late_replies(self.last_sent.as_deref().unwrap_or(&name), collected.late);
+            }
+        }
+        drop(in_flight);
+        self.last_sent = Some(name);
+        let events = collected.events;
         RoundTrip {
             posted,
             events,

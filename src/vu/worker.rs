@@ -19,7 +19,9 @@ use crate::stats::Recorder;
 use crate::stats::aggregate::StatsMsg;
 use crate::stats::names::{LocalNames, NameLimits};
 use crate::telegram::{TierPools, UpdateIds};
-use crate::transport::{HttpTarget, HttpTransport, MemoryTransport, Secret, Transport};
+use crate::transport::{
+    HttpTarget, HttpTransport, MemoryTransport, PollTransport, Secret, Transport,
+};
 
 /// How each worker builds its transport.
 #[derive(Debug, Clone)]
@@ -33,6 +35,8 @@ pub enum TransportSpec {
         secret: Secret,
     },
     Memory(MemoryTransport),
+    /// Queued for a polling bot's getUpdates.
+    Polling(PollTransport),
 }
 
 impl TransportSpec {
@@ -51,6 +55,7 @@ impl TransportSpec {
                 secret.clone(),
             )),
             TransportSpec::Memory(m) => Transport::Memory(m.clone()),
+            TransportSpec::Polling(p) => Transport::Polling(p.clone()),
         }
     }
 }

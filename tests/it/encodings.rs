@@ -91,10 +91,7 @@ async fn send_message_in_each_encoding() {
         let event = tokio::time::timeout(Duration::from_secs(5), inbox.recv())
             .await
             .unwrap();
-        assert_eq!(
-            (event.method, event.via),
-            ("sendMessage", Via::Api)
-        );
+        assert_eq!((event.method, event.via), ("sendMessage", Via::Api));
         texts.push(event.message.unwrap().text.unwrap());
     }
     assert_eq!(
@@ -157,12 +154,7 @@ async fn uploads_and_media_methods() {
         .collect();
     assert_eq!(
         methods,
-        [
-            "sendDocument",
-            "sendPhoto",
-            "sendVoice",
-            "sendChatAction"
-        ]
+        ["sendDocument", "sendPhoto", "sendVoice", "sendChatAction"]
     );
 }
 

@@ -277,7 +277,7 @@ fn first_name(update: &Update) -> String {
 }
 
 /// `STRESS_PYTHON`, else the repository's `.venv`, else `python3` from `PATH`.
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("STRESS_PYTHON").filter(|p| !p.is_empty()) {
         return p.into();
     }

@@ -2,11 +2,13 @@
 
 mod anywhere;
 mod bot_api;
+mod bots;
 mod bounds;
 mod browser;
 mod common;
 mod demo_bot;
 mod encodings;
+mod frameworks;
 mod https;
 mod interop;
 mod layers;

@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::bot::{self, Target};
+use super::bot::{self, Delivery, Target};
 use super::limits;
 use crate::config::{RunConfig, TargetChoice};
 use crate::control::{ControlState, keys};
@@ -35,6 +35,7 @@ use crate::script::ClassTable;
 use crate::stats::aggregate::StatsMsg;
 use crate::stats::{Aggregator, summarize};
 use crate::telegram::UpdateIds;
+use crate::transport::PollTransport;
 use crate::vu::{TransportSpec, Worker, WorkerShared};
 
 /// How a run ended.
@@ -90,7 +91,12 @@ pub async fn run_with(
         config.max_connections,
         matches!(config.target, TargetChoice::Demo(_)),
     )?;
-    let target = bot::start(&config.target).await?;
+    // A graceful stop (Ctrl-C) also ends the wait for an external bot to be ready.
+    let mut graceful = std::pin::pin!(stop.graceful);
+    let target = tokio::select! {
+        target = bot::start(&config.target, config.quiet) => target?,
+        _ = &mut graceful => anyhow::bail!("stopped while waiting for the bot to be ready"),
+    };
     let table = Arc::new(ClassTable::new(&config.scripts));
     announce(&config, &target);
     let about = describe_run(&config, &target);
@@ -190,9 +196,12 @@ pub async fn run_with(
 
     // Shutdown, in the order the module's header gives.
     let end = scheduler
-        .run(started, config.stop_timeout, stop.graceful, stop.now)
+        .run(started, config.stop_timeout, graceful, stop.now)
         .await;
     let duration = started.elapsed();
+    if target.serves_external_bot {
+        drain(&target, config.drain, config.quiet).await;
+    }
     done_tx.send_replace(true);
     for c in checkpoints {
         let _ = c.await;
@@ -214,12 +223,30 @@ pub async fn run_with(
         .as_ref()
         .map(|s| serde_json::to_value(s.bot.stats()))
         .transpose()?;
+    info.botapi = target.report();
     Ok(Outcome {
         summary: summarize(&stats, info),
         reason: end.reason,
         pool_exhausted: end.pool_exhausted,
         worker_panics: end.worker_panics,
     })
+}
+
+/// Keeps the stand-in answering the bot's late calls for `drain` after the users stopped, so
+/// a bot finishing its replies (or polling) finds it up; then ends its open polls.
+async fn drain(target: &Target, drain: std::time::Duration, quiet: bool) {
+    let delivery = target.api.delivery();
+    delivery.drain();
+    if !drain.is_zero() {
+        if !quiet {
+            eprintln!(
+                "stress: the users stopped; the Bot API stand-in answers the bot {} more (--drain)",
+                humantime::format_duration(drain)
+            );
+        }
+        tokio::time::sleep(drain).await;
+    }
+    delivery.close();
 }
 
 /// The start banner.
@@ -305,14 +332,32 @@ fn start_workers(
     ended: mpsc::UnboundedSender<u64>,
     started: Instant,
 ) -> anyhow::Result<Vec<Worker>> {
+    let (transport, connections) = match &target.delivery {
+        Delivery::Webhook {
+            http,
+            secret,
+            max_connections,
+        } => {
+            // The bot's own max_connections, as Telegram honours it, else --max-connections.
+            let connections = max_connections.unwrap_or(config.max_connections) as usize;
+            let spec = TransportSpec::Http {
+                target: Arc::new((**http).clone()),
+                max_connections: connections,
+                timeout: config.timeout,
+                secret: secret.clone(),
+            };
+            (spec, connections)
+        }
+        Delivery::Polling => (
+            TransportSpec::Polling(PollTransport::new(target.api.clone(), config.timeout)),
+            usize::MAX,
+        ),
+    };
+    // Never more workers than connections: each has its share (at least one).
+    let workers = config.workers.min(connections).max(1);
     let shared = Arc::new(WorkerShared {
         classes: table.clone(),
-        transport: TransportSpec::Http {
-            target: Arc::new(target.http.clone()),
-            max_connections: config.max_connections as usize,
-            timeout: config.timeout,
-            secret: target.secret.clone(),
-        },
+        transport,
         api: target.api.clone(),
         update_ids: Arc::new(UpdateIds::unsharded()),
         pools: config.pools.clone(),
@@ -321,9 +366,9 @@ fn start_workers(
         names: Default::default(),
         ended,
         started,
-        workers: config.workers,
+        workers,
     });
-    (0..config.workers)
+    (0..workers)
         .map(|i| Worker::start(i, shared.clone()))
         .collect::<std::io::Result<Vec<_>>>()
         .context("starting the worker threads")
