@@ -24,6 +24,10 @@ pub struct HistoryPoint {
     pub script_errors: u64,
     /// The script version a reload published during this second, if one did.
     pub reload: Option<u64>,
+    /// The statistics were reset during this second (the dashboard's "reset"): totals,
+    /// percentiles and failures count from here on.
+    #[serde(default)]
+    pub reset: bool,
 }
 
 /// One second as Locust's `_stats_history.csv` has it: the current percentiles over the last
@@ -68,6 +72,7 @@ impl Mergeable for HistoryPoint {
         self.tasks += later.tasks;
         self.script_errors += later.script_errors;
         self.reload = later.reload.or(self.reload);
+        self.reset |= later.reset;
     }
 }
 

@@ -203,6 +203,10 @@ pub struct Summary {
     /// Per second, with Locust's ten-second window (for `_stats_history.csv`).
     #[serde(skip)]
     pub window: Vec<WindowPoint>,
+    /// Task calls per class and task in the last 60 seconds (the dashboard's "last 60 s"
+    /// distribution).
+    #[serde(skip)]
+    pub recent_tasks: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 /// A class as the run declared it, and how many users it started.

@@ -4,7 +4,10 @@
 
 use serde::Serialize;
 
-use super::{CheckRow, ErrorRow, HistoryPoint, ReloadEvent, RequestRow, Summary, Verdict};
+use super::{
+    CheckRow, ErrorRow, FailureRow, HistoryPoint, LogLine, ReloadEvent, RequestRow, Summary,
+    Verdict,
+};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TaskView {
@@ -14,6 +17,10 @@ pub struct TaskView {
     pub calls: u64,
     pub observed_share: f64,
     pub errors: u64,
+    /// Calls in the last 60 seconds, and their share of the class's calls then: a weight
+    /// change shows here at once.
+    pub recent_calls: u64,
+    pub recent_share: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -35,6 +42,9 @@ pub struct ClassView {
 pub struct View {
     /// True while the run goes on (the page shows controls and polls).
     pub live: bool,
+    /// `running`, `ending` (its users are being stopped), `finished`, `stopped` (before its
+    /// end), or `idle` (`stress web` before its first run).
+    pub state: &'static str,
     pub elapsed_s: f64,
     pub remaining_s: Option<f64>,
     pub users: u32,
@@ -50,6 +60,10 @@ pub struct View {
     pub classes: Vec<ClassView>,
     pub checks: Vec<CheckRow>,
     pub errors: Vec<ErrorRow>,
+    /// Failed requests by name, kind and status, with the latest message.
+    pub failures: Vec<FailureRow>,
+    /// The latest lines scripts logged, the newest last.
+    pub logs: Vec<LogLine>,
     pub reloads: Vec<ReloadEvent>,
     pub thresholds: Vec<Verdict>,
     /// Where the run came from, for the page's title line.
@@ -89,18 +103,29 @@ impl View {
                     users: running.map_or(c.users_started, |(users, _)| users),
                     observed_share: c.observed_share,
                     version: running.map(|(_, version)| version),
-                    tasks: c
-                        .tasks
-                        .iter()
-                        .map(|t| TaskView {
-                            name: t.name.clone(),
-                            weight: t.weight,
-                            expected_share: t.expected_share,
-                            calls: t.count,
-                            observed_share: t.observed_share,
-                            errors: t.errors,
-                        })
-                        .collect(),
+                    tasks: {
+                        let recent = s.recent_tasks.get(&c.name);
+                        let recent_of =
+                            |task: &str| recent.and_then(|r| r.get(task)).copied().unwrap_or(0);
+                        let recent_all: u64 = c.tasks.iter().map(|t| recent_of(&t.name)).sum();
+                        c.tasks
+                            .iter()
+                            .map(|t| TaskView {
+                                name: t.name.clone(),
+                                weight: t.weight,
+                                expected_share: t.expected_share,
+                                calls: t.count,
+                                observed_share: t.observed_share,
+                                errors: t.errors,
+                                recent_calls: recent_of(&t.name),
+                                recent_share: if recent_all == 0 {
+                                    0.0
+                                } else {
+                                    recent_of(&t.name) as f64 / recent_all as f64
+                                },
+                            })
+                            .collect()
+                    },
                 }
             })
             .collect();
@@ -114,6 +139,11 @@ impl View {
         }
         View {
             live: live.is_some(),
+            state: if live.is_some() {
+                "running"
+            } else {
+                "finished"
+            },
             elapsed_s: s.duration_s,
             remaining_s: live.map(|l| l.remaining_s),
             users: live.map_or_else(|| s.history.last().map_or(0, |p| p.users), |l| l.users),
@@ -141,6 +171,8 @@ impl View {
             classes,
             checks: s.checks.clone(),
             errors: s.script_errors.clone(),
+            failures: s.failures.clone(),
+            logs: s.logs.clone(),
             reloads: s.reloads.clone(),
             thresholds: s.thresholds.clone(),
             about,

@@ -26,12 +26,17 @@ pub struct VuReport {
     pub digest: u64,
 }
 
-/// What workers (and the reloader) tell the aggregator.
+/// What workers (and the reloader, and the control API) tell the aggregator.
 #[derive(Debug)]
 pub enum StatsMsg {
     Interval(Box<Interval>),
     VuDone(VuReport),
     Reload(ReloadEvent),
+    /// Start the statistics over (the dashboard's "reset"): requests, failures, checks,
+    /// script errors and task counts are zeroed at the second it arrives, which the history
+    /// marks; the history, logs and reloads carry on. Samples a worker gathered in the second
+    /// before and had not yet sent count after it.
+    Reset,
 }
 
 /// Log lines kept for the result: the latest ones.
@@ -45,6 +50,9 @@ const MAX_HISTORY: usize = 3_600;
 
 /// Seconds in the "current" percentile window (as Locust's).
 const WINDOW: usize = 10;
+
+/// Seconds of per-task counts kept for the "last 60 s" distribution.
+const RECENT: u64 = 60;
 
 /// Per class: how its users' sequences came out.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -66,6 +74,12 @@ pub struct Aggregator {
     pending: BTreeMap<u64, Interval>,
     /// Second of the run → the version a reload published in it.
     reload_marks: BTreeMap<u64, u64>,
+    /// Seconds of the run in which the statistics were reset.
+    reset_marks: std::collections::BTreeSet<u64>,
+    /// When the statistics were last reset (seconds since the start): rates count from here.
+    pub reset_at: Option<f64>,
+    /// Per settled second of the last [`RECENT`]: calls per class and task.
+    recent: std::collections::VecDeque<(u64, TaskCalls)>,
     /// Second of the run → users running when it ended.
     users_at: BTreeMap<u64, u32>,
     /// The last second turned into a history point.
@@ -88,6 +102,9 @@ pub struct Aggregator {
     live_info: LiveInfo,
 }
 
+/// Calls in one second: class, task, count.
+type TaskCalls = Vec<(Box<str>, Box<str>, u64)>;
+
 /// Describes the run as it is now, for each live snapshot.
 pub type LiveInfo = Box<dyn Fn() -> RunInfo + Send + Sync>;
 
@@ -109,6 +126,9 @@ impl Aggregator {
             reloads: Vec::new(),
             pending: BTreeMap::new(),
             reload_marks: BTreeMap::new(),
+            reset_marks: Default::default(),
+            reset_at: None,
+            recent: Default::default(),
             users_at: BTreeMap::new(),
             settled: 0,
             reloads_dropped: 0,
@@ -167,6 +187,38 @@ impl Aggregator {
             self.reloads_dropped += drop as u64;
         }
         self.reloads.push(event);
+    }
+
+    /// Zeroes the statistics (see [`StatsMsg::Reset`]) and marks the second in the history.
+    fn reset(&mut self) {
+        let t = self.started.elapsed().as_secs_f64();
+        self.totals.requests.clear();
+        self.totals.tasks.clear();
+        self.totals.checks.clear();
+        self.totals.errors.clear();
+        self.totals.failures.clear();
+        self.totals.lateness = None;
+        self.all = RequestStats::default();
+        self.cumulative = RequestStats::default();
+        self.window.clear();
+        self.recent.clear();
+        self.reset_at = Some(t);
+        // Interval k covers the second (k-1, k].
+        let second = (t.ceil() as u64).max(self.settled + 1);
+        self.reset_marks.insert(second);
+        self.pending.entry(second).or_default();
+    }
+
+    /// Task calls per class and task in the last [`RECENT`] settled seconds.
+    pub fn recent_tasks(&self) -> BTreeMap<String, BTreeMap<String, u64>> {
+        let mut out: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        for (class, task, n) in self.recent.iter().flat_map(|(_, calls)| calls) {
+            *out.entry(class.to_string())
+                .or_default()
+                .entry(task.to_string())
+                .or_default() += n;
+        }
+        out
     }
 
     /// The bounds the run reached, for the summary.
@@ -242,6 +294,19 @@ impl Aggregator {
                 .flat_map(|t| t.values())
                 .map(|t| t.count())
                 .sum();
+            let calls = interval
+                .tasks
+                .iter()
+                .flat_map(|(class, tasks)| {
+                    tasks
+                        .iter()
+                        .map(|(task, s)| (class.clone(), task.clone(), s.count()))
+                })
+                .collect();
+            self.recent.push_back((t, calls));
+            while self.recent.front().is_some_and(|(s, _)| s + RECENT <= t) {
+                self.recent.pop_front();
+            }
             self.history.push(HistoryPoint {
                 t,
                 users,
@@ -254,6 +319,7 @@ impl Aggregator {
                 tasks,
                 script_errors: interval.errors.values().sum(),
                 reload: self.reload_marks.remove(&t),
+                reset: self.reset_marks.remove(&t),
             });
             self.history_merged += thin(&mut self.history, MAX_HISTORY) as u64;
             thin(&mut self.window_points, MAX_HISTORY);
@@ -285,6 +351,7 @@ impl Aggregator {
                     Some(StatsMsg::Interval(i)) => self.add(*i),
                     Some(StatsMsg::VuDone(r)) => self.vu_done(r),
                     Some(StatsMsg::Reload(e)) => self.reload(e),
+                    Some(StatsMsg::Reset) => self.reset(),
                     None => break,
                 },
                 _ = tick.tick() => {
@@ -342,6 +409,42 @@ mod tests {
         assert!(agg.history.iter().all(|p| p.users == 7 && p.tasks == 2));
         assert_eq!(agg.runs["Guest"].vus, 2);
         assert_eq!(agg.totals.tasks["Guest"]["browse"].count(), 6);
+    }
+
+    #[tokio::test]
+    async fn a_reset_zeroes_the_statistics_and_marks_the_history() {
+        let (_users_tx, users) = watch::channel(1);
+        let started = Instant::now() - Duration::from_millis(2500);
+        let mut agg = Aggregator::new(users, started, Box::new(RunInfo::default));
+        let second = |n: u64, t: u64| {
+            let mut r = Recorder::default();
+            for _ in 0..n {
+                r.request("/help", Duration::from_millis(3), None, 0);
+                r.task("Guest", "browse", Duration::from_millis(1), false);
+            }
+            r.take(t)
+        };
+        agg.add(second(10, 1));
+        agg.add(second(10, 2));
+        agg.settle(2);
+        agg.reset();
+        agg.add(second(4, 3));
+        agg.settle(3);
+        assert_eq!(agg.all.count(), 4, "only what came after the reset");
+        assert_eq!(agg.totals.tasks["Guest"]["browse"].count(), 4);
+        assert_eq!(agg.history.len(), 3, "the history carries on");
+        assert!(agg.history[2].reset && !agg.history[1].reset);
+        assert_eq!(agg.recent_tasks()["Guest"]["browse"], 4);
+        let s = summarize(
+            &agg,
+            RunInfo {
+                duration_s: 4.5,
+                ..RunInfo::default()
+            },
+        );
+        assert_eq!(s.totals.requests, 4);
+        assert!((s.totals.rps - 2.0).abs() < 0.01, "rates since the reset");
+        assert_eq!(s.duration_s, 4.5);
     }
 
     #[test]

@@ -99,7 +99,8 @@ fn failure_rows(i: &Interval) -> Vec<FailureRow> {
 
 /// The result of the run so far.
 pub fn summarize(agg: &Aggregator, info: RunInfo) -> Summary {
-    let secs = info.duration_s;
+    // Rates count from the last reset of the statistics, if there was one.
+    let secs = info.duration_s - agg.reset_at.unwrap_or(0.0).min(info.duration_s);
     let mut requests: Vec<RequestRow> = agg
         .totals
         .requests
@@ -219,5 +220,6 @@ pub fn summarize(agg: &Aggregator, info: RunInfo) -> Summary {
         logs: agg.logs.iter().cloned().collect(),
         aggregated: Some(request_row("Aggregated", &agg.all, secs)),
         window: agg.window_points.clone(),
+        recent_tasks: agg.recent_tasks(),
     }
 }
