@@ -1,15 +1,24 @@
-//! The control API, on a loopback port by default (`--control 127.0.0.1:PORT`): read the run's
-//! status and statistics, set users and spawn rate, reload the scripts now, stop; and
-//! Prometheus's `/metrics`. Bound to any other address it needs `--control-token`, and then
-//! every request must carry it (`Authorization: Bearer TOKEN`). Requests must name the bound
-//! address in `Host` (DNS rebinding is refused with 421). Every bad request gets a 4xx with a
-//! JSON `error` message that names the field at fault.
+//! The control API and the dashboard's server. `stress run --control 127.0.0.1:PORT` serves one
+//! run; `stress web` serves the page with no run yet and starts runs from it (`POST
+//! /api/start`), keeping the last one's results on screen between runs. Either way: read the
+//! run's status and statistics, set users and spawn rate, reload the scripts now, reset the
+//! statistics, stop; download the results (JSON, CSV, an HTML report); Prometheus's
+//! `/metrics`. Bound to any other address than loopback it needs a token, and then every
+//! request must carry it (`Authorization: Bearer TOKEN`). Requests must name the bound address
+//! in `Host` (DNS rebinding is refused with 421). Every bad request gets a 4xx with a JSON
+//! `error` message in plain words that names the field at fault. Answers are gzipped for
+//! clients that accept it.
 
+mod board;
+mod downloads;
+mod gzip;
+pub mod input;
 pub mod keys;
 pub mod metrics;
 
 use std::future::Future;
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::extract::{Request, State};
@@ -23,27 +32,38 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::report::ReloadEvent;
-use crate::report::Snapshot;
-use crate::report::view::{Live, View};
+pub use board::{Board, Finished, Starter};
+use board::{Shown, state_word, view};
+use input::Refusal;
+pub use input::StartRequest;
+
+use crate::report::{ReloadEvent, Snapshot, Summary};
 use crate::scheduler::{SchedulerCmd, SchedulerStatus};
 use crate::script::ClassTable;
+use crate::stats::aggregate::StatsMsg;
 use crate::telegram::TierPools;
 
-/// What the control API reaches.
+/// What the control API reaches of one run.
 pub struct ControlState {
     pub scheduler: mpsc::UnboundedSender<SchedulerCmd>,
     pub reload: mpsc::UnboundedSender<oneshot::Sender<ReloadEvent>>,
+    /// The aggregator, for resets; weak, so the statistics still end with the run.
+    pub stats: mpsc::WeakUnboundedSender<StatsMsg>,
     pub status: watch::Receiver<SchedulerStatus>,
     pub snapshot: watch::Receiver<Snapshot>,
     pub table: Arc<ClassTable>,
     pub pools: TierPools,
-    pub token: Option<String>,
-    /// The address the API is bound to: requests must name it in `Host`.
-    pub bound: std::net::SocketAddr,
 }
 
-type Shared = Arc<ControlState>;
+impl std::fmt::Debug for ControlState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlState")
+            .field("status", &*self.status.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+type Shared = Arc<Board>;
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
@@ -67,7 +87,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 /// its port when bound to loopback. A page on another site whose name was rebound to
 /// 127.0.0.1 (DNS rebinding) sends its own name, and is refused. Bound to an unspecified
 /// address (0.0.0.0), which needs a token, any name is accepted: the token is the guard.
-fn host_allowed(host: &str, bound: std::net::SocketAddr) -> bool {
+fn host_allowed(host: &str, bound: SocketAddr) -> bool {
     if bound.ip().is_unspecified() {
         return true;
     }
@@ -89,25 +109,27 @@ fn host_allowed(host: &str, bound: std::net::SocketAddr) -> bool {
 
 /// Every request: a `Host` naming this API; the token when one is set (in `Authorization:
 /// Bearer`, or as `?token=` on the dashboard page alone, which a browser opens without
-/// headers); and for every POST, a JSON content type, which a page on another origin cannot
-/// send without the browser asking first.
-async fn guard(State(state): State<Shared>, request: Request, next: Next) -> Response {
+/// headers; the icon needs none); and for every POST, a JSON content type, which a page on
+/// another origin cannot send without the browser asking first.
+async fn guard(State(board): State<Shared>, request: Request, next: Next) -> Response {
     let host = request
         .headers()
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !host_allowed(host, state.bound) {
+    if !host_allowed(host, board.bound) {
         return error(
             StatusCode::MISDIRECTED_REQUEST,
             format!(
                 "Host `{host}` is not this control API's address ({}); a page may not reach \
                  it through another name",
-                state.bound
+                board.bound
             ),
         );
     }
-    if let Some(token) = &state.token {
+    if let Some(token) = &board.token
+        && request.uri().path() != "/favicon.ico"
+    {
         let page = request.method() == axum::http::Method::GET && request.uri().path() == "/";
         let from_query = page
             .then(|| request.uri().query().and_then(url_token))
@@ -144,6 +166,29 @@ async fn guard(State(state): State<Shared>, request: Request, next: Next) -> Res
     next.run(request).await
 }
 
+/// The run a command acts on, or the refusal when there is none going on.
+fn running(board: &Board) -> Result<Arc<ControlState>, Refusal> {
+    match board.shown() {
+        Shown::Live(state) => Ok(state),
+        Shown::Ending(_) => Err((StatusCode::SERVICE_UNAVAILABLE, ENDING.into())),
+        Shown::Starting => Err((
+            StatusCode::CONFLICT,
+            "the run is starting: try again in a moment".into(),
+        )),
+        Shown::Idle(_) | Shown::Done(_) => Err((
+            StatusCode::CONFLICT,
+            "no run is going on: start one first (POST /api/start)".into(),
+        )),
+    }
+}
+
+const ENDING: &str = "the run is ending: its users are being stopped";
+
+/// The answer to a command that came after the scheduler finished.
+fn ending() -> Response {
+    error(StatusCode::SERVICE_UNAVAILABLE, ENDING)
+}
+
 #[derive(Debug, Serialize)]
 struct ClassStatus {
     index: usize,
@@ -156,7 +201,30 @@ struct ClassStatus {
     users: u64,
 }
 
-async fn status(State(state): State<Shared>) -> Response {
+async fn status(State(board): State<Shared>) -> Response {
+    let shown = board.shown();
+    let defaults = board.starter.as_ref().map(|s| s.defaults());
+    let (Shown::Live(state) | Shown::Ending(state)) = &shown else {
+        let summary = match &shown {
+            Shown::Done(f) => Some(&f.summary),
+            _ => None,
+        };
+        return Json(json!({
+            "state": state_word(&shown, None),
+            "can_start": board.starter.is_some(),
+            "start": defaults,
+            "error": match &shown { Shown::Idle(why) => why.clone(), _ => None },
+            "stats": summary.map(|s| json!({
+                "elapsed_s": s.duration_s,
+                "requests": s.totals.requests,
+                "failures": s.totals.failures,
+                "p50_ms": s.totals.latency_ms.p50,
+                "p95_ms": s.totals.latency_ms.p95,
+                "script_errors": s.totals.script_errors,
+            })),
+        }))
+        .into_response();
+    };
     let scheduler = state.status.borrow().clone();
     let snapshot = state.snapshot.borrow().clone();
     let classes: Vec<ClassStatus> = state
@@ -186,6 +254,9 @@ async fn status(State(state): State<Shared>) -> Response {
         .filter(|r| !r.ok)
         .map(|r| r.errors.join("\n"));
     Json(json!({
+        "state": state_word(&shown, Some(&scheduler)),
+        "can_start": board.starter.is_some(),
+        "start": defaults,
         "scheduler": scheduler,
         "version": state.table.version(),
         "classes": classes,
@@ -205,81 +276,44 @@ async fn status(State(state): State<Shared>) -> Response {
     .into_response()
 }
 
-/// The body of `POST /api/users`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SetUsers {
-    users: u32,
-    spawn_rate: Option<f64>,
-}
-
-/// The spawn rates `POST /api/users` accepts, users per second.
-const SPAWN_RATES: std::ops::RangeInclusive<f64> = 0.01..=100_000.0;
-
-type Refusal = (StatusCode, String);
-
-fn unprocessable(message: impl Into<String>) -> Refusal {
-    (StatusCode::UNPROCESSABLE_ENTITY, message.into())
-}
-
-/// Reads `POST /api/users`: a JSON object with exactly the documented fields, in range.
-fn set_users_body(body: &[u8], state: &ControlState) -> Result<SetUsers, Refusal> {
-    const EXPECTED: &str = "expected JSON: an object like {\"users\": 100, \"spawn_rate\": 10}";
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        (
-            StatusCode::BAD_REQUEST,
-            format!("the body is not JSON ({e}); {EXPECTED}"),
-        )
-    })?;
-    if !value.is_object() {
-        return Err(unprocessable(format!(
-            "the body is not an object; {EXPECTED}"
-        )));
-    }
-    let body: SetUsers =
-        serde_json::from_value(value).map_err(|e| unprocessable(format!("{e}; {EXPECTED}")))?;
-    if let Some(rate) = body.spawn_rate
-        && !SPAWN_RATES.contains(&rate)
-    {
-        return Err(unprocessable(format!(
-            "spawn_rate: {rate} is not between {} and {} users per second",
-            SPAWN_RATES.start(),
-            SPAWN_RATES.end()
-        )));
-    }
+async fn set_users(State(board): State<Shared>, body: axum::body::Bytes) -> Response {
+    let set = match input::set_users(&body) {
+        Ok(b) => b,
+        Err((status, message)) => return error(status, message),
+    };
+    let state = match running(&board) {
+        Ok(s) => s,
+        Err((status, why)) => return error(status, why),
+    };
+    // What was not given keeps its value.
+    let users = set.users.unwrap_or(state.status.borrow().goal_users);
     let slots = state.table.slots();
     let classes: Vec<_> = slots
         .iter()
         .map(|s| (s.load().decl.tier, s.weight()))
         .collect();
-    crate::profile::pool_capacity(&classes, body.users, &state.pools)
-        .map_err(|e| unprocessable(format!("users: {e}")))?;
-    Ok(body)
-}
-
-async fn set_users(State(state): State<Shared>, body: axum::body::Bytes) -> Response {
-    let body = match set_users_body(&body, &state) {
-        Ok(b) => b,
-        Err((status, message)) => return error(status, message),
+    if let Err(e) = crate::profile::pool_capacity(&classes, users, &state.pools) {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, format!("users: {e}"));
+    }
+    let command = SchedulerCmd::SetUsers {
+        users,
+        spawn_rate: set.spawn_rate,
     };
-    if state
-        .scheduler
-        .send(SchedulerCmd::SetUsers {
-            users: body.users,
-            spawn_rate: body.spawn_rate,
-        })
-        .is_err()
-    {
+    if state.scheduler.send(command).is_err() {
         return ending();
     }
     (
         StatusCode::ACCEPTED,
-        Json(json!({ "users": body.users, "spawn_rate": body.spawn_rate })),
+        Json(json!({ "users": users, "spawn_rate": set.spawn_rate })),
     )
         .into_response()
 }
 
-async fn reload(State(state): State<Shared>) -> Response {
+async fn reload(State(board): State<Shared>) -> Response {
+    let state = match running(&board) {
+        Ok(s) => s,
+        Err((status, why)) => return error(status, why),
+    };
     let (tx, rx) = oneshot::channel();
     if state.reload.send(tx).is_err() {
         if state.scheduler.is_closed() {
@@ -300,24 +334,78 @@ async fn reload(State(state): State<Shared>) -> Response {
     }
 }
 
-async fn stop(State(state): State<Shared>) -> Response {
+async fn stop(State(board): State<Shared>) -> Response {
+    let state = match running(&board) {
+        Ok(s) => s,
+        Err((status, why)) => return error(status, why),
+    };
     if state.scheduler.send(SchedulerCmd::Stop).is_err() {
         return ending();
     }
+    board.ending();
     (StatusCode::ACCEPTED, Json(json!({ "stopping": true }))).into_response()
 }
 
-/// The answer to a command that came after the scheduler finished.
-fn ending() -> Response {
-    error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "the run is ending: its users are being stopped",
-    )
+/// Starts the statistics over while the run goes on (`StatsMsg::Reset`).
+async fn reset(State(board): State<Shared>) -> Response {
+    let state = match running(&board) {
+        Ok(s) => s,
+        Err((status, why)) => return error(status, why),
+    };
+    match state.stats.upgrade() {
+        Some(stats) if stats.send(StatsMsg::Reset).is_ok() => {
+            (StatusCode::ACCEPTED, Json(json!({ "reset": true }))).into_response()
+        }
+        _ => ending(),
+    }
 }
 
-async fn prometheus(State(state): State<Shared>) -> Response {
-    let summary = state.snapshot.borrow().summary.clone();
-    let text = metrics::render(&summary, &state.status.borrow());
+async fn start(State(board): State<Shared>, body: axum::body::Bytes) -> Response {
+    let Some(starter) = board.starter.clone() else {
+        return error(
+            StatusCode::CONFLICT,
+            "this server shows one run (stress run --control); `stress web` starts runs",
+        );
+    };
+    let request = match input::start(&body) {
+        Ok(r) => r,
+        Err((status, message)) => return error(status, message),
+    };
+    let previous = {
+        let mut shown = board.shown.write().unwrap_or_else(|e| e.into_inner());
+        match &*shown {
+            Shown::Live(_) | Shown::Ending(_) | Shown::Starting => {
+                return error(
+                    StatusCode::CONFLICT,
+                    "a run is going on: stop it first, or wait for its end",
+                );
+            }
+            Shown::Idle(_) | Shown::Done(_) => {}
+        }
+        std::mem::replace(&mut *shown, Shown::Starting)
+    };
+    match starter.start(board.clone(), request.clone()) {
+        Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "starting": request }))).into_response(),
+        Err(why) => {
+            // A refused start leaves the last results on screen.
+            board.set(previous);
+            error(StatusCode::UNPROCESSABLE_ENTITY, why)
+        }
+    }
+}
+
+async fn prometheus(State(board): State<Shared>) -> Response {
+    let (summary, status) = match board.shown() {
+        Shown::Live(state) | Shown::Ending(state) => (
+            state.snapshot.borrow().summary.clone(),
+            state.status.borrow().clone(),
+        ),
+        Shown::Done(f) => (Arc::new(f.summary.clone()), SchedulerStatus::default()),
+        Shown::Idle(_) | Shown::Starting => {
+            (Arc::new(Summary::default()), SchedulerStatus::default())
+        }
+    };
+    let text = metrics::render(&summary, &status);
     (
         [(
             header::CONTENT_TYPE,
@@ -333,36 +421,12 @@ struct Since {
     since: Option<u64>,
 }
 
-fn live_view(state: &ControlState, since: Option<u64>) -> View {
-    let snapshot = state.snapshot.borrow().clone();
-    let status = state.status.borrow().clone();
-    let live = Live {
-        remaining_s: status.remaining_s,
-        users: status.users,
-        goal_users: status.goal_users,
-        spawn_rate: status.spawn_rate,
-        version: state.table.version(),
-        classes: state
-            .table
-            .slots()
-            .iter()
-            .enumerate()
-            .map(|(i, slot)| {
-                let running = status.per_class.get(i).copied().unwrap_or(0);
-                (running, slot.load().version)
-            })
-            .collect(),
-        since,
-    };
-    View::of(&snapshot.summary, Some(&live))
-}
-
-async fn live_stats(
-    State(state): State<Shared>,
+async fn stats(
+    State(board): State<Shared>,
     query: Result<axum::extract::Query<Since>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     match query {
-        Ok(q) => Json(live_view(&state, q.since)).into_response(),
+        Ok(q) => Json(view(&board, q.since)).into_response(),
         Err(e) => error(
             StatusCode::BAD_REQUEST,
             format!("{}; expected ?since=SECONDS", e.body_text()),
@@ -370,52 +434,111 @@ async fn live_stats(
     }
 }
 
-async fn dashboard(State(state): State<Shared>) -> Response {
-    match crate::output::html::render(&live_view(&state, None), "stress: live") {
+/// What the page's script needs to know of the server it came from.
+#[derive(Debug, Serialize)]
+struct PageServer {
+    /// `stress web`: the page shows the start form between runs.
+    can_start: bool,
+    start: Option<serde_json::Value>,
+}
+
+async fn page(State(board): State<Shared>) -> Response {
+    let server = PageServer {
+        can_start: board.starter.is_some(),
+        start: board.starter.as_ref().map(|s| s.defaults()),
+    };
+    match crate::output::html::render_live(&view(&board, None), "stress: live", &server) {
         Ok(page) => axum::response::Html(page).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
     }
 }
 
+const ENDPOINTS: &str = "GET / (dashboard), GET /api/status, GET /api/stats, POST /api/users, \
+    POST /api/reload, POST /api/reset, POST /api/stop, POST /api/start (stress web), \
+    GET /api/download/json, GET /api/download/csv, GET /api/report.html, GET /metrics";
+
 async fn not_allowed() -> Response {
     error(
         StatusCode::METHOD_NOT_ALLOWED,
-        "wrong method: GET /api/status, POST /api/users, POST /api/reload, POST /api/stop",
+        format!("wrong method: {ENDPOINTS}"),
     )
 }
 
 async fn not_found() -> Response {
     error(
         StatusCode::NOT_FOUND,
-        "no such endpoint: GET / (dashboard), GET /api/status, GET /api/stats, POST /api/users, \
-         POST /api/reload, POST /api/stop, GET /metrics",
+        format!("no such endpoint: {ENDPOINTS}"),
     )
 }
 
-pub fn router(state: Shared) -> Router {
+pub fn router(board: Shared) -> Router {
     Router::new()
-        .route("/", get(dashboard))
-        .route("/api/stats", get(live_stats))
+        .route("/", get(page))
+        .route("/favicon.ico", get(downloads::favicon))
+        .route("/api/stats", get(stats))
         .route("/api/status", get(status))
         .route("/api/users", post(set_users))
         .route("/api/reload", post(reload))
+        .route("/api/reset", post(reset))
         .route("/api/stop", post(stop))
+        .route("/api/start", post(start))
+        .route("/api/download/json", get(downloads::json))
+        .route("/api/download/csv", get(downloads::csv))
+        .route("/api/report.html", get(downloads::report))
         .route("/metrics", get(prometheus))
         .fallback(not_found)
         .method_not_allowed_fallback(not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), guard))
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(board.clone(), guard))
+        .layer(middleware::from_fn(gzip::layer))
+        .with_state(board)
 }
 
-/// Serves the control API until `shutdown` resolves.
+/// How long the server of one run keeps answering after the run's statistics are final, so
+/// a page polling it fetches the last seconds.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Serves one run's control API (`stress run --control`) until `shutdown` resolves (the
+/// users have stopped), then until the run's final statistics are published and a moment
+/// after, so the page fetches them and says the run ended.
 pub async fn serve(
     listener: TcpListener,
-    state: Shared,
+    state: Arc<ControlState>,
+    token: Option<String>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let board = Arc::new(Board {
+        token,
+        bound: listener.local_addr()?,
+        shown: RwLock::new(Shown::Live(state.clone())),
+        starter: None,
+    });
+    let ended = {
+        let board = board.clone();
+        let mut snapshots = state.snapshot.clone();
+        async move {
+            shutdown.await;
+            board.ending();
+            // The aggregator drops its sender once the last seconds are settled.
+            let settled = async { while snapshots.changed().await.is_ok() {} };
+            let _ = tokio::time::timeout(Duration::from_secs(30), settled).await;
+            let summary = Summary::clone(&snapshots.borrow().summary);
+            let stopped = state.status.borrow().remaining_s > 0.5;
+            board.finished(Finished { summary, stopped });
+            tokio::time::sleep(LINGER).await;
+        }
+    };
+    serve_board(listener, board, ended).await
+}
+
+/// Serves a board (`stress web`'s, or one run's) until `shutdown` resolves.
+pub async fn serve_board(
+    listener: TcpListener,
+    board: Arc<Board>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     crate::server::serve(
         listener,
-        router(state),
+        router(board),
         crate::server::Timeouts::default(),
         shutdown,
     )

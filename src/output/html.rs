@@ -4,18 +4,25 @@
 //! and fills the tables, so a report needs nothing from the network.
 
 use minijinja::{Environment, context};
+use serde::Serialize;
 
 use crate::report::View;
 
 const PAGE: &str = include_str!("page.html");
 
-/// Renders the page for a view.
+/// Renders the report for a view: the page with its data, needing no server.
 pub fn render(view: &View, title: &str) -> anyhow::Result<String> {
+    render_live(view, title, &())
+}
+
+/// Renders the page as a server serves it: `server` tells the page's script what the server
+/// offers (serialized; `()` for a report, which the page takes as "no server").
+pub fn render_live(view: &View, title: &str, server: &impl Serialize) -> anyhow::Result<String> {
     let mut env = Environment::new();
     env.add_template("page.html", PAGE)?;
     Ok(env
         .get_template("page.html")?
-        .render(context! { view => view, title => title })?)
+        .render(context! { view => view, title => title, server => server })?)
 }
 
 #[cfg(test)]

@@ -50,10 +50,12 @@ pub struct Outcome {
     pub worker_panics: Vec<String>,
 }
 
-/// Where the control API listens, once started.
-#[derive(Debug, Clone, Copy)]
+/// Where the control API listens, once started, and what it reaches of the run (for a
+/// server that outlives runs: `stress web`).
+#[derive(Debug, Clone)]
 pub struct Started {
     pub control: Option<SocketAddr>,
+    pub state: Arc<ControlState>,
 }
 
 /// How a caller stops a run before its profile ends. After `graceful`, users finish their task
@@ -130,22 +132,22 @@ pub async fn run_with(
             done_rx.clone(),
         )
     });
-    // From here on the statistics senders are the workers' and the reloader's only.
+    // From here on the statistics senders are the workers' and the reloader's only (the
+    // control API's is weak: it resets the statistics, and does not keep them from ending).
+    let control_state = Arc::new(ControlState {
+        scheduler: commands_tx.clone(),
+        reload: reload_tx.clone(),
+        stats: stats_tx.downgrade(),
+        status: status_rx.clone(),
+        snapshot: snap_rx.clone(),
+        table: table.clone(),
+        pools: config.pools.clone(),
+    });
     drop(stats_tx);
     let control = match config.control {
-        Some(addr) => Some(
-            start_control(
-                addr,
-                &config,
-                &table,
-                commands_tx.clone(),
-                reload_tx.clone(),
-                status_rx.clone(),
-                snap_rx.clone(),
-                done_rx.clone(),
-            )
-            .await?,
-        ),
+        Some(addr) => {
+            Some(start_control(addr, &config, control_state.clone(), done_rx.clone()).await?)
+        }
         None => None,
     };
     let _keys = (!config.quiet)
@@ -192,7 +194,10 @@ pub async fn run_with(
         },
         config.options.iterations.is_some(),
     );
-    on_start(Started { control });
+    on_start(Started {
+        control,
+        state: control_state,
+    });
 
     // Shutdown, in the order the module's header gives.
     let end = scheduler
@@ -403,16 +408,12 @@ fn start_reloader(
     })
 }
 
-/// The dashboard, control API and `/metrics` on `addr`, until `done`; returns the bound address.
-#[allow(clippy::too_many_arguments)]
+/// The dashboard, control API and `/metrics` on `addr`, until `done` and the final statistics;
+/// returns the bound address.
 async fn start_control(
     addr: SocketAddr,
     config: &RunConfig,
-    table: &Arc<ClassTable>,
-    scheduler: mpsc::UnboundedSender<SchedulerCmd>,
-    reload: mpsc::UnboundedSender<oneshot::Sender<ReloadEvent>>,
-    status: watch::Receiver<SchedulerStatus>,
-    snapshot: watch::Receiver<Snapshot>,
+    state: Arc<ControlState>,
     mut done: watch::Receiver<bool>,
 ) -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)
@@ -422,17 +423,8 @@ async fn start_control(
     if !config.quiet {
         eprintln!("dashboard on http://{addr}/ (control API: /api/status, metrics: /metrics)");
     }
-    let state = Arc::new(ControlState {
-        scheduler,
-        reload,
-        status,
-        snapshot,
-        table: table.clone(),
-        pools: config.pools.clone(),
-        token: config.control_token.clone(),
-        bound: addr,
-    });
-    tokio::spawn(crate::control::serve(listener, state, async move {
+    let token = config.control_token.clone();
+    tokio::spawn(crate::control::serve(listener, state, token, async move {
         let _ = done.wait_for(|d| *d).await;
     }));
     Ok(addr)
