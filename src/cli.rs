@@ -56,9 +56,24 @@ pub enum Subcommand {
     Init(InitArgs),
     /// Start the demo bot and the stand-in in-process and exercise every command and update kind.
     Selfcheck(SelfcheckArgs),
+    /// Serve the dashboard with no run yet: start, watch, stop and start again from the browser.
+    ///
+    /// The page's start form sets the profile, users, spawn rate and run time; every other
+    /// flag of `stress run` given here applies to each run. The last run's results stay on
+    /// screen until the next one starts.
+    Web(Box<WebArgs>),
 }
 
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Args)]
+pub struct WebArgs {
+    /// Address to serve the dashboard on (a non-loopback one needs --control-token).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8089")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Clone, Args, Default)]
 pub struct PoolArgs {
     /// Replace a tier's id pool: TIER=START..END (half-open), repeatable.
     #[arg(long = "pool", value_name = "TIER=START..END")]
@@ -159,7 +174,7 @@ pub struct SelfcheckArgs {
     pub stats_json: Option<PathBuf>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// A script or a folder of scripts (every .rhai inside); repeatable. Default: scripts/.
     #[arg(help_heading = "Scripts", long = "script", value_name = "PATH")]

@@ -10,6 +10,7 @@ mod pools;
 pub mod run;
 pub mod selfcheck;
 mod signals;
+pub mod web;
 
 use anyhow::Context;
 use std::process::ExitCode;
@@ -49,6 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Some(Subcommand::Pools(args)) => pools::command(args),
             Some(Subcommand::Init(args)) => init::command(args),
             Some(Subcommand::Selfcheck(args)) => selfcheck::command(args).await,
+            Some(Subcommand::Web(args)) => web::command(*args).await,
         }
     })
 }
