@@ -3,7 +3,9 @@
 //! which the command layer implements.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use super::{ControlState, StartRequest};
 use crate::report::Summary;
@@ -47,6 +49,9 @@ pub struct Board {
     pub(super) bound: SocketAddr,
     pub(super) shown: RwLock<Shown>,
     pub(super) starter: Option<Arc<dyn Starter>>,
+    /// When a page last asked for the statistics, and whether one has had the final ones.
+    watched: Mutex<Option<Instant>>,
+    final_seen: AtomicBool,
 }
 
 impl Board {
@@ -57,7 +62,46 @@ impl Board {
             bound,
             shown: RwLock::new(Shown::Idle(None)),
             starter: Some(starter),
+            watched: Mutex::new(None),
+            final_seen: AtomicBool::new(false),
         })
+    }
+
+    /// A server of one run (`stress run --control`).
+    pub(super) fn single(
+        token: Option<String>,
+        bound: SocketAddr,
+        state: Arc<ControlState>,
+    ) -> Arc<Self> {
+        Arc::new(Board {
+            token,
+            bound,
+            shown: RwLock::new(Shown::Live(state)),
+            starter: None,
+            watched: Mutex::new(None),
+            final_seen: AtomicBool::new(false),
+        })
+    }
+
+    /// A page asked for the statistics; `final_view` when it got a finished run's.
+    pub(super) fn polled(&self, final_view: bool) {
+        *self.watched.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        if final_view {
+            self.final_seen.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Once the run is over: while a page that was watching (it polled in the last few
+    /// seconds) has not fetched the final statistics, waits for it, `linger` at most.
+    pub(super) async fn until_seen(&self, linger: Duration) {
+        let recently = |at: Option<Instant>| at.is_some_and(|t| t.elapsed() < linger);
+        if !recently(*self.watched.lock().unwrap_or_else(|e| e.into_inner())) {
+            return;
+        }
+        let deadline = Instant::now() + linger;
+        while !self.final_seen.load(Ordering::Relaxed) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub(super) fn set(&self, shown: Shown) {

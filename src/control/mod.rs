@@ -18,7 +18,7 @@ pub mod metrics;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
@@ -426,7 +426,11 @@ async fn stats(
     query: Result<axum::extract::Query<Since>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     match query {
-        Ok(q) => Json(view(&board, q.since)).into_response(),
+        Ok(q) => {
+            let view = view(&board, q.since);
+            board.polled(matches!(view.state, "finished" | "stopped"));
+            Json(view).into_response()
+        }
         Err(e) => error(
             StatusCode::BAD_REQUEST,
             format!("{}; expected ?since=SECONDS", e.body_text()),
@@ -493,25 +497,21 @@ pub fn router(board: Shared) -> Router {
         .with_state(board)
 }
 
-/// How long the server of one run keeps answering after the run's statistics are final, so
-/// a page polling it fetches the last seconds.
-const LINGER: Duration = Duration::from_secs(2);
+/// How long the server of one run waits, after the run's statistics are final, for a page
+/// that was watching to fetch them.
+const LINGER: Duration = Duration::from_secs(3);
 
 /// Serves one run's control API (`stress run --control`) until `shutdown` resolves (the
-/// users have stopped), then until the run's final statistics are published and a moment
-/// after, so the page fetches them and says the run ended.
+/// users have stopped), then until the run's final statistics are published and, when a page
+/// is watching, until it has fetched them ([`LINGER`] at most): it then shows the last
+/// seconds and says the run ended.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<ControlState>,
     token: Option<String>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let board = Arc::new(Board {
-        token,
-        bound: listener.local_addr()?,
-        shown: RwLock::new(Shown::Live(state.clone())),
-        starter: None,
-    });
+    let board = Board::single(token, listener.local_addr()?, state.clone());
     let ended = {
         let board = board.clone();
         let mut snapshots = state.snapshot.clone();
@@ -524,7 +524,7 @@ pub async fn serve(
             let summary = Summary::clone(&snapshots.borrow().summary);
             let stopped = state.status.borrow().remaining_s > 0.5;
             board.finished(Finished { summary, stopped });
-            tokio::time::sleep(LINGER).await;
+            board.until_seen(LINGER).await;
         }
     };
     serve_board(listener, board, ended).await

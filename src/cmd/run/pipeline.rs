@@ -11,7 +11,9 @@
 //!    last checkpoint, never before it), which drops the last statistics sender;
 //! 3. the aggregator, with no sender left, settles the last seconds and returns; its snapshot
 //!    sender goes with it, which ends the live display;
-//! 4. the final summary is built from the aggregator by the same function as every snapshot.
+//! 4. the final summary is built from the aggregator by the same function as every snapshot;
+//! 5. the control API, when a page is watching the run, answers until that page has fetched
+//!    the final statistics (a few seconds at most), so it shows the run's last seconds.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -144,11 +146,13 @@ pub async fn run_with(
         pools: config.pools.clone(),
     });
     drop(stats_tx);
-    let control = match config.control {
+    let (control, control_server) = match config.control {
         Some(addr) => {
-            Some(start_control(addr, &config, control_state.clone(), done_rx.clone()).await?)
+            let (addr, server) =
+                start_control(addr, &config, control_state.clone(), done_rx.clone()).await?;
+            (Some(addr), Some(server))
         }
-        None => None,
+        None => (None, None),
     };
     let _keys = (!config.quiet)
         .then(|| keys::listen(commands_tx.clone(), reload_tx.clone(), status_rx.clone()))
@@ -229,8 +233,12 @@ pub async fn run_with(
         .map(|s| serde_json::to_value(s.bot.stats()))
         .transpose()?;
     info.botapi = target.report();
+    let summary = summarize(&stats, info);
+    if let Some(server) = control_server {
+        let _ = server.await;
+    }
     Ok(Outcome {
-        summary: summarize(&stats, info),
+        summary,
         reason: end.reason,
         pool_exhausted: end.pool_exhausted,
         worker_panics: end.worker_panics,
@@ -408,14 +416,14 @@ fn start_reloader(
     })
 }
 
-/// The dashboard, control API and `/metrics` on `addr`, until `done` and the final statistics;
-/// returns the bound address.
+/// The dashboard, control API and `/metrics` on `addr`, until `done` and the final statistics
+/// (see `control::serve`); returns the bound address and the server's task.
 async fn start_control(
     addr: SocketAddr,
     config: &RunConfig,
     state: Arc<ControlState>,
     mut done: watch::Receiver<bool>,
-) -> anyhow::Result<SocketAddr> {
+) -> anyhow::Result<(SocketAddr, JoinHandle<std::io::Result<()>>)> {
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("--control: binding {addr}"))?;
@@ -424,8 +432,8 @@ async fn start_control(
         eprintln!("dashboard on http://{addr}/ (control API: /api/status, metrics: /metrics)");
     }
     let token = config.control_token.clone();
-    tokio::spawn(crate::control::serve(listener, state, token, async move {
+    let server = tokio::spawn(crate::control::serve(listener, state, token, async move {
         let _ = done.wait_for(|d| *d).await;
     }));
-    Ok(addr)
+    Ok((addr, server))
 }
