@@ -197,8 +197,10 @@ async fn stress_web_starts_resets_downloads_and_keeps_the_results() {
 
     // Reset: the counts start over and the history marks it, in the JSON too. (A worker's
     // second under way when the reset comes counts after it: enough requests come before.)
-    let before = wait_for(&base, "150 requests", |v| v["all"]["count"].as_u64() > Some(150))
-        .await["all"]["count"]
+    let before = wait_for(&base, "150 requests", |v| {
+        v["all"]["count"].as_u64() > Some(150)
+    })
+    .await["all"]["count"]
         .as_u64()
         .unwrap();
     let (code, _) = post(&base, "/api/reset", json!({})).await;
