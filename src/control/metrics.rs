@@ -5,8 +5,8 @@
 
 use std::fmt::Write;
 
-use crate::report::Percentiles;
 use crate::report::Summary;
+use crate::report::{BotApiReport, Percentiles};
 use crate::scheduler::SchedulerStatus;
 
 /// A label value, escaped as the format requires.
@@ -43,9 +43,57 @@ fn summary(out: &mut String, metric: &str, name: &str, l: &Percentiles, quantile
     let _ = writeln!(out, "{metric}_count{{name=\"{name}\"}} {}", l.count);
 }
 
-/// Renders the metrics.
-pub fn render(s: &Summary, status: &SchedulerStatus) -> String {
+/// The Bot API stand-in's counters: calls per method, errors, late and unattributed calls.
+fn botapi(out: &mut String, b: &BotApiReport) {
+    head(
+        out,
+        "stress_botapi_calls_total",
+        "counter",
+        "Calls the bot made to the Bot API stand-in, by method.",
+    );
+    for (method, n) in &b.calls {
+        let _ = writeln!(
+            out,
+            "stress_botapi_calls_total{{method=\"{}\"}} {n}",
+            label(method)
+        );
+    }
+    let counters = [
+        (
+            "errors",
+            "Calls the stand-in answered with an error.",
+            b.errors,
+        ),
+        (
+            "late_calls",
+            "Calls after the users stopped (during --drain).",
+            b.late_calls,
+        ),
+        (
+            "unattributed",
+            "Bot messages for chats no virtual user was in.",
+            b.unattributed,
+        ),
+    ];
+    for (name, help, n) in counters {
+        head(out, &format!("stress_botapi_{name}_total"), "counter", help);
+        let _ = writeln!(out, "stress_botapi_{name}_total {n}");
+    }
+    head(
+        out,
+        "stress_botapi_mode",
+        "gauge",
+        "1 for how the bot gets its updates (webhook, polling, target, demo).",
+    );
+    let _ = writeln!(out, "stress_botapi_mode{{mode=\"{}\"}} 1", label(&b.mode));
+}
+
+/// Renders the metrics; `bot_api` when a stand-in serves the bot.
+pub fn render(s: &Summary, status: &SchedulerStatus, bot_api: Option<&BotApiReport>) -> String {
     let mut out = String::new();
+    if let Some(b) = bot_api {
+        botapi(&mut out, b);
+    }
     head(&mut out, "stress_users", "gauge", "Virtual users running.");
     let _ = writeln!(out, "stress_users {}", status.users);
     head(

@@ -37,7 +37,7 @@ use board::{Shown, state_word, view};
 use input::Refusal;
 pub use input::StartRequest;
 
-use crate::report::{ReloadEvent, Snapshot, Summary};
+use crate::report::{BotApiReport, ReloadEvent, Snapshot, Summary};
 use crate::scheduler::{SchedulerCmd, SchedulerStatus};
 use crate::script::ClassTable;
 use crate::stats::aggregate::StatsMsg;
@@ -53,6 +53,8 @@ pub struct ControlState {
     pub snapshot: watch::Receiver<Snapshot>,
     pub table: Arc<ClassTable>,
     pub pools: TierPools,
+    /// The Bot API stand-in's counts, for `/metrics`.
+    pub botapi: Option<BotApiProbe>,
 }
 
 impl std::fmt::Debug for ControlState {
@@ -60,6 +62,20 @@ impl std::fmt::Debug for ControlState {
         f.debug_struct("ControlState")
             .field("status", &*self.status.borrow())
             .finish_non_exhaustive()
+    }
+}
+
+/// Reads what the Bot API stand-in saw of the bot, while the run goes on.
+#[derive(Debug, Clone)]
+pub struct BotApiProbe {
+    pub api: Arc<crate::botapi::BotApi>,
+    pub mode: &'static str,
+    pub ready_after: Option<std::time::Duration>,
+}
+
+impl BotApiProbe {
+    pub fn report(&self) -> BotApiReport {
+        crate::botapi::delivery::report(&self.api, self.mode, self.ready_after)
     }
 }
 
@@ -395,17 +411,24 @@ async fn start(State(board): State<Shared>, body: axum::body::Bytes) -> Response
 }
 
 async fn prometheus(State(board): State<Shared>) -> Response {
-    let (summary, status) = match board.shown() {
+    let (summary, status, botapi) = match board.shown() {
         Shown::Live(state) | Shown::Ending(state) => (
             state.snapshot.borrow().summary.clone(),
             state.status.borrow().clone(),
+            state.botapi.as_ref().map(BotApiProbe::report),
         ),
-        Shown::Done(f) => (Arc::new(f.summary.clone()), SchedulerStatus::default()),
-        Shown::Idle(_) | Shown::Starting => {
-            (Arc::new(Summary::default()), SchedulerStatus::default())
-        }
+        Shown::Done(f) => (
+            Arc::new(f.summary.clone()),
+            SchedulerStatus::default(),
+            f.summary.botapi.clone(),
+        ),
+        Shown::Idle(_) | Shown::Starting => (
+            Arc::new(Summary::default()),
+            SchedulerStatus::default(),
+            None,
+        ),
     };
-    let text = metrics::render(&summary, &status);
+    let text = metrics::render(&summary, &status, botapi.as_ref());
     (
         [(
             header::CONTENT_TYPE,

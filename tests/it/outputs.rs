@@ -225,6 +225,16 @@ async fn metrics_parse_as_prometheus_text() {
         .expect("a users gauge");
     assert!(matches!(users.value, prometheus_parse::Value::Gauge(n) if n == 5.0));
     assert!(parsed.docs.contains_key("stress_checks_total"));
+    // The stand-in's own counts, live: the demo bot's replies went through it.
+    let calls = parsed
+        .samples
+        .iter()
+        .find(|s| {
+            s.metric == "stress_botapi_calls_total" && s.labels.get("method") == Some("sendMessage")
+        })
+        .unwrap_or_else(|| panic!("no stand-in call counter\n{scrape}"));
+    assert!(matches!(calls.value, prometheus_parse::Value::Counter(n) if n > 0.0));
+    assert!(parsed.docs.contains_key("stress_botapi_late_calls_total"));
     reqwest::Client::new()
         .post(format!("{base}/api/stop"))
         .json(&serde_json::json!({}))

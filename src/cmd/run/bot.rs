@@ -13,8 +13,10 @@ use tokio::sync::watch;
 use crate::botapi::delivery::{self, BotMode};
 use crate::botapi::{ApiConfig, BotApi, ReplyHub};
 use crate::config::{ConfigError, TargetChoice};
+use crate::control::BotApiProbe;
 use crate::harness::LocalStack;
 use crate::report::BotApiReport;
+use crate::telegram::TierPools;
 use crate::transport::{HttpTarget, Secret};
 
 /// How updates reach the bot.
@@ -53,13 +55,36 @@ impl Target {
             .then(|| delivery::report(&self.api, self.mode, self.ready_after))
     }
 
+    /// How the control API's `/metrics` reads the stand-in's counts live, when there are any.
+    pub fn botapi_probe(&self) -> Option<BotApiProbe> {
+        self.reports_botapi().then(|| BotApiProbe {
+            api: self.api.clone(),
+            mode: self.mode,
+            ready_after: self.ready_after,
+        })
+    }
+
     /// Without a stand-in of its own, a `--target` has nothing to report.
     fn reports_botapi(&self) -> bool {
         self.mode != "target" || self.serves_external_bot
     }
 }
 
-pub(super) async fn start(choice: &TargetChoice, quiet: bool) -> anyhow::Result<Target> {
+/// A stand-in for a bot of the user's, which knows the run's test users (getChatMember calls
+/// them members).
+fn stand_in(pools: &TierPools) -> Arc<BotApi> {
+    let config = ApiConfig {
+        pools: pools.clone(),
+        ..ApiConfig::default()
+    };
+    Arc::new(BotApi::new(config, ReplyHub::default()))
+}
+
+pub(super) async fn start(
+    choice: &TargetChoice,
+    pools: &TierPools,
+    quiet: bool,
+) -> anyhow::Result<Target> {
     let (stop, stop_rx) = watch::channel(false);
     match choice {
         TargetChoice::Demo(config) => {
@@ -102,7 +127,7 @@ pub(super) async fn start(choice: &TargetChoice, quiet: bool) -> anyhow::Result<
                     flag: "--target",
                     message: e,
                 })?;
-            let api = Arc::new(BotApi::new(ApiConfig::default(), ReplyHub::default()));
+            let api = stand_in(pools);
             let mut describe = url.clone();
             if let Some(addr) = botapi_listen {
                 let addr = serve_stand_in(*addr, &api, stop_rx).await?;
@@ -134,7 +159,7 @@ pub(super) async fn start(choice: &TargetChoice, quiet: bool) -> anyhow::Result<
             secret,
             trust,
         } => {
-            let api = Arc::new(BotApi::new(ApiConfig::default(), ReplyHub::default()));
+            let api = stand_in(pools);
             let began = Instant::now();
             let addr = serve_stand_in(*botapi_listen, &api, stop_rx).await?;
             if !quiet {

@@ -98,7 +98,7 @@ pub async fn run_with(
     // A graceful stop (Ctrl-C) also ends the wait for an external bot to be ready.
     let mut graceful = std::pin::pin!(stop.graceful);
     let target = tokio::select! {
-        target = bot::start(&config.target, config.quiet) => target?,
+        target = bot::start(&config.target, &config.pools, config.quiet) => target?,
         _ = &mut graceful => anyhow::bail!("stopped while waiting for the bot to be ready"),
     };
     let table = Arc::new(ClassTable::new(&config.scripts));
@@ -144,6 +144,7 @@ pub async fn run_with(
         snapshot: snap_rx.clone(),
         table: table.clone(),
         pools: config.pools.clone(),
+        botapi: target.botapi_probe(),
     });
     drop(stats_tx);
     let (control, control_server) = match config.control {
