@@ -212,6 +212,20 @@ pub struct RunArgs {
     /// Length of the run, e.g. 30s, 5m, 1h.
     #[arg(help_heading = "Load", long, value_name = "DURATION")]
     pub run_time: Option<String>,
+    /// The open model: start this many tasks per second across the classes (by their weights),
+    /// whatever the bot does; a start that finds no free user is dropped and counted. Users
+    /// wait for no one between tasks. Turns any profile open (its run time still applies).
+    #[arg(help_heading = "Load", long, value_name = "PER_SECOND")]
+    pub arrival_rate: Option<f64>,
+    /// With --arrival-rate: the pool of users that take the starts, all started in the first
+    /// second. Default: the profile's peak users.
+    #[arg(
+        help_heading = "Load",
+        long,
+        value_name = "N",
+        requires = "arrival_rate"
+    )]
+    pub max_users: Option<u32>,
     /// Each user stops after this many tasks; the run ends when all have.
     #[arg(help_heading = "Load", long, value_name = "N")]
     pub iterations: Option<u64>,
@@ -348,7 +362,8 @@ pub struct RunArgs {
         default_value = "10s"
     )]
     pub checkpoint: String,
-    /// Write Locust's CSV files: PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv.
+    /// Write Locust's CSV files: PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv
+    /// (with our columns after Locust's), and PREFIX_tasks.csv.
     #[arg(help_heading = "Results", long, value_name = "PREFIX")]
     pub csv: Option<PathBuf>,
     /// Write a self-contained HTML report (charts inline, nothing fetched).

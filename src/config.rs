@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::cli::{DemoBotArgs, PoolArgs, RunArgs};
 use crate::demo_bot::{ApiEndpoint, BotLatency, DemoBotConfig, Faults};
 use crate::output::Format;
-use crate::profile::{Overrides, Profile, pool_capacity};
+use crate::profile::{Overrides, Profile, Stage, pool_capacity};
 use crate::script::{Limits, ScriptError, ScriptSet, WaitSpec};
 use crate::server::ServerTls;
 use crate::telegram::{Tier, TierPools};
@@ -130,6 +130,35 @@ fn trust(args: &RunArgs) -> Result<Trust, ConfigError> {
         Some(path) => Trust::from_pem_file(path).map_err(|e| bad("--ca-cert", e)),
         None => Ok(Trust::Any),
     }
+}
+
+/// With `--arrival-rate`, the profile becomes its pool of users (`--max-users`, else its peak),
+/// all started within the open model's warm-up, for its whole run time.
+fn open_model(profile: Profile, args: &RunArgs) -> Result<Profile, ConfigError> {
+    let Some(rate) = args.arrival_rate else {
+        return Ok(profile);
+    };
+    if !(rate.is_finite() && rate > 0.0 && rate <= 1e6) {
+        return Err(bad(
+            "--arrival-rate",
+            format!("{rate} starts per second is not between 0 and 1000000"),
+        ));
+    }
+    let users = args.max_users.unwrap_or_else(|| profile.peak_users());
+    if users == 0 {
+        return Err(bad("--max-users", "at least one user is needed"));
+    }
+    let warmup = crate::vu::OPEN_MODEL_WARMUP.as_secs_f64();
+    Ok(Profile {
+        name: format!("{} (open: {rate} starts/s)", profile.name),
+        stages: vec![Stage {
+            users,
+            // All within the first half of the warm-up.
+            spawn_rate: (f64::from(users) * 2.0 / warmup).max(1.0),
+            duration: profile.run_time(),
+        }],
+        thresholds: profile.thresholds.clone(),
+    })
 }
 
 /// `--reply-settle` for a bot of the user's.
@@ -289,6 +318,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
             };
             bad(flag, e)
         })?;
+    let profile = open_model(profile, args)?;
     let mut thresholds = Vec::new();
     for rule in &profile.thresholds {
         thresholds.push(
@@ -464,6 +494,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
             wait_override,
             iterations: args.iterations,
             state_limit,
+            arrival_rate: args.arrival_rate,
         },
         max_connections: args.max_connections,
         timeout,

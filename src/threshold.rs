@@ -2,12 +2,16 @@
 //! profile file's `thresholds = [...]`:
 //!
 //! - latency: `p50`, `p90`, `p95`, `p99`, `p999`, `max`, `avg`, `min` of every request, or of
-//!   one name with `{name=/help}`; `reply_p50` ... `reply_max` for the bot's reply latency. The
-//!   value takes `us`, `ms` (the default) or `s`: `p95<500ms`, `p99{name=/help}<0.2s`.
+//!   one name with `{name=/help}`; `reply_p50` ... `reply_max` for the bot's reply latency,
+//!   `queue_p50` ... for the part of the latency spent waiting for a connection, and
+//!   `task_p95{name=TASK}` for a task's duration (`name=Class.task` for one class's). The value
+//!   takes `us`, `ms` (the default) or `s`: `p95<500ms`, `p99{name=/help}<0.2s`.
 //! - `errors` (failed requests): a share with `%` (`errors<1%`) or a count (`errors<=3`).
 //! - `rps`: requests per second over the run (`rps>50`).
 //! - `checks`: the share of checks that passed (`checks>99%`), or one check with `{name=...}`.
 //! - `script_errors`: a count (`script_errors==0`).
+//! - `dropped`: task starts the open model dropped, a share of those due (`dropped<1%`) or a
+//!   count (`dropped==0`).
 //! - `coverage`: every one of the demo bot's 22 commands sent at least once, or every command
 //!   of a list: `coverage{commands=/help,/start}`.
 //!
@@ -81,10 +85,20 @@ impl Stat {
     }
 }
 
+/// Which latency a latency rule reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Of {
+    Request,
+    Reply,
+    Queue,
+    Task,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Metric {
-    Latency { stat: Stat, reply: bool },
+    Latency { stat: Stat, of: Of },
     Errors { share: bool },
+    Dropped { share: bool },
     Rps,
     Checks,
     ScriptErrors,
@@ -196,16 +210,24 @@ impl Threshold {
             Some((k, _)) => return Err(fail(format!("unknown selector `{k}` (use name=...)"))),
         };
         let percent = right.trim().strip_suffix('%');
-        let (metric, limit) = if let Some(stat) = Stat::parse(metric_name) {
-            (
-                Metric::Latency { stat, reply: false },
-                millis(right).map_err(fail)?,
-            )
-        } else if let Some(stat) = metric_name.strip_prefix("reply_").and_then(Stat::parse) {
-            (
-                Metric::Latency { stat, reply: true },
-                millis(right).map_err(fail)?,
-            )
+        let latency = [
+            ("", Of::Request),
+            ("reply_", Of::Reply),
+            ("queue_", Of::Queue),
+            ("task_", Of::Task),
+        ]
+        .into_iter()
+        .find_map(|(prefix, of)| {
+            let stat = Stat::parse(metric_name.strip_prefix(prefix)?)?;
+            Some((stat, of))
+        });
+        if latency.is_some_and(|(_, of)| of == Of::Task) && name.is_none() {
+            return Err(fail(
+                "a task's duration needs its name: task_p95{name=TASK}<2s".into(),
+            ));
+        }
+        let (metric, limit) = if let Some((stat, of)) = latency {
+            (Metric::Latency { stat, of }, millis(right).map_err(fail)?)
         } else {
             match metric_name {
                 "errors" => match percent {
@@ -215,6 +237,16 @@ impl Threshold {
                     ),
                     None => (
                         Metric::Errors { share: false },
+                        number(right).map_err(fail)?,
+                    ),
+                },
+                "dropped" => match percent {
+                    Some(p) => (
+                        Metric::Dropped { share: true },
+                        number(p).map_err(fail)? / 100.0,
+                    ),
+                    None => (
+                        Metric::Dropped { share: false },
                         number(right).map_err(fail)?,
                     ),
                 },
@@ -228,7 +260,8 @@ impl Threshold {
                 other => {
                     return Err(fail(format!(
                         "unknown metric `{other}` (p50, p90, p95, p99, p999, max, avg, min, \
-                         reply_p95 ..., errors, rps, checks, script_errors, coverage)"
+                         reply_p95 ..., queue_p95 ..., task_p95{{name=...}} ..., errors, dropped, \
+                         rps, checks, script_errors, coverage)"
                     )));
                 }
             }
@@ -240,6 +273,29 @@ impl Threshold {
             op,
             limit,
         })
+    }
+
+    /// The duration of the task the rule names (`task` in any class, the first with calls, or
+    /// `Class.task`).
+    fn task(&self, s: &Summary) -> Option<Percentiles> {
+        let name = self.name.as_deref()?;
+        let (class, task) = match name.split_once('.') {
+            Some((c, t)) => (Some(c), t),
+            None => (None, name),
+        };
+        let mut found = s
+            .classes
+            .iter()
+            .filter(|c| class.is_none_or(|n| c.name == n))
+            .flat_map(|c| c.tasks.iter().filter(|t| t.name == task));
+        let first = found.next()?;
+        Some(
+            std::iter::once(first)
+                .chain(found)
+                .find(|t| t.count > 0)
+                .unwrap_or(first)
+                .duration_ms,
+        )
     }
 
     /// Checks the rule against a result.
@@ -254,13 +310,19 @@ impl Threshold {
             .as_ref()
             .map(|n| s.requests.iter().find(|r| &r.name == n));
         match &self.metric {
-            Metric::Latency { stat, reply } => {
-                let latency = match (row, reply) {
+            Metric::Latency { stat, of } => {
+                let latency = match (row, of) {
+                    (_, Of::Task) => match self.task(s) {
+                        Some(d) => Some(d),
+                        None => return verdict(false, "no such task".into()),
+                    },
                     (Some(None), _) => return verdict(false, "no such request".into()),
-                    (Some(Some(r)), false) => Some(r.latency_ms),
-                    (Some(Some(r)), true) => r.reply_ms,
-                    (None, false) => Some(s.totals.latency_ms),
-                    (None, true) => s.totals.reply_ms,
+                    (Some(Some(r)), Of::Request) => Some(r.latency_ms),
+                    (Some(Some(r)), Of::Reply) => r.reply_ms,
+                    (Some(Some(r)), Of::Queue) => r.queue_ms,
+                    (None, Of::Request) => Some(s.totals.latency_ms),
+                    (None, Of::Reply) => s.totals.reply_ms,
+                    (None, Of::Queue) => s.totals.queue_ms,
                 };
                 match latency.filter(|l| l.count > 0) {
                     Some(l) => {
@@ -285,6 +347,23 @@ impl Threshold {
                     verdict(self.op.holds(v, self.limit), format!("{:.2}%", v * 100.0))
                 } else {
                     verdict(self.op.holds(failed as f64, self.limit), failed.to_string())
+                }
+            }
+            Metric::Dropped { share } => {
+                let dropped = s.totals.dropped_iterations;
+                let due = s.totals.tasks + dropped;
+                if *share {
+                    let v = if due == 0 {
+                        0.0
+                    } else {
+                        dropped as f64 / due as f64
+                    };
+                    verdict(self.op.holds(v, self.limit), format!("{:.2}%", v * 100.0))
+                } else {
+                    verdict(
+                        self.op.holds(dropped as f64, self.limit),
+                        dropped.to_string(),
+                    )
                 }
             }
             Metric::Rps => {
@@ -364,6 +443,11 @@ mod tests {
             "checks{name=message accepted}>=100%",
             "script_errors==0",
             "reply_p95<1s",
+            "queue_p95<50ms",
+            "dropped<1%",
+            "dropped==0",
+            "task_p95{name=translate}<2s",
+            "task_max{name=PowerUser.translate}<5s",
             "coverage",
             "coverage{commands=/help,/start}",
         ] {
@@ -380,9 +464,34 @@ mod tests {
             ("p95{route=/x}<1ms", "selector"),
             ("p95{name=/x<1ms", "closing"),
             ("coverage{names=/a}", "coverage"),
+            ("task_p95<1s", "needs its name"),
         ] {
             let e = Threshold::parse(bad).unwrap_err();
             assert!(e.contains(says) && e.contains(bad), "{bad}: {e}");
         }
+    }
+
+    #[tokio::test]
+    async fn queue_and_task_rules_read_their_own_figures() {
+        let s = crate::output::sample_summary().await;
+        let v = |rule: &str| Threshold::parse(rule).unwrap().evaluate(&s);
+        let queue = s.totals.queue_ms.expect("the sample queued");
+        assert!(v(&format!("queue_p95<={}ms", queue.p95)).passed);
+        assert!(!v(&format!("queue_p95<{}ms", queue.p95)).passed);
+        let browse = s.classes[0].tasks[0].duration_ms;
+        assert!(v(&format!("task_p95{{name=browse}}<={}ms", browse.p95)).passed);
+        assert!(
+            v(&format!(
+                "task_p95{{name=GuestUser.browse}}<={}ms",
+                browse.p95
+            ))
+            .passed
+        );
+        assert!(!v(&format!("task_max{{name=browse}}<{}ms", browse.max)).passed);
+        let missing = v("task_p95{name=nowhere}<1s");
+        assert_eq!(
+            (missing.passed, missing.observed.as_str()),
+            (false, "no such task")
+        );
     }
 }

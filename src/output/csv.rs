@@ -1,6 +1,6 @@
 //! Locust's CSV files, column for column (`--csv PREFIX`): `PREFIX_stats.csv`,
 //! `PREFIX_stats_history.csv` and `PREFIX_failures.csv`, so tooling written for Locust reads
-//! them. Every request is a webhook POST, so `Type` is `POST` (and empty on the Aggregated
+//! them (`_stats.csv` adds its own columns after Locust's); and our `PREFIX_tasks.csv`. Every request is a webhook POST, so `Type` is `POST` (and empty on the Aggregated
 //! row, as Locust writes it). Times are milliseconds; the history's percentiles are over the
 //! last ten seconds, as Locust's "current" percentiles are, and `N/A` when that window is empty.
 
@@ -106,8 +106,33 @@ fn stats_row(kind: &str, r: &RequestRow, secs: f64) -> Vec<String> {
         num(per_second(r.failures, secs)),
     ];
     row.extend(percentiles(l));
+    // Our own columns, after Locust's.
+    let p = |x: &Option<Percentiles>, f: fn(&Percentiles) -> f64| {
+        x.as_ref().map_or(String::new(), |x| num(f(x)))
+    };
+    row.extend([
+        p(&r.queue_ms, |x| x.p50),
+        p(&r.queue_ms, |x| x.p95),
+        p(&r.service_ms, |x| x.p50),
+        p(&r.service_ms, |x| x.p95),
+        p(&r.reply_ms, |x| x.p50),
+        p(&r.reply_ms, |x| x.p95),
+        p(&r.last_reply_ms, |x| x.p95),
+    ]);
     row
 }
+
+/// Columns `_stats.csv` adds after Locust's: the latency's queue and service parts, and the
+/// bot's reply times (empty where there is none).
+pub const STATS_OWN_COLUMNS: [&str; 7] = [
+    "Queue 50%",
+    "Queue 95%",
+    "Service 50%",
+    "Service 95%",
+    "Reply 50%",
+    "Reply 95%",
+    "Last Reply 95%",
+];
 
 fn render(header: &[&str], rows: Vec<Vec<String>>) -> anyhow::Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -128,7 +153,12 @@ pub fn stats(s: &Summary) -> anyhow::Result<Vec<u8>> {
     if let Some(all) = &s.aggregated {
         rows.push(stats_row("", all, s.duration_s));
     }
-    render(&STATS_COLUMNS, rows)
+    let header: Vec<&str> = STATS_COLUMNS
+        .iter()
+        .chain(&STATS_OWN_COLUMNS)
+        .copied()
+        .collect();
+    render(&header, rows)
 }
 
 /// `_stats_history.csv`: an Aggregated row per second.
@@ -189,8 +219,52 @@ pub fn failures(s: &Summary) -> anyhow::Result<Vec<u8>> {
     render(&FAILURES_COLUMNS, rows)
 }
 
-/// The three files' paths for a prefix.
-pub fn paths(prefix: &Path) -> [PathBuf; 3] {
+/// `_tasks.csv` (ours, not Locust's): a row per class and task, with its share and how long
+/// its calls took (from the task's start to its end, waits inside it included).
+pub fn tasks(s: &Summary) -> anyhow::Result<Vec<u8>> {
+    let rows = s
+        .classes
+        .iter()
+        .flat_map(|c| {
+            c.tasks.iter().map(|t| {
+                let d = &t.duration_ms;
+                vec![
+                    c.name.clone(),
+                    t.name.clone(),
+                    t.weight.to_string(),
+                    num(t.expected_share),
+                    t.count.to_string(),
+                    num(t.observed_share),
+                    t.errors.to_string(),
+                    num(d.mean),
+                    num(d.p50),
+                    num(d.p95),
+                    num(d.p99),
+                    num(d.max),
+                ]
+            })
+        })
+        .collect();
+    render(&TASKS_COLUMNS, rows)
+}
+
+pub const TASKS_COLUMNS: [&str; 12] = [
+    "Class",
+    "Task",
+    "Weight",
+    "Expected Share",
+    "Calls",
+    "Observed Share",
+    "Script Errors",
+    "Average Duration",
+    "50%",
+    "95%",
+    "99%",
+    "100%",
+];
+
+/// The files' paths for a prefix: Locust's three, then ours.
+pub fn paths(prefix: &Path) -> [PathBuf; 4] {
     let with = |suffix: &str| {
         let mut p = prefix.as_os_str().to_owned();
         p.push(suffix);
@@ -200,17 +274,18 @@ pub fn paths(prefix: &Path) -> [PathBuf; 3] {
         with("_stats.csv"),
         with("_stats_history.csv"),
         with("_failures.csv"),
+        with("_tasks.csv"),
     ]
 }
 
-/// Writes the three files.
-/// The three files and their contents.
+/// The files and their contents.
 pub fn files(s: &Summary, prefix: &Path) -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>> {
-    let [stats_path, history_path, failures_path] = paths(prefix);
+    let [stats_path, history_path, failures_path, tasks_path] = paths(prefix);
     Ok(vec![
         (stats_path, stats(s)?),
         (history_path, history(s)?),
         (failures_path, failures(s)?),
+        (tasks_path, tasks(s)?),
     ])
 }
 
@@ -226,5 +301,6 @@ mod tests {
         insta::assert_snapshot!("stats", text(super::stats(&s)));
         insta::assert_snapshot!("history", text(super::history(&s)));
         insta::assert_snapshot!("failures", text(super::failures(&s)));
+        insta::assert_snapshot!("tasks", text(super::tasks(&s)));
     }
 }

@@ -64,7 +64,9 @@ pub(crate) async fn sample_summary() -> Summary {
         let mut r = Recorder::default();
         for i in 0..10 {
             let ms = Duration::from_millis(2 + i);
-            r.request("/help", ms, None, 120);
+            // Every third /help waited for a connection.
+            let queued = Duration::from_millis(3 * u64::from(i % 3 == 0));
+            r.served("/help", queued, ms, None, 120);
             r.reply("/help", ReplyOutcome::After(ms + Duration::from_millis(1)));
             let second_reply = (i % 2 == 0).then(|| ms + Duration::from_millis(5));
             let last = second_reply.unwrap_or(ms + Duration::from_millis(1));

@@ -128,10 +128,20 @@ pub fn render(s: &Summary) -> String {
 
     let _ = writeln!(
         out,
-        "\n{:<22} {:<10} {:>6} {:>9} {:>7} {:>9} {:>10}",
-        "Class / task", "Tier", "Weight", "Expected", "Users", "Observed", "Calls"
+        "\n{:<22} {:<10} {:>6} {:>9} {:>7} {:>9} {:>10} | {:>8} {:>8} {:>8} {:>8}",
+        "Class / task",
+        "Tier",
+        "Weight",
+        "Expected",
+        "Users",
+        "Observed",
+        "Calls",
+        "Med",
+        "p95",
+        "p99",
+        "Max"
     );
-    let _ = writeln!(out, "{}", "-".repeat(80));
+    let _ = writeln!(out, "{}", "-".repeat(116));
     for c in &s.classes {
         let _ = writeln!(
             out,
@@ -150,18 +160,27 @@ pub fn render(s: &Summary) -> String {
             } else {
                 String::new()
             };
+            let d = &task.duration_ms;
             let _ = writeln!(
                 out,
-                "  {:<31} {:>6} {:>8.1}% {:>7} {:>8.1}% {:>10}{errors}",
+                "  {:<31} {:>6} {:>8.1}% {:>7} {:>8.1}% {:>10} | {:>8.1} {:>8.1} {:>8.1} {:>8.1}{errors}",
                 task.name,
                 task.weight,
                 task.expected_share * 100.0,
                 "",
                 task.observed_share * 100.0,
                 task.count,
+                d.p50,
+                d.p95,
+                d.p99,
+                d.max,
             );
         }
     }
+    let _ = writeln!(
+        out,
+        "(task times in ms, from a task's start to its end, its waits and sends included)"
+    );
     if !s.checks.is_empty() {
         let _ = writeln!(
             out,
@@ -206,6 +225,25 @@ pub fn render(s: &Summary) -> String {
         "\n{} requests in {:.1} s ({:.1}/s), {} failed; {} tasks, {} script errors; seed {}",
         t.requests, s.duration_s, t.rps, t.failures, t.tasks, t.script_errors, s.seed
     );
+    if t.dropped_iterations > 0 || s.profile.name.contains("(open:") {
+        let due = t.tasks + t.dropped_iterations;
+        let _ = writeln!(
+            out,
+            "open model: {} task starts due, {} dropped ({:.2}%) for want of a free user (raise --max-users)",
+            due,
+            t.dropped_iterations,
+            pct(t.dropped_iterations, due)
+        );
+    }
+    if let (Some(q), Some(sv)) = (&t.queue_ms, &t.service_ms)
+        && q.p95 >= 0.1
+    {
+        let _ = writeln!(
+            out,
+            "latency = queue + service: queued for a connection p50 {:.1} ms, p95 {:.1} ms; the network and the bot p50 {:.1} ms, p95 {:.1} ms",
+            q.p50, q.p95, sv.p50, sv.p95
+        );
+    }
     if t.replies > 0 {
         let _ = write!(
             out,

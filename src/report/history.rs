@@ -21,6 +21,9 @@ pub struct HistoryPoint {
     /// Reply latency p95, when replies were awaited.
     pub reply_p95_ms: Option<f64>,
     pub tasks: u64,
+    /// Task starts the open model dropped for want of a free user.
+    #[serde(default)]
+    pub dropped: u64,
     pub script_errors: u64,
     /// The script version a reload published during this second, if one did.
     pub reload: Option<u64>,
@@ -70,6 +73,7 @@ impl Mergeable for HistoryPoint {
         self.p99_ms = self.p99_ms.max(later.p99_ms);
         self.reply_p95_ms = worst(self.reply_p95_ms, later.reply_p95_ms);
         self.tasks += later.tasks;
+        self.dropped += later.dropped;
         self.script_errors += later.script_errors;
         self.reload = later.reload.or(self.reload);
         self.reset |= later.reset;

@@ -29,6 +29,12 @@ pub struct Totals {
     pub failures: u64,
     pub rps: f64,
     pub latency_ms: Percentiles,
+    /// Of `latency_ms`: waiting for a connection (`--max-connections`, the bot's
+    /// max_connections; for a polling bot, for its getUpdates), and the network and the bot.
+    #[serde(default)]
+    pub queue_ms: Option<Percentiles>,
+    #[serde(default)]
+    pub service_ms: Option<Percentiles>,
     /// Requests answered by a reply (with the stand-in on), and those whose reply never came.
     pub replies: u64,
     pub no_reply: u64,
@@ -51,6 +57,9 @@ pub struct Totals {
     pub checks_failed: u64,
     /// Users still in a task at the end of `--stop-timeout`.
     pub abandoned_users: u64,
+    /// The open model (`--arrival-rate`): task starts due but dropped, no user being free.
+    #[serde(default)]
+    pub dropped_iterations: u64,
     /// How late users woke from their waits, when they waited.
     pub wait_lateness_ms: Option<Percentiles>,
 }
@@ -65,6 +74,12 @@ pub struct RequestRow {
     pub failures_by_kind: BTreeMap<String, u64>,
     pub rps: f64,
     pub latency_ms: Percentiles,
+    /// Of `latency_ms`: waiting for a connection (`--max-connections`, the bot's
+    /// max_connections; for a polling bot, for its getUpdates), and the network and the bot.
+    #[serde(default)]
+    pub queue_ms: Option<Percentiles>,
+    #[serde(default)]
+    pub service_ms: Option<Percentiles>,
     pub replies: u64,
     pub no_reply: u64,
     pub reply_ms: Option<Percentiles>,
@@ -111,6 +126,9 @@ pub struct ClassRow {
     /// two runs when each user sent the same requests in the same order.
     pub sequence_digest: String,
     pub tasks: Vec<TaskRow>,
+    /// Task starts of this class the open model dropped.
+    #[serde(default)]
+    pub dropped_iterations: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

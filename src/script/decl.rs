@@ -15,14 +15,25 @@ pub enum WaitSpec {
     Constant(f64),
     /// Uniform between the two, in seconds.
     Between(f64, f64),
+    /// Each task starts this many seconds after the previous one started (Locust's
+    /// `constant_pacing`); a task that took longer is followed at once.
+    Pacing(f64),
+    /// This many tasks per second per user: pacing of 1/n seconds (Locust's
+    /// `constant_throughput`).
+    Throughput(f64),
 }
 
 impl WaitSpec {
-    pub fn sample(&self, rng: &mut impl Rng) -> Duration {
+    /// The pause after a task that took `took`.
+    pub fn after(&self, took: Duration, rng: &mut impl Rng) -> Duration {
         let secs = match *self {
             WaitSpec::Constant(s) => s,
             WaitSpec::Between(a, b) if b > a => rng.random_range(a..=b),
             WaitSpec::Between(a, _) => a,
+            WaitSpec::Pacing(s) => return Duration::from_secs_f64(s).saturating_sub(took),
+            WaitSpec::Throughput(n) => {
+                return Duration::from_secs_f64(1.0 / n).saturating_sub(took);
+            }
         };
         Duration::from_secs_f64(secs)
     }
@@ -47,9 +58,18 @@ impl WaitSpec {
         match *self {
             WaitSpec::Constant(s) if ok(s) => Ok(()),
             WaitSpec::Between(a, b) if ok(a) && ok(b) && a <= b => Ok(()),
+            WaitSpec::Pacing(s) if ok(s) => Ok(()),
+            // From one task a day to a million a second.
+            WaitSpec::Throughput(n) if n.is_finite() && (1.0 / 86_400.0..=1e6).contains(&n) => {
+                Ok(())
+            }
             WaitSpec::Constant(s) => Err(format!("wait of {s} s is not between 0 and 86400")),
             WaitSpec::Between(a, b) => Err(format!(
                 "between({a}, {b}) needs 0 <= a <= b <= 86400 seconds"
+            )),
+            WaitSpec::Pacing(s) => Err(format!("pacing({s}) needs 0 to 86400 seconds")),
+            WaitSpec::Throughput(n) => Err(format!(
+                "throughput({n}) needs between one task a day (0.0000116) and 1000000 a second"
             )),
         }
     }
@@ -60,6 +80,8 @@ impl std::fmt::Display for WaitSpec {
         match self {
             WaitSpec::Constant(s) => write!(f, "{s} s"),
             WaitSpec::Between(a, b) => write!(f, "{a}–{b} s"),
+            WaitSpec::Pacing(s) => write!(f, "a task every {s} s"),
+            WaitSpec::Throughput(n) => write!(f, "{n} tasks/s"),
         }
     }
 }
@@ -103,6 +125,35 @@ pub(crate) fn constant(ctx: NativeCallContext, s: Dynamic) -> Result<WaitSpec, B
     spec.check()
         .map_err(|e| runtime_error(e, ctx.call_position()))?;
     Ok(spec)
+}
+
+/// `pacing(s)` and `throughput(n)` in a script.
+fn paced(
+    ctx: &NativeCallContext,
+    v: &Dynamic,
+    what: &str,
+    make: fn(f64) -> WaitSpec,
+) -> Result<WaitSpec, Box<EvalAltResult>> {
+    let spec = make(
+        number(v)
+            .ok_or_else(|| runtime_error(format!("{what} takes a number"), ctx.call_position()))?,
+    );
+    spec.check()
+        .map_err(|e| runtime_error(e, ctx.call_position()))?;
+    Ok(spec)
+}
+
+/// `pacing(s)` in a script: a task every `s` seconds, from start to start.
+pub(crate) fn pacing(ctx: NativeCallContext, s: Dynamic) -> Result<WaitSpec, Box<EvalAltResult>> {
+    paced(&ctx, &s, "pacing(s)", WaitSpec::Pacing)
+}
+
+/// `throughput(n)` in a script: `n` tasks a second.
+pub(crate) fn throughput(
+    ctx: NativeCallContext,
+    n: Dynamic,
+) -> Result<WaitSpec, Box<EvalAltResult>> {
+    paced(&ctx, &n, "throughput(n)", WaitSpec::Throughput)
 }
 
 /// A user class as its script declares it.
@@ -352,9 +403,22 @@ mod tests {
         let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
         use rand::SeedableRng;
         for _ in 0..100 {
-            let d = WaitSpec::Between(1.0, 2.0).sample(&mut rng);
+            let d = WaitSpec::Between(1.0, 2.0).after(Duration::ZERO, &mut rng);
             assert!((1.0..=2.0).contains(&d.as_secs_f64()));
         }
+    }
+
+    #[test]
+    fn pacing_counts_from_the_start_of_the_last_task() {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        use rand::SeedableRng;
+        let ms = Duration::from_millis;
+        assert_eq!(WaitSpec::Pacing(2.0).after(ms(500), &mut rng), ms(1500));
+        assert_eq!(WaitSpec::Pacing(2.0).after(ms(2500), &mut rng), ms(0));
+        assert_eq!(WaitSpec::Throughput(4.0).after(ms(100), &mut rng), ms(150));
+        assert_eq!(WaitSpec::Constant(1.0).after(ms(900), &mut rng), ms(1000));
+        assert!(WaitSpec::Throughput(0.0).check().is_err());
+        assert!(WaitSpec::Pacing(-1.0).check().is_err());
     }
 
     #[test]

@@ -161,7 +161,7 @@ type Res<T> = Result<T, Box<EvalAltResult>>;
 
 fn seconds(ctx: &NativeCallContext, v: &Dynamic) -> Res<Duration> {
     if let Some(spec) = v.clone().try_cast::<WaitSpec>() {
-        return with_host(ctx, |h| Ok(spec.sample(h.rng())));
+        return with_host(ctx, |h| Ok(spec.after(Duration::ZERO, h.rng())));
     }
     let s = v
         .as_float()
@@ -199,6 +199,8 @@ pub(crate) fn register(engine: &mut Engine) {
     engine.register_type_with_name::<WaitSpec>("Wait");
     engine.register_fn("between", between);
     engine.register_fn("constant", constant);
+    engine.register_fn("pacing", super::decl::pacing);
+    engine.register_fn("throughput", super::decl::throughput);
 
     engine.register_fn("send_text", |ctx: NativeCallContext, text: &str| {
         let site = Site::of(&ctx);

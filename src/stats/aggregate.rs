@@ -317,6 +317,7 @@ impl Aggregator {
                 p99_ms: lat.p99,
                 reply_p95_ms: (!all.reply.is_empty()).then(|| Percentiles::of(&all.reply).p95),
                 tasks,
+                dropped: interval.dropped.values().sum(),
                 script_errors: interval.errors.values().sum(),
                 reload: self.reload_marks.remove(&t),
                 reset: self.reset_marks.remove(&t),

@@ -24,6 +24,10 @@ pub struct RequestStats {
     pub reply: Histogram<u64>,
     /// Requests whose reply was awaited and did not come in time.
     pub no_reply: u64,
+    /// Of `latency`: waiting for a connection (or a polling bot's fetch), and the rest (the
+    /// network and the bot).
+    pub queue: Histogram<u64>,
+    pub service: Histogram<u64>,
     /// Time from the send to the bot's last reply to it, when one came.
     pub last_reply: Histogram<u64>,
     /// Replies credited to these requests (a bot may send several per update).
@@ -46,6 +50,8 @@ impl Default for RequestStats {
             failures: [0; ErrorKind::ALL.len()],
             reply: hist::new(),
             no_reply: 0,
+            queue: hist::new(),
+            service: hist::new(),
             last_reply: hist::new(),
             reply_messages: 0,
             late_replies: 0,
@@ -72,6 +78,8 @@ impl RequestStats {
             *a += b;
         }
         self.no_reply += other.no_reply;
+        hist::merge(&mut self.queue, &other.queue);
+        hist::merge(&mut self.service, &other.service);
         hist::merge(&mut self.last_reply, &other.last_reply);
         self.reply_messages += other.reply_messages;
         self.late_replies += other.late_replies;
@@ -159,6 +167,8 @@ pub struct Interval {
     pub logs: Vec<LogLine>,
     /// Lines past a call site's rate or the interval's room: counted, not kept.
     pub logs_suppressed: u64,
+    /// Task starts the open model (`--arrival-rate`) dropped for want of a free user, by class.
+    pub dropped: ByName<u64>,
 }
 
 /// Lines one call site (`file:line:col`) may log per second; past it they are counted only,
@@ -189,10 +199,14 @@ impl Interval {
             && self.logs.is_empty()
             && self.logs_suppressed == 0
             && self.failures.is_empty()
+            && self.dropped.is_empty()
     }
 
     /// Adds `other` into `self`.
     pub fn merge(&mut self, other: &Interval) {
+        for (class, n) in &other.dropped {
+            *self.dropped.entry(class.clone()).or_default() += n;
+        }
         for (name, r) in &other.requests {
             self.requests.entry(name.clone()).or_default().merge(r);
         }
@@ -358,6 +372,27 @@ impl Recorder {
         entry.1 = message;
     }
 
+    /// [`request`](Self::request) for a request that was sent: its latency is what the user
+    /// waited, `queued` for a connection and then `service` (the network and the bot), each
+    /// also kept on its own.
+    pub fn served(
+        &mut self,
+        name: &str,
+        queued: Duration,
+        service: Duration,
+        error: Option<ErrorKind>,
+        bytes: u64,
+    ) {
+        let r = entry(&mut self.current.requests, name);
+        hist::record(&mut r.latency, queued + service);
+        hist::record(&mut r.queue, queued);
+        hist::record(&mut r.service, service);
+        r.bytes += bytes;
+        if let Some(kind) = error {
+            r.failures[kind.index()] += 1;
+        }
+    }
+
     /// A request the host refused to send.
     pub fn refused(&mut self, name: &str) {
         let r = entry(&mut self.current.requests, name);
@@ -410,6 +445,11 @@ impl Recorder {
         if failed {
             t.errors += 1;
         }
+    }
+
+    /// A task start of `class` the open model dropped: no user of the class was free.
+    pub fn dropped(&mut self, class: &str) {
+        *entry(&mut self.current.dropped, class) += 1;
     }
 
     /// A wait that ended `late` after it was due.

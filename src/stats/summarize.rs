@@ -65,6 +65,8 @@ pub(crate) fn request_row(name: &str, r: &RequestStats, secs: f64) -> RequestRow
             .collect(),
         rps: per_second(r.count(), secs),
         latency_ms: Percentiles::of(&r.latency),
+        queue_ms: (!r.queue.is_empty()).then(|| Percentiles::of(&r.queue)),
+        service_ms: (!r.service.is_empty()).then(|| Percentiles::of(&r.service)),
         replies: r.reply.len(),
         no_reply: r.no_reply,
         reply_ms: (!r.reply.is_empty()).then(|| Percentiles::of(&r.reply)),
@@ -160,6 +162,12 @@ pub fn summarize(agg: &Aggregator, info: RunInfo) -> Summary {
                 iterations: runs.iterations,
                 sequence_digest: format!("{:016x}", runs.digest),
                 tasks,
+                dropped_iterations: agg
+                    .totals
+                    .dropped
+                    .get(c.name.as_str())
+                    .copied()
+                    .unwrap_or(0),
             }
         })
         .collect();
@@ -180,6 +188,8 @@ pub fn summarize(agg: &Aggregator, info: RunInfo) -> Summary {
         failures: all.failed(),
         rps: per_second(all.count(), secs),
         latency_ms: Percentiles::of(&all.latency),
+        queue_ms: (!all.queue.is_empty()).then(|| Percentiles::of(&all.queue)),
+        service_ms: (!all.service.is_empty()).then(|| Percentiles::of(&all.service)),
         replies: all.reply.len(),
         no_reply: all.no_reply,
         reply_ms: (!all.reply.is_empty()).then(|| Percentiles::of(&all.reply)),
@@ -192,6 +202,7 @@ pub fn summarize(agg: &Aggregator, info: RunInfo) -> Summary {
         checks_passed: checks.iter().map(|c| c.passed).sum(),
         checks_failed: checks.iter().map(|c| c.failed).sum(),
         abandoned_users: info.abandoned_users,
+        dropped_iterations: agg.totals.dropped.values().sum(),
         wait_lateness_ms: agg.totals.lateness.as_ref().map(Percentiles::of),
     };
     Summary {

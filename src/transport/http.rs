@@ -276,21 +276,28 @@ impl HttpTransport {
     pub async fn post(&self, body: Bytes) -> Posted {
         // try_acquire first: a free permit is taken with one CAS, without the Acquire future's
         // bookkeeping. A free permit in the count means nobody is queued (released permits go
-        // to waiters first), so this never jumps the queue.
-        let _permit = match self.permits.try_acquire() {
-            Ok(permit) => permit,
-            Err(_) => self
-                .permits
-                .acquire()
-                .await
-                .expect("the run never closes the semaphore"),
+        // to waiters first), so this never jumps the queue, and nothing was waited: the clock
+        // is read for the wait only when there was one.
+        let (_permit, queued_since) = match self.permits.try_acquire() {
+            Ok(permit) => (permit, None),
+            Err(_) => {
+                let since = Instant::now();
+                let permit = self
+                    .permits
+                    .acquire()
+                    .await
+                    .expect("the run never closes the semaphore");
+                (permit, Some(since))
+            }
         };
         let started = Instant::now();
+        let queued = queued_since.map_or(Duration::ZERO, |q| started - q);
         let failed = |kind, detail| Posted {
             result: Err(kind),
             detail,
             started,
             latency: started.elapsed(),
+            queued,
             polled: None,
         };
         match tokio::time::timeout(self.timeout, self.exchange(&body)).await {
@@ -299,6 +306,7 @@ impl HttpTransport {
                 detail: None,
                 started,
                 latency: started.elapsed(),
+                queued,
                 polled: None,
             },
             Ok(Err((kind, detail))) => failed(kind, detail),

@@ -1,7 +1,7 @@
 //! An in-memory transport: the request goes straight to a router (the demo bot's) without a
 //! socket. Deterministic and fast; used by `stress check --dry-run` and tests.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -66,6 +66,7 @@ impl MemoryTransport {
             detail: None,
             started,
             latency: started.elapsed(),
+            queued: Duration::ZERO,
             polled: None,
         }
     }

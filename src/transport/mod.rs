@@ -40,11 +40,14 @@ pub struct Posted {
     /// For a failure without an answer: what the OS or the clock said (`connect to ADDR:
     /// Connection refused`), when more is known than the kind.
     pub detail: Option<String>,
-    /// When the request started (after waiting for a connection slot).
+    /// When the request started (after waiting `queued` for a connection slot).
     pub started: Instant,
-    /// From the start of the request (connection included) to the end of the answer's body;
-    /// for a polling bot, from the update's creation to the bot fetching it.
+    /// From the start of the request (connection included) to the end of the answer's body:
+    /// the network and the bot (`service_ms`); zero for a polling bot.
     pub latency: Duration,
+    /// Before `started`: waiting for one of `--max-connections` (Telegram's queue in front of
+    /// a busy bot), or, for a polling bot, for the bot to fetch the update (`queue_ms`).
+    pub queued: Duration,
     /// For a polling bot, when it fetched the update.
     pub polled: Option<Instant>,
 }
@@ -58,6 +61,7 @@ impl Posted {
             detail: Some(why),
             started: now,
             latency: Duration::ZERO,
+            queued: Duration::ZERO,
             polled: None,
         }
     }
@@ -66,6 +70,16 @@ impl Posted {
     /// it. The bot's calls for the chat from then on answer this update.
     pub fn delivered(&self) -> Instant {
         self.polled.unwrap_or(self.started)
+    }
+
+    /// When the script called the send: the user pressed Send.
+    pub fn sent(&self) -> Instant {
+        self.started - self.queued
+    }
+
+    /// What the user waited for the request: the queue and the service.
+    pub fn total(&self) -> Duration {
+        self.queued + self.latency
     }
 
     /// Size of the answer's body.

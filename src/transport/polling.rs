@@ -1,7 +1,7 @@
 //! Updates for a polling bot: queued on the stand-in until the bot fetches them with
 //! `getUpdates` ([`UpdateQueue`](crate::botapi::polling::UpdateQueue)). A send's request is
 //! over when the bot has the update; its latency runs from the update's creation to that moment,
-//! the time a user's message waits in Telegram for a polling bot.
+//! the time a user's message waits in Telegram for a polling bot, and is all queue.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,6 +35,7 @@ impl PollTransport {
             detail: Some(detail),
             started,
             latency: started.elapsed(),
+            queued: Duration::ZERO,
             polled: None,
         };
         let update_id = match serde_json::from_slice::<UpdateId>(&body) {
@@ -78,8 +79,10 @@ impl PollTransport {
                 body: Bytes::new(),
             }),
             detail: None,
-            started,
-            latency: at.saturating_duration_since(started),
+            started: at,
+            // Waiting for the bot to fetch it is the update's queue; nothing else is left.
+            latency: Duration::ZERO,
+            queued: at.saturating_duration_since(started),
             polled: Some(at),
         }
     }

@@ -233,7 +233,7 @@ impl Host for VuCtx {
         Ok(Dynamic::from(Reply {
             status: posted.status(),
             error: posted.error().map(ErrorKind::as_str),
-            latency: posted.latency,
+            latency: posted.total(),
             events,
             reply_after,
         }))

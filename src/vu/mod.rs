@@ -6,6 +6,7 @@
 //! tasks a user is its state and a timer. Workers (one thread and runtime per core) own the
 //! users; only the scheduler starts and stops them.
 
+mod arrivals;
 mod caches;
 mod ctx;
 mod stack;
@@ -15,7 +16,7 @@ mod user;
 mod worker;
 
 pub use user::{RunOptions, VuSpec};
-pub use worker::{TransportSpec, Worker, WorkerCmd, WorkerShared};
+pub use worker::{OPEN_MODEL_WARMUP, TransportSpec, Worker, WorkerCmd, WorkerShared};
 
 use std::time::Duration;
 

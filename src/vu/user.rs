@@ -14,6 +14,7 @@ use rand::rngs::SmallRng;
 use rhai::Dynamic;
 use tokio::sync::Notify;
 
+use super::arrivals::Arrivals;
 use super::ctx::VuCtx;
 use super::task::{Entry, RunningTask, Step};
 use super::timer::Timer;
@@ -61,6 +62,9 @@ pub struct RunOptions {
     /// The most a user's state (`this`) may hold after a task, in bytes
     /// ([`data_size`](crate::script::state::data_size)).
     pub state_limit: usize,
+    /// The open model: task starts per second across the run (`--arrival-rate`); users start a
+    /// task only when given a start, and wait for none between tasks.
+    pub arrival_rate: Option<f64>,
 }
 
 /// A user's stop switch, pressed by its worker.
@@ -100,6 +104,8 @@ pub(crate) struct Env {
     pub stacks: Rc<tokio::sync::Semaphore>,
     /// The worker's precise wait timer; tokio's (0-2 ms late) if it could not be made.
     pub timer: Option<Timer>,
+    /// In the open model (`--arrival-rate`), where a free user gets its next start.
+    pub arrivals: Option<Rc<Arrivals>>,
 }
 
 /// Where a user's end goes: its report to the aggregator, its number to the scheduler.
@@ -116,6 +122,8 @@ pub(crate) struct Vu {
     end: Option<EndSink>,
     state: Dynamic,
     class: Arc<ClassSlot>,
+    /// The class's place in the table.
+    class_index: usize,
     control: Rc<Control>,
     env: Rc<Env>,
     inbox: ChatInbox,
@@ -188,6 +196,7 @@ impl Vu {
             end: Some(end),
             state: Dynamic::from_map(Default::default()),
             class,
+            class_index: spec.class,
             control,
             env,
             inbox,
@@ -229,9 +238,17 @@ impl Vu {
         }
         drop(script);
         while !self.done() {
+            // In the open model a task starts when given a start, and its time counts from when
+            // it was due (the start may have waited for this user's previous task).
+            let started = match self.env.arrivals.clone() {
+                Some(arrivals) => match self.next_start(&arrivals).await {
+                    Some(due) => due,
+                    None => break,
+                },
+                None => Instant::now(),
+            };
             let script = self.class.load_full();
             let task = script.pick_task(&mut self.ctx.rng);
-            let started = Instant::now();
             let result = self.call(&script, Entry::Task(task)).await;
             {
                 let mut recorder = self.ctx.recorder.borrow_mut();
@@ -249,12 +266,15 @@ impl Vu {
             if self.done() {
                 break;
             }
+            if self.env.arrivals.is_some() {
+                continue;
+            }
             let wait = self
                 .env
                 .options
                 .wait_override
                 .unwrap_or(script.decl.wait)
-                .sample(&mut self.ctx.rng);
+                .after(started.elapsed(), &mut self.ctx.rng);
             self.pause(wait).await;
         }
         let script = self.class.load_full();
@@ -354,6 +374,14 @@ impl Vu {
         })
     }
 
+    /// The open model's next start for this user, or `None` once it is told to stop.
+    async fn next_start(&self, arrivals: &Arrivals) -> Option<Instant> {
+        tokio::select! {
+            due = arrivals.next_start(self.class_index) => due,
+            _ = self.control.stopped() => None,
+        }
+    }
+
     /// Sleeps, or less if the user is told to stop.
     async fn pause(&self, d: Duration) {
         if d.is_zero() {
@@ -441,7 +469,13 @@ impl Vu {
         in_flight.done = true;
         {
             let mut recorder = recorder.borrow_mut();
-            recorder.request(&name, posted.latency, posted.error(), posted.bytes());
+            recorder.served(
+                &name,
+                posted.queued,
+                posted.latency,
+                posted.error(),
+                posted.bytes(),
+            );
             if let (Some(kind), Some(message)) = (posted.error(), posted.failure_message()) {
                 recorder.failure(&name, kind, posted.status(), message);
             }
@@ -466,7 +500,7 @@ impl Vu {
         });
         let mut collected = self.inbox.collect(delivered, settle).await;
         // Reply times count from the send, also for a polling bot that fetched it later.
-        let wait = delivered.saturating_duration_since(posted.started);
+        let wait = delivered.saturating_duration_since(posted.sent());
         for d in [
             &mut collected.first,
             &mut collected.last,

@@ -170,6 +170,10 @@ impl Worker {
 
 type Users = Rc<RefCell<HashMap<u64, (Rc<Control>, JoinHandle<()>)>>>;
 
+/// The open model's first start comes this long after the run's start, when the pool of users
+/// is up.
+pub const OPEN_MODEL_WARMUP: Duration = Duration::from_secs(1);
+
 fn second_of(started: Instant) -> u64 {
     (started.elapsed() + Duration::from_millis(500)).as_secs()
 }
@@ -192,6 +196,23 @@ async fn work(
             (None, None)
         }
     };
+    // The open model: this worker's share of the starts, from a second in, once the users are
+    // up (config starts them all within it).
+    let arrivals = shared
+        .options
+        .arrival_rate
+        .map(|_| Rc::new(super::arrivals::Arrivals::default()));
+    let pacer = match (&arrivals, shared.options.arrival_rate) {
+        (Some(arrivals), Some(rate)) => Some(tokio::task::spawn_local(super::arrivals::pace(
+            arrivals.clone(),
+            shared.classes.clone(),
+            rate / shared.workers.max(1) as f64,
+            shared.started + OPEN_MODEL_WARMUP,
+            timer.clone(),
+            recorder.clone(),
+        ))),
+        _ => None,
+    };
     let env = Rc::new(Env {
         classes: shared.classes.clone(),
         transport: Rc::new(shared.transport.build(index, shared.workers)),
@@ -204,6 +225,7 @@ async fn work(
             (super::stack::max_running_tasks() / shared.workers.max(1)).max(16),
         )),
         timer,
+        arrivals: arrivals.clone(),
     });
     let flush = |recorder: &RefCell<Recorder>| {
         let interval = recorder.borrow_mut().take(second_of(shared.started));
@@ -244,6 +266,13 @@ async fn work(
             }
             WorkerCmd::StopAll { deadline: d } => {
                 deadline = Some(d);
+                // No more starts: free users end, busy ones finish their task.
+                if let Some(pacer) = &pacer {
+                    pacer.abort();
+                }
+                if let Some(arrivals) = &arrivals {
+                    arrivals.close();
+                }
                 break;
             }
         }

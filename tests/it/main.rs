@@ -11,6 +11,7 @@ mod encodings;
 mod frameworks;
 mod https;
 mod interop;
+mod latency;
 mod layers;
 mod logs;
 mod model;

@@ -1,0 +1,133 @@
+//! The open model (`--arrival-rate`): task starts come at a fixed rate whatever the bot does,
+//! as people's messages reach Telegram, and a free user takes each one. When no user of the
+//! start's class is free at its time, the start is dropped and counted, never delayed: a stalled
+//! bot shows as dropped starts and as tasks whose time counts from when they should have
+//! started (no coordinated omission).
+//!
+//! Each worker thread paces its share of the rate on its own timer, with the users it runs;
+//! classes take the starts in the exact proportion of their weights ([`ClassSplit`]).
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use super::timer::Timer;
+use crate::profile::ClassSplit;
+use crate::script::ClassTable;
+use crate::stats::Recorder;
+
+/// The free users of one worker, by class, waiting for their next start.
+#[derive(Debug, Default)]
+pub(crate) struct Arrivals {
+    idle: RefCell<Vec<VecDeque<oneshot::Sender<Instant>>>>,
+}
+
+impl Arrivals {
+    /// Waits, as a free user of `class`, for a start; resolves to the moment the task should
+    /// have started. `None` when the run ends first (the pacer is gone).
+    pub async fn next_start(&self, class: usize) -> Option<Instant> {
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut idle = self.idle.borrow_mut();
+            if idle.len() <= class {
+                idle.resize_with(class + 1, VecDeque::new);
+            }
+            idle[class].push_back(tx);
+        }
+        rx.await.ok()
+    }
+
+    /// Gives a start due at `due` to the longest-free user of `class`; `false` if none is
+    /// free (a user that stopped waiting is skipped).
+    fn start(&self, class: usize, due: Instant) -> bool {
+        let mut idle = self.idle.borrow_mut();
+        let Some(queue) = idle.get_mut(class) else {
+            return false;
+        };
+        while let Some(user) = queue.pop_front() {
+            if user.send(due).is_ok() {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Forgets the free users: their waits end with `None`.
+    pub fn close(&self) {
+        self.idle.borrow_mut().clear();
+    }
+}
+
+/// Paces `rate` starts per second for one worker from `from` on, for ever (the worker drops
+/// it at the end of the run): each start goes to a free user of the class the split gives, or
+/// is counted as dropped. A late wake-up makes up the starts it missed, each with its own due
+/// time, and records its lateness.
+pub(crate) async fn pace(
+    arrivals: Rc<Arrivals>,
+    classes: std::sync::Arc<ClassTable>,
+    rate: f64,
+    from: Instant,
+    timer: Option<Timer>,
+    recorder: Rc<RefCell<Recorder>>,
+) {
+    let weights = classes.weights();
+    let mut split = ClassSplit::new(&weights);
+    let period = Duration::from_secs_f64(1.0 / rate);
+    let mut n: u32 = 0;
+    loop {
+        let due = from + period * n;
+        match &timer {
+            Some(t) => t.sleep_until(due).await,
+            None => tokio::time::sleep_until(due.into()).await,
+        }
+        let now = Instant::now();
+        recorder
+            .borrow_mut()
+            .lateness(now.saturating_duration_since(due));
+        // Every start due by now, in order.
+        while from + period * n <= now {
+            let due = from + period * n;
+            let class = split.add();
+            if !arrivals.start(class, due) {
+                let name = classes.slot(class).load().decl.name.clone();
+                recorder.borrow_mut().dropped(&name);
+            }
+            n = n.wrapping_add(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_start_goes_to_the_longest_free_user_of_its_class() {
+        let local = tokio::task::LocalSet::new();
+        local
+            .run_until(async {
+                let a = Rc::new(Arrivals::default());
+                let waiter = |class| {
+                    let a = a.clone();
+                    tokio::task::spawn_local(async move { a.next_start(class).await })
+                };
+                let (first, second) = (waiter(1), waiter(1));
+                tokio::task::yield_now().await;
+                let (early, late) = (Instant::now(), Instant::now() + Duration::from_millis(1));
+                assert!(!a.start(0, early), "no free user of class 0");
+                assert!(a.start(1, early));
+                assert!(a.start(1, late));
+                assert!(!a.start(1, late), "both taken");
+                assert_eq!(first.await.unwrap(), Some(early), "the longest free first");
+                assert_eq!(second.await.unwrap(), Some(late));
+                let third = waiter(0);
+                tokio::task::yield_now().await;
+                a.close();
+                assert_eq!(third.await.unwrap(), None, "the run ended");
+            })
+            .await;
+    }
+}
