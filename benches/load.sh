@@ -11,6 +11,7 @@
 #   benches/load.sh instructions  # instructions per request (callgrind), split by area
 #   benches/load.sh soak       # RSS over SOAK_MIN (30) minutes at 2,000 users, short waits
 #   benches/load.sh deadline   # 200,000 users, 20 s run time, 10 s stop timeout: when it ends
+#   benches/load.sh open       # the open model at 10,000 starts/s: start lateness, CPU per start
 #
 # The demo bot runs as a separate process (`stress target`) pinned to CPU 0; the load generator
 # (stress, then wrk) is pinned to CPU 1. Client CPU per request = (user + system CPU time of
@@ -382,6 +383,36 @@ print(f"results at {d['duration_s']:.2f} s of the run, process gone at {wall:.2f
 PY
 }
 
+# The open model's pacer: 10,000 starts a second of a task that sends nothing (benches/noop.rhai)
+# on 1,000 users, against the same task paced by each user in the closed model (throughput(10)
+# on 1,000 users); the difference in CPU per task is what the open model's start costs.
+open_model() {
+    local run_s=$((SECS + 1))
+    echo "== open model: 10,000 starts/s for ${SECS} s (after the 1 s warm-up), 1,000 users"
+    /usr/bin/time -f "%U %S" -o "$TMP/open.time" taskset -c 1 "$BIN" run \
+        --script benches/noop.rhai --arrival-rate 10000 --max-users 1000 --run-time "${run_s}s" \
+        --workers 1 --seed 1 -q --json "$TMP/open.json" >/dev/null
+    sed 's/wait: 0/wait: throughput(10)/' benches/noop.rhai >"$TMP/paced.rhai"
+    /usr/bin/time -f "%U %S" -o "$TMP/paced.time" taskset -c 1 "$BIN" run \
+        --script "$TMP/paced.rhai" --users 1000 --spawn-rate 100000 --run-time "${run_s}s" \
+        --workers 1 --seed 1 -q --json "$TMP/paced.json" >/dev/null
+    python3 - "$TMP" <<'PY'
+import json, sys
+tmp = sys.argv[1]
+def load(name):
+    d = json.load(open(f"{tmp}/{name}.json"))
+    user, system = map(float, open(f"{tmp}/{name}.time").read().split())
+    return d, (user + system) / max(d["totals"]["tasks"], 1) * 1e6
+o, o_us = load("open")
+p, p_us = load("paced")
+t, l = o["totals"], o["totals"]["wait_lateness_ms"]
+print(f"open: {t['tasks']} started, {t['dropped_iterations']} dropped; start lateness "
+      f"p50 {l['p50']:.3f} ms, p99 {l['p99']:.3f} ms, max {l['max']:.3f} ms over {l['count']} wake-ups")
+print(f"CPU per task: open {o_us:.1f} us, closed and paced {p_us:.1f} us "
+      f"({p['totals']['tasks']} tasks): {o_us - p_us:.1f} us per start")
+PY
+}
+
 case "$MODE" in
     cpu) cpu ;;
     memory) memory ;;
@@ -391,6 +422,7 @@ case "$MODE" in
     rhai) rhai_costs ;;
     instructions) instructions ;;
     deadline) deadline ;;
+    open) open_model ;;
     all) cpu; memory; timing; scaling ;;
     *) echo "usage: $0 [cpu|memory|timing|scaling|rhai|instructions|soak|deadline|all]" >&2; exit 2 ;;
 esac

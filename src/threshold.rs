@@ -470,28 +470,4 @@ mod tests {
             assert!(e.contains(says) && e.contains(bad), "{bad}: {e}");
         }
     }
-
-    #[tokio::test]
-    async fn queue_and_task_rules_read_their_own_figures() {
-        let s = crate::output::sample_summary().await;
-        let v = |rule: &str| Threshold::parse(rule).unwrap().evaluate(&s);
-        let queue = s.totals.queue_ms.expect("the sample queued");
-        assert!(v(&format!("queue_p95<={}ms", queue.p95)).passed);
-        assert!(!v(&format!("queue_p95<{}ms", queue.p95)).passed);
-        let browse = s.classes[0].tasks[0].duration_ms;
-        assert!(v(&format!("task_p95{{name=browse}}<={}ms", browse.p95)).passed);
-        assert!(
-            v(&format!(
-                "task_p95{{name=GuestUser.browse}}<={}ms",
-                browse.p95
-            ))
-            .passed
-        );
-        assert!(!v(&format!("task_max{{name=browse}}<{}ms", browse.max)).passed);
-        let missing = v("task_p95{name=nowhere}<1s");
-        assert_eq!(
-            (missing.passed, missing.observed.as_str()),
-            (false, "no such task")
-        );
-    }
 }

@@ -94,6 +94,13 @@ impl EventKind {
     /// `getChatMember` is nothing a user sees). The rule follows the method families of the
     /// Bot API, so it holds for methods added later.
     pub fn of(name: &str) -> Option<EventKind> {
+        // The calls of every run's hot path, spelled as bots spell them, without folding case.
+        match name {
+            "sendMessage" | "sendPhoto" | "sendVoice" | "sendDocument" | "editMessageText"
+            | "deleteMessage" => return Some(EventKind::Reply),
+            "answerCallbackQuery" | "sendChatAction" => return Some(EventKind::Ack),
+            _ => {}
+        }
         const ACKS: [&str; 3] = [
             "answerCallbackQuery",
             "sendChatAction",

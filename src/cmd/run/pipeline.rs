@@ -5,7 +5,8 @@
 //! Shutdown order, and why it is safe:
 //! 1. the scheduler stops every user and waits for each worker's end, so no sample is in
 //!    flight and every interval has been sent (a worker thread then drops its last senders as
-//!    it tears down);
+//!    it tears down); for a bot outside the process, the Bot API stand-in then answers its
+//!    late calls for `--drain` (counted), and ends the polls still open;
 //! 2. `done` tells the checkpoint writer, the reloader and the control API to stop; the
 //!    checkpoint writer and the reloader are awaited (the final result is written after the
 //!    last checkpoint, never before it), which drops the last statistics sender;
