@@ -362,6 +362,10 @@ pub struct RunArgs {
         default_value = "10s"
     )]
     pub checkpoint: String,
+    /// The final table with every column (average, minimum, replies, reply median), past 120
+    /// characters wide.
+    #[arg(help_heading = "Results", long)]
+    pub wide: bool,
     /// Write Locust's CSV files: PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv
     /// (with our columns after Locust's), and PREFIX_tasks.csv.
     #[arg(help_heading = "Results", long, value_name = "PREFIX")]

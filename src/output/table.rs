@@ -14,7 +14,8 @@ fn pct(part: u64, whole: u64) -> f64 {
     }
 }
 
-fn request_line(out: &mut String, r: &RequestRow, secs: f64) {
+/// One request row: at most 120 characters, or every column when `wide`.
+fn request_line(out: &mut String, r: &RequestRow, secs: f64, wide: bool) {
     let l = &r.latency_ms;
     let fails_per_s = if secs > 0.0 {
         r.failures as f64 / secs
@@ -24,26 +25,44 @@ fn request_line(out: &mut String, r: &RequestRow, secs: f64) {
     let (reply50, reply95) = r.reply_ms.map_or(("-".to_string(), "-".to_string()), |x| {
         (format!("{:.1}", x.p50), format!("{:.1}", x.p95))
     });
-    let _ = writeln!(
-        out,
-        "{:<22} {:>8} {:>8}({:>5.2}%) | {:>7.1} {:>7.1} {:>8.1} {:>7.1} {:>7.1} {:>8.1} | {:>7.1} {:>7.1} | {:>7} {:>8} {:>7} {:>7}",
-        r.name,
-        r.count,
-        r.failures,
-        pct(r.failures, r.count),
-        l.mean,
-        l.min,
-        l.max,
-        l.p50,
-        l.p95,
-        l.p99,
-        r.rps,
-        fails_per_s,
-        r.replies,
-        r.no_reply,
-        reply50,
-        reply95,
-    );
+    let fails = format!("{}({:.2}%)", r.failures, pct(r.failures, r.count));
+    let _ = if wide {
+        writeln!(
+            out,
+            "{:<22} {:>8} {:>16} | {:>7.1} {:>7.1} {:>8.1} {:>7.1} {:>7.1} {:>8.1} | {:>7.1} {:>7.1} | {:>7} {:>8} {:>7} {:>7}",
+            r.name,
+            r.count,
+            fails,
+            l.mean,
+            l.min,
+            l.max,
+            l.p50,
+            l.p95,
+            l.p99,
+            r.rps,
+            fails_per_s,
+            r.replies,
+            r.no_reply,
+            reply50,
+            reply95,
+        )
+    } else {
+        writeln!(
+            out,
+            "{:<20} {:>8} {:>16} | {:>7.1} {:>7.1} {:>8.1} {:>8.1} | {:>7.1} {:>7.1} | {:>6} {:>7}",
+            r.name,
+            r.count,
+            fails,
+            l.p50,
+            l.p95,
+            l.p99,
+            l.max,
+            r.rps,
+            fails_per_s,
+            r.no_reply,
+            reply95,
+        )
+    };
 }
 
 /// What the stand-in saw of the bot, in two lines at most.
@@ -71,32 +90,40 @@ fn botapi_line(out: &mut String, b: &crate::report::BotApiReport) {
     );
 }
 
-/// Renders the whole table.
-pub fn render(s: &Summary) -> String {
+/// Renders the whole table: 120 characters wide at most, or every column when `wide`.
+pub fn render(s: &Summary, wide: bool) -> String {
     let mut out = String::new();
-    let rule = "-".repeat(156);
-    let _ = writeln!(
-        out,
-        "{:<22} {:>8} {:>16} | {:>7} {:>7} {:>8} {:>7} {:>7} {:>8} | {:>7} {:>7} | {:>7} {:>8} {:>7} {:>7}",
-        "Name",
-        "# reqs",
-        "# fails",
-        "Avg",
-        "Min",
-        "Max",
-        "Med",
-        "p95",
-        "p99",
-        "req/s",
-        "fail/s",
-        "replies",
-        "no reply",
-        "rep p50",
-        "rep p95"
-    );
+    let rule = "-".repeat(if wide { 156 } else { 116 });
+    let _ = if wide {
+        writeln!(
+            out,
+            "{:<22} {:>8} {:>16} | {:>7} {:>7} {:>8} {:>7} {:>7} {:>8} | {:>7} {:>7} | {:>7} {:>8} {:>7} {:>7}",
+            "Name",
+            "# reqs",
+            "# fails",
+            "Avg",
+            "Min",
+            "Max",
+            "Med",
+            "p95",
+            "p99",
+            "req/s",
+            "fail/s",
+            "replies",
+            "no reply",
+            "rep p50",
+            "rep p95"
+        )
+    } else {
+        writeln!(
+            out,
+            "{:<20} {:>8} {:>16} | {:>7} {:>7} {:>8} {:>8} | {:>7} {:>7} | {:>6} {:>7}",
+            "Name", "# reqs", "# fails", "Med", "p95", "p99", "Max", "req/s", "fail/s", "no rep", "rep p95"
+        )
+    };
     let _ = writeln!(out, "{rule}");
     for r in &s.requests {
-        request_line(&mut out, r, s.duration_s);
+        request_line(&mut out, r, s.duration_s, wide);
     }
     let _ = writeln!(out, "{rule}");
     let t = &s.totals;
@@ -113,10 +140,11 @@ pub fn render(s: &Summary) -> String {
         content_bytes: 0,
         ..RequestRow::default()
     };
-    request_line(&mut out, &all, s.duration_s);
+    request_line(&mut out, &all, s.duration_s, wide);
     let _ = writeln!(
         out,
-        "(times in ms; replies: the bot's first reply to a send, through the Bot API stand-in or the webhook body)"
+        "(times in ms; rep: the bot's first reply to a send, via the stand-in or the webhook body{})",
+        if wide { "" } else { "; --wide: all" }
     );
 
     if !s.failures.is_empty() {
@@ -240,7 +268,7 @@ pub fn render(s: &Summary) -> String {
     {
         let _ = writeln!(
             out,
-            "latency = queue + service: queued for a connection p50 {:.1} ms, p95 {:.1} ms; the network and the bot p50 {:.1} ms, p95 {:.1} ms",
+            "latency = queue + service: queued for a connection p50 {:.1}, p95 {:.1} ms; the bot p50 {:.1}, p95 {:.1} ms",
             q.p50, q.p95, sv.p50, sv.p95
         );
     }
@@ -322,7 +350,16 @@ pub fn render(s: &Summary) -> String {
         }
         let _ = writeln!(out, "; {} folded", l.count);
     }
-    out
+    if wide {
+        return out;
+    }
+    // Anything longer (a failure's message, a long name) is cut; --wide and the JSON have it all.
+    out.lines()
+        .map(|line| match line.char_indices().nth(119) {
+            Some((at, _)) => format!("{}…\n", &line[..at]),
+            None => format!("{line}\n"),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -345,7 +382,11 @@ mod tests {
             late_calls: 2,
             ..Default::default()
         });
-        insta::assert_snapshot!(super::render(&s));
+        insta::assert_snapshot!(super::render(&s, false));
+        insta::assert_snapshot!("the_final_table_wide", super::render(&s, true));
+        for line in super::render(&s, false).lines() {
+            assert!(line.chars().count() <= 120, "{} wide: {line}", line.chars().count());
+        }
     }
 
     #[tokio::test]

@@ -30,6 +30,7 @@ pub async fn command(args: RunArgs) -> anyhow::Result<ExitCode> {
     let outputs = config.outputs.clone();
     let thresholds = config.thresholds.clone();
     let allow_failures = args.allow_failures;
+    let wide = args.wide;
     let signals = Signals::listen();
     let stop = Stop {
         graceful: signals.first(),
@@ -42,7 +43,7 @@ pub async fn command(args: RunArgs) -> anyhow::Result<ExitCode> {
     let failed = files::write_all(summary, &outputs);
     let _ = std::io::stdout()
         .lock()
-        .write_all(table::render(summary).as_bytes());
+        .write_all(table::render(summary, wide).as_bytes());
     for e in &failed {
         eprintln!("error: {e:#}");
     }
