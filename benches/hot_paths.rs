@@ -11,7 +11,7 @@ use rand::rngs::SmallRng;
 use stress::report::ErrorKind;
 use stress::stats::Recorder;
 use stress::stats::hist;
-use stress::stats::recorder::ReplyOutcome;
+use stress::stats::recorder::{ReplyDetails, ReplyOutcome};
 use stress::telegram::build::MediaKind;
 use stress::telegram::ids::ChatMessageIds;
 use stress::telegram::{Sender, Tier, UpdateFactory, UpdateIds};
@@ -96,8 +96,24 @@ fn record_a_sample(b: divan::Bencher) {
     let mut i = 0u64;
     b.bench_local(|| {
         i += 1;
-        r.request("/help", Duration::from_micros(500 + i % 1000), None, 120);
-        r.reply("/help", ReplyOutcome::After(Duration::from_micros(800)));
+        // As a send records it: no wait for a connection, one reply.
+        r.served(
+            "/help",
+            Duration::ZERO,
+            Duration::from_micros(500 + i % 1000),
+            None,
+            120,
+        );
+        let details = ReplyDetails {
+            last: Some(Duration::from_micros(800)),
+            replies: 1,
+            ack: None,
+        };
+        r.reply(
+            "/help",
+            ReplyOutcome::After(Duration::from_micros(800)),
+            details,
+        );
     });
 }
 

@@ -67,10 +67,18 @@ pub(crate) async fn sample_summary() -> Summary {
             // Every third /help waited for a connection.
             let queued = Duration::from_millis(3 * u64::from(i % 3 == 0));
             r.served("/help", queued, ms, None, 120);
-            r.reply("/help", ReplyOutcome::After(ms + Duration::from_millis(1)));
             let second_reply = (i % 2 == 0).then(|| ms + Duration::from_millis(5));
             let last = second_reply.unwrap_or(ms + Duration::from_millis(1));
-            r.reply_details("/help", Some(last), 1 + u32::from(i % 2 == 0), None);
+            let details = crate::stats::recorder::ReplyDetails {
+                last: Some(last),
+                replies: 1 + u32::from(i % 2 == 0),
+                ack: None,
+            };
+            r.reply(
+                "/help",
+                ReplyOutcome::After(ms + Duration::from_millis(1)),
+                details,
+            );
             r.request("text", ms * 3, (i == 9).then_some(ErrorKind::Http5xx), 80);
             if i == 9 {
                 r.failure(
@@ -80,7 +88,7 @@ pub(crate) async fn sample_summary() -> Summary {
                     "HTTP 503: {\"ok\":false,\"error\":\"overloaded\"}".into(),
                 );
             }
-            r.reply("text", ReplyOutcome::NotAwaited);
+            r.reply("text", ReplyOutcome::NotAwaited, Default::default());
             r.task("GuestUser", "browse", ms * 4, false);
         }
         r.check("answered", second != 2, String::new);

@@ -118,7 +118,17 @@ pub fn render(s: &Summary, wide: bool) -> String {
         writeln!(
             out,
             "{:<20} {:>8} {:>16} | {:>7} {:>7} {:>8} {:>8} | {:>7} {:>7} | {:>6} {:>7}",
-            "Name", "# reqs", "# fails", "Med", "p95", "p99", "Max", "req/s", "fail/s", "no rep", "rep p95"
+            "Name",
+            "# reqs",
+            "# fails",
+            "Med",
+            "p95",
+            "p99",
+            "Max",
+            "req/s",
+            "fail/s",
+            "no rep",
+            "rep p95"
         )
     };
     let _ = writeln!(out, "{rule}");
@@ -385,7 +395,11 @@ mod tests {
         insta::assert_snapshot!(super::render(&s, false));
         insta::assert_snapshot!("the_final_table_wide", super::render(&s, true));
         for line in super::render(&s, false).lines() {
-            assert!(line.chars().count() <= 120, "{} wide: {line}", line.chars().count());
+            assert!(
+                line.chars().count() <= 120,
+                "{} wide: {line}",
+                line.chars().count()
+            );
         }
     }
 

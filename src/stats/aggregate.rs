@@ -387,7 +387,7 @@ mod tests {
                 let mut r = Recorder::default();
                 for _ in 0..(10 * worker + second) {
                     r.request("/help", Duration::from_millis(3), None, 0);
-                    r.reply("/help", ReplyOutcome::NotAwaited);
+                    r.reply("/help", ReplyOutcome::NotAwaited, Default::default());
                 }
                 r.task("Guest", "browse", Duration::from_millis(1), false);
                 tx.send(StatsMsg::Interval(Box::new(r.take(second))))

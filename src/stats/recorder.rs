@@ -27,6 +27,9 @@ pub struct RequestStats {
     /// Of `latency`: waiting for a connection (or a polling bot's fetch), and the rest (the
     /// network and the bot).
     pub queue: Histogram<u64>,
+    /// Requests that found a connection free: zeros of `queue`, counted here (an increment)
+    /// and put in the histogram when the interval is merged.
+    pub unqueued: u64,
     pub service: Histogram<u64>,
     /// Time from the send to the bot's last reply to it, when one came.
     pub last_reply: Histogram<u64>,
@@ -51,6 +54,7 @@ impl Default for RequestStats {
             reply: hist::new(),
             no_reply: 0,
             queue: hist::new(),
+            unqueued: 0,
             service: hist::new(),
             last_reply: hist::new(),
             reply_messages: 0,
@@ -79,6 +83,10 @@ impl RequestStats {
         }
         self.no_reply += other.no_reply;
         hist::merge(&mut self.queue, &other.queue);
+        if other.unqueued > 0 {
+            // The histogram's lowest value stands for zero, as `hist::record` clamps it.
+            self.queue.saturating_record_n(1, other.unqueued);
+        }
         hist::merge(&mut self.service, &other.service);
         hist::merge(&mut self.last_reply, &other.last_reply);
         self.reply_messages += other.reply_messages;
@@ -246,6 +254,15 @@ impl Interval {
     }
 }
 
+/// The rest of what a send collected: its last reply, how many replies, its first
+/// acknowledgement.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplyDetails {
+    pub last: Option<Duration>,
+    pub replies: u32,
+    pub ack: Option<Duration>,
+}
+
 /// How a send's reply went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplyOutcome {
@@ -385,7 +402,11 @@ impl Recorder {
     ) {
         let r = entry(&mut self.current.requests, name);
         hist::record(&mut r.latency, queued + service);
-        hist::record(&mut r.queue, queued);
+        if queued.is_zero() {
+            r.unqueued += 1;
+        } else {
+            hist::record(&mut r.queue, queued);
+        }
         hist::record(&mut r.service, service);
         r.bytes += bytes;
         if let Some(kind) = error {
@@ -400,9 +421,10 @@ impl Recorder {
         r.failures[ErrorKind::Refused.index()] += 1;
     }
 
-    /// How the reply to a request went.
-    pub fn reply(&mut self, name: &str, reply: ReplyOutcome) {
-        if reply == ReplyOutcome::NotAwaited {
+    /// How the reply to a request went; with it, what else the send collected: the last reply,
+    /// how many, and the first acknowledgement.
+    pub fn reply(&mut self, name: &str, reply: ReplyOutcome, more: ReplyDetails) {
+        if reply == ReplyOutcome::NotAwaited && more.ack.is_none() {
             return;
         }
         let r = entry(&mut self.current.requests, name);
@@ -411,25 +433,11 @@ impl Recorder {
             ReplyOutcome::Missing => r.no_reply += 1,
             ReplyOutcome::After(d) => hist::record(&mut r.reply, d),
         }
-    }
-
-    /// The rest of what a send collected: its last reply, how many, its first acknowledgement.
-    pub fn reply_details(
-        &mut self,
-        name: &str,
-        last: Option<Duration>,
-        replies: u32,
-        ack: Option<Duration>,
-    ) {
-        if last.is_none() && ack.is_none() {
-            return;
-        }
-        let r = entry(&mut self.current.requests, name);
-        if let Some(d) = last {
+        if let Some(d) = more.last {
             hist::record(&mut r.last_reply, d);
         }
-        r.reply_messages += u64::from(replies);
-        if let Some(d) = ack {
+        r.reply_messages += u64::from(more.replies);
+        if let Some(d) = more.ack {
             hist::record(&mut r.ack, d);
         }
     }
@@ -513,19 +521,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_request_that_found_a_connection_free_is_a_zero_of_the_queue() {
+        let mut r = Recorder::default();
+        let ms = Duration::from_millis;
+        for _ in 0..3 {
+            r.served("/help", Duration::ZERO, ms(4), None, 10);
+        }
+        r.served("/help", ms(30), ms(4), None, 10);
+        let mut total = Interval::default();
+        total.merge(&r.take(1));
+        let help = &total.requests["/help"];
+        assert_eq!(help.queue.len(), 4, "zeros and the wait, all counted");
+        assert_eq!(
+            help.queue.value_at_quantile(0.5),
+            1,
+            "the median found a free one"
+        );
+        assert!(help.queue.max() >= 30_000);
+        assert_eq!(help.latency.len(), 4);
+        assert!(help.latency.max() >= 34_000, "the wait is in the latency");
+    }
+
+    #[test]
     fn records_and_merges_exactly() {
         let mut a = Recorder::default();
         let mut b = Recorder::default();
         for i in 0..100 {
             a.request("/help", Duration::from_millis(i), None, 10);
-            a.reply("/help", ReplyOutcome::Missing);
+            a.reply("/help", ReplyOutcome::Missing, Default::default());
             b.request(
                 "/help",
                 Duration::from_millis(100 + i),
                 Some(ErrorKind::Timeout),
                 0,
             );
-            b.reply("/help", ReplyOutcome::After(Duration::from_millis(5)));
+            b.reply(
+                "/help",
+                ReplyOutcome::After(Duration::from_millis(5)),
+                Default::default(),
+            );
         }
         a.refused("/grant");
         a.check("ok", true, String::new);

@@ -26,7 +26,7 @@ use crate::script::state::{self, data_size};
 use crate::script::{ClassScript, ClassSlot, ClassTable, ScriptError, WaitSpec};
 use crate::stats::Recorder;
 use crate::stats::aggregate::{StatsMsg, VuReport};
-use crate::stats::recorder::ReplyOutcome;
+use crate::stats::recorder::{ReplyDetails, ReplyOutcome};
 use crate::telegram::{Sender, Tier, TierPools, UpdateFactory, UpdateIds};
 use crate::transport::{Posted, Transport};
 
@@ -519,8 +519,12 @@ impl Vu {
         };
         {
             let mut recorder = recorder.borrow_mut();
-            recorder.reply(&name, reply);
-            recorder.reply_details(&name, collected.last, collected.replies, collected.ack);
+            let details = ReplyDetails {
+                last: collected.last,
+                replies: collected.replies,
+                ack: collected.ack,
+            };
+            recorder.reply(&name, reply, details);
             if collected.late > 0 {
                 recorder.late_replies(self.last_sent.as_deref().unwrap_or(&name), collected.late);
             }
