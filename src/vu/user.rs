@@ -250,12 +250,14 @@ impl Vu {
             let script = self.class.load_full();
             let task = script.pick_task(&mut self.ctx.rng);
             let result = self.call(&script, Entry::Task(task)).await;
+            // One clock read for both the task's time and pacing's wait.
+            let took = started.elapsed();
             {
                 let mut recorder = self.ctx.recorder.borrow_mut();
                 recorder.task(
                     &script.decl.name,
                     &script.tasks[task].name,
-                    started.elapsed(),
+                    took,
                     result.is_err(),
                 );
                 if let Err(e) = &result {
@@ -274,7 +276,7 @@ impl Vu {
                 .options
                 .wait_override
                 .unwrap_or(script.decl.wait)
-                .after(started.elapsed(), &mut self.ctx.rng);
+                .after(took, &mut self.ctx.rng);
             self.pause(wait).await;
         }
         let script = self.class.load_full();
