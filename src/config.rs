@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::cli::{DemoBotArgs, PoolArgs, RunArgs};
 use crate::demo_bot::{ApiEndpoint, BotLatency, DemoBotConfig, Faults};
 use crate::output::Format;
-use crate::profile::{Overrides, Profile, Stage, pool_capacity};
+use crate::profile::{ArrivalPlan, Overrides, Profile, Stage, pool_capacity};
 use crate::script::{Limits, ScriptError, ScriptSet, WaitSpec};
 use crate::server::ServerTls;
 use crate::telegram::{Tier, TierPools};
@@ -132,32 +132,48 @@ fn trust(args: &RunArgs) -> Result<Trust, ConfigError> {
     }
 }
 
-/// With `--arrival-rate`, the profile becomes its pool of users (`--max-users`, else its peak),
-/// all started within the open model's warm-up, for its whole run time.
+/// The open model: `--arrival-rate` (one rate for the profile's run time) or an open profile's
+/// `arrival_rate` stages. The profile's stages become its pool of users (`--max-users`, else
+/// the file's `max_users`, else the profile's peak), all started within the warm-up.
 fn open_model(profile: Profile, args: &RunArgs) -> Result<Profile, ConfigError> {
-    let Some(rate) = args.arrival_rate else {
-        return Ok(profile);
+    let plan = match (args.arrival_rate, &profile.arrivals) {
+        (Some(rate), _) => {
+            if !(rate.is_finite() && rate > 0.0 && rate <= 1e6) {
+                return Err(bad(
+                    "--arrival-rate",
+                    format!("{rate} starts per second is not between 0 and 1000000"),
+                ));
+            }
+            ArrivalPlan::constant(rate, profile.run_time())
+        }
+        (None, Some(plan)) => plan.clone(),
+        (None, None) => return Ok(profile),
     };
-    if !(rate.is_finite() && rate > 0.0 && rate <= 1e6) {
-        return Err(bad(
-            "--arrival-rate",
-            format!("{rate} starts per second is not between 0 and 1000000"),
-        ));
-    }
-    let users = args.max_users.unwrap_or_else(|| profile.peak_users());
+    let users = args
+        .max_users
+        .or(plan.max_users)
+        .unwrap_or_else(|| profile.peak_users());
     if users == 0 {
         return Err(bad("--max-users", "at least one user is needed"));
     }
     let warmup = crate::vu::OPEN_MODEL_WARMUP.as_secs_f64();
+    let name = match args.arrival_rate {
+        Some(rate) => format!("{} (open: {rate} starts/s)", profile.name),
+        None => format!("{} (open)", profile.name),
+    };
     Ok(Profile {
-        name: format!("{} (open: {rate} starts/s)", profile.name),
+        name,
         stages: vec![Stage {
             users,
             // All within the first half of the warm-up.
             spawn_rate: (f64::from(users) * 2.0 / warmup).max(1.0),
-            duration: profile.run_time(),
+            duration: plan.duration(),
         }],
         thresholds: profile.thresholds.clone(),
+        arrivals: Some(ArrivalPlan {
+            max_users: Some(users),
+            ..plan
+        }),
     })
 }
 
@@ -319,6 +335,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
             bad(flag, e)
         })?;
     let profile = open_model(profile, args)?;
+    let arrivals = profile.arrivals.clone();
     let mut thresholds = Vec::new();
     for rule in &profile.thresholds {
         thresholds.push(
@@ -494,7 +511,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
             wait_override,
             iterations: args.iterations,
             state_limit,
-            arrival_rate: args.arrival_rate,
+            arrivals,
         },
         max_connections: args.max_connections,
         timeout,

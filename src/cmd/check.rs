@@ -99,7 +99,7 @@ pub async fn dry_run(
                 await_replies: false,
                 reply_timeout: Duration::ZERO,
                 reply_settle: Duration::ZERO,
-                arrival_rate: None,
+                arrivals: None,
                 wait_override: Some(crate::script::WaitSpec::Constant(0.0)),
                 iterations: Some(iterations),
                 skip_waits: true,

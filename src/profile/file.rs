@@ -1,12 +1,14 @@
 //! Profiles as TOML files (`profiles/*.toml`): the flat form (`users`, `spawn_rate`, `run_time`)
-//! or a list of `[[stages]]`. Errors name the file, and the line where TOML can tell it.
+//! or a list of `[[stages]]`; or an open profile, whose stages give `arrival_rate` (task starts
+//! per second, ramping from one stage's to the next) and `duration`, with `max_users` taking
+//! them. Errors name the file, and the line where TOML can tell it.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{PRESETS, Profile, ProfileError, Stage};
+use super::{ArrivalPlan, PRESETS, Profile, ProfileError, RateStage, Stage};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -15,6 +17,8 @@ struct ProfileFile {
     users: Option<u32>,
     spawn_rate: Option<f64>,
     run_time: Option<String>,
+    /// An open profile's pool of users.
+    max_users: Option<u32>,
     #[serde(default)]
     stages: Vec<StageFile>,
     /// Pass/fail rules, as `--threshold` takes them.
@@ -25,8 +29,9 @@ struct ProfileFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StageFile {
-    users: u32,
-    spawn_rate: f64,
+    users: Option<u32>,
+    spawn_rate: Option<f64>,
+    arrival_rate: Option<f64>,
     duration: String,
 }
 
@@ -65,8 +70,65 @@ pub fn parse(
     Ok(build(f, default_name))
 }
 
-fn build(f: ProfileFile, default_name: &str) -> Result<Profile, ProfileError> {
-    let name = f.name.unwrap_or_else(|| default_name.to_string());
+/// An open profile: every stage an `arrival_rate`, none users or a spawn rate; its pool of
+/// `max_users` starts at once and stays for the whole plan.
+fn open(f: ProfileFile, name: String) -> Result<Profile, ProfileError> {
+    if f.users.is_some() || f.spawn_rate.is_some() || f.run_time.is_some() {
+        return Err(ProfileError {
+            field: "stages".into(),
+            message: "an open profile (arrival_rate stages) takes max_users, not users, \
+                      spawn_rate or run_time"
+                .into(),
+        });
+    }
+    let mut stages = Vec::new();
+    for (i, s) in f.stages.into_iter().enumerate() {
+        let (Some(rate), None, None) = (s.arrival_rate, s.users, s.spawn_rate) else {
+            return Err(ProfileError {
+                field: format!("stages[{i}]"),
+                message: "in an open profile every stage has arrival_rate and duration, \
+                          and no users or spawn_rate"
+                    .into(),
+            });
+        };
+        stages.push(RateStage {
+            rate,
+            duration: duration(&format!("stages[{i}].duration"), &s.duration)?,
+        });
+    }
+    let plan = ArrivalPlan {
+        stages,
+        max_users: f.max_users,
+    };
+    let users = f.max_users.unwrap_or(DEFAULT_OPEN_USERS);
+    let profile = Profile {
+        name,
+        stages: vec![Stage {
+            users,
+            spawn_rate: f64::from(users).max(1.0),
+            duration: plan.duration(),
+        }],
+        thresholds: f.thresholds,
+        arrivals: Some(plan),
+    };
+    profile.validate()?;
+    Ok(profile)
+}
+
+/// An open profile's pool when neither the file nor `--max-users` says.
+const DEFAULT_OPEN_USERS: u32 = 100;
+
+fn build(mut f: ProfileFile, default_name: &str) -> Result<Profile, ProfileError> {
+    let name = f.name.take().unwrap_or_else(|| default_name.to_string());
+    if f.stages.iter().any(|s| s.arrival_rate.is_some()) {
+        return open(f, name);
+    }
+    if f.max_users.is_some() {
+        return Err(ProfileError {
+            field: "max_users".into(),
+            message: "only for an open profile (stages with arrival_rate)".into(),
+        });
+    }
     let stages = if f.stages.is_empty() {
         let missing = |field: &str| ProfileError {
             field: field.into(),
@@ -91,9 +153,13 @@ fn build(f: ProfileFile, default_name: &str) -> Result<Profile, ProfileError> {
             .into_iter()
             .enumerate()
             .map(|(i, s)| {
+                let missing = |field: &str| ProfileError {
+                    field: format!("stages[{i}].{field}"),
+                    message: "missing".into(),
+                };
                 Ok(Stage {
-                    users: s.users,
-                    spawn_rate: s.spawn_rate,
+                    users: s.users.ok_or_else(|| missing("users"))?,
+                    spawn_rate: s.spawn_rate.ok_or_else(|| missing("spawn_rate"))?,
                     duration: duration(&format!("stages[{i}].duration"), &s.duration)?,
                 })
             })
@@ -103,6 +169,7 @@ fn build(f: ProfileFile, default_name: &str) -> Result<Profile, ProfileError> {
         name,
         stages,
         thresholds: f.thresholds,
+        arrivals: None,
     };
     profile.validate()?;
     Ok(profile)
@@ -195,6 +262,49 @@ mod tests {
                 Profile::preset(name).unwrap(),
                 "{name}"
             );
+        }
+    }
+
+    #[test]
+    fn an_open_profile_has_rate_stages_and_a_pool() {
+        let text = r#"
+            max_users = 40
+            [[stages]]
+            arrival_rate = 10
+            duration = "30s"
+            [[stages]]
+            arrival_rate = 50
+            duration = "1m"
+        "#;
+        let p = parse(text, "open").unwrap().unwrap();
+        let plan = p.arrivals.as_ref().expect("open");
+        assert_eq!(plan.max_users, Some(40));
+        assert_eq!(plan.duration(), Duration::from_secs(90));
+        assert_eq!(p.stages[0].users, 40);
+        assert_eq!(p.run_time(), Duration::from_secs(90));
+        let example = include_str!("../../profiles/open.example.toml");
+        let example = parse(example, "x").unwrap().unwrap();
+        assert_eq!(example.arrivals.unwrap().stages.len(), 3);
+        for (bad, field) in [
+            (
+                "[[stages]]\narrival_rate = 5\nusers = 3\nduration = \"1s\"",
+                "stages[0]",
+            ),
+            (
+                "users = 3\n[[stages]]\narrival_rate = 5\nduration = \"1s\"",
+                "stages",
+            ),
+            (
+                "[[stages]]\narrival_rate = -1\nduration = \"1s\"",
+                "arrival_rate",
+            ),
+            (
+                "max_users = 3\nusers = 3\nspawn_rate = 1\nrun_time = \"1s\"",
+                "max_users",
+            ),
+        ] {
+            let e = parse(bad, "x").unwrap().unwrap_err();
+            assert!(e.field.contains(field), "{bad}: {e}");
         }
     }
 }

@@ -36,6 +36,110 @@ pub struct Profile {
     pub stages: Vec<Stage>,
     /// Pass/fail rules the profile file sets (`thresholds = [...]`), as written.
     pub thresholds: Vec<String>,
+    /// An open profile's task starts over time (its `stages` then hold the pool of users).
+    pub arrivals: Option<ArrivalPlan>,
+}
+
+/// One stage of an open profile: the rate ramps to `rate` task starts per second over
+/// `duration` (linearly from the previous stage's rate; the first stage holds its rate).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateStage {
+    pub rate: f64,
+    pub duration: Duration,
+}
+
+/// The open model's starts over the run, as `--arrival-rate` or a profile's `arrival_rate`
+/// stages give them, with the pool of users that take them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArrivalPlan {
+    pub stages: Vec<RateStage>,
+    /// Users that take the starts (`--max-users`, or the file's `max_users`).
+    pub max_users: Option<u32>,
+}
+
+impl ArrivalPlan {
+    /// One rate for `duration`.
+    pub fn constant(rate: f64, duration: Duration) -> Self {
+        Self {
+            stages: vec![RateStage { rate, duration }],
+            max_users: None,
+        }
+    }
+
+    pub fn duration(&self) -> Duration {
+        self.stages.iter().map(|s| s.duration).sum()
+    }
+
+    /// Starts per second `t` into the run (0 past its end).
+    pub fn rate_at(&self, t: Duration) -> f64 {
+        let mut start = Duration::ZERO;
+        let mut previous = None;
+        for s in &self.stages {
+            if t < start + s.duration {
+                let from = previous.unwrap_or(s.rate);
+                let into = (t - start).as_secs_f64() / s.duration.as_secs_f64();
+                return from + (s.rate - from) * into;
+            }
+            start += s.duration;
+            previous = Some(s.rate);
+        }
+        0.0
+    }
+
+    /// The moment after `t` by which `count` more starts are due: where the area under the
+    /// rate from `t` reaches `count` (exact on the linear ramps); `None` past the plan's end.
+    pub fn after(&self, t: Duration, count: f64) -> Option<Duration> {
+        let mut need = count;
+        let mut start = Duration::ZERO;
+        let mut previous = None;
+        for s in &self.stages {
+            let end = start + s.duration;
+            let from_rate = previous.unwrap_or(s.rate);
+            previous = Some(s.rate);
+            if end <= t {
+                start = end;
+                continue;
+            }
+            let slope = (s.rate - from_rate) / s.duration.as_secs_f64();
+            let at = t.max(start);
+            let a = self.rate_at(at);
+            let span = (end - at).as_secs_f64();
+            let area = (a + a + slope * span) / 2.0 * span;
+            if area >= need {
+                // a·x + slope·x²/2 = need, for the smallest x ≥ 0.
+                let x = if slope.abs() < 1e-12 {
+                    need / a
+                } else {
+                    (-a + (a * a + 2.0 * slope * need).max(0.0).sqrt()) / slope
+                };
+                return Some(at + Duration::from_secs_f64(x.clamp(0.0, span)));
+            }
+            need -= area;
+            start = end;
+        }
+        None
+    }
+
+    fn validate(&self) -> Result<(), ProfileError> {
+        for (i, s) in self.stages.iter().enumerate() {
+            if !(s.rate.is_finite() && (0.0..=1e6).contains(&s.rate)) {
+                return Err(err(
+                    format!("stages[{i}].arrival_rate"),
+                    format!("{} is not between 0 and 1000000 starts per second", s.rate),
+                ));
+            }
+            if s.duration.is_zero() {
+                return Err(err(
+                    format!("stages[{i}].duration"),
+                    "a stage must last longer than zero",
+                ));
+            }
+        }
+        if self.stages.iter().all(|s| s.rate == 0.0) {
+            return Err(err("stages", "the profile never starts a task"));
+        }
+        Ok(())
+    }
 }
 
 /// A profile that cannot run, naming the field at fault.
@@ -66,6 +170,7 @@ impl Profile {
                 duration,
             }],
             thresholds: Vec::new(),
+            arrivals: None,
         }
     }
 
@@ -136,6 +241,9 @@ impl Profile {
 
     /// Checks that the profile can run.
     pub fn validate(&self) -> Result<(), ProfileError> {
+        if let Some(plan) = &self.arrivals {
+            plan.validate()?;
+        }
         if self.stages.is_empty() {
             return Err(err("stages", "a profile needs at least one stage"));
         }
@@ -258,6 +366,7 @@ mod tests {
             name: "two".into(),
             stages: vec![stage(10, 30), stage(20, 60)],
             thresholds: Vec::new(),
+            arrivals: None,
         };
         let s = Duration::from_secs;
         assert_eq!(p.stage_at(s(0)), (0, s(30)));
@@ -289,6 +398,7 @@ mod tests {
                 },
             ],
             thresholds: Vec::new(),
+            arrivals: None,
         };
         let q = p
             .clone()
@@ -328,6 +438,7 @@ mod tests {
                 },
             ],
             thresholds: Vec::new(),
+            arrivals: None,
         };
         assert_eq!(slow.users_at(Duration::from_secs(61)), 61);
         // Ramping down from 400 to 50 at 10/s.
@@ -354,5 +465,38 @@ mod tests {
             })
             .unwrap_err();
         assert_eq!(e.field, "spawn_rate");
+    }
+
+    #[test]
+    fn an_arrival_plan_ramps_between_its_stages() {
+        let s = Duration::from_secs;
+        let plan = ArrivalPlan {
+            stages: vec![
+                RateStage {
+                    rate: 0.0,
+                    duration: s(10),
+                },
+                RateStage {
+                    rate: 100.0,
+                    duration: s(10),
+                },
+                RateStage {
+                    rate: 100.0,
+                    duration: s(10),
+                },
+            ],
+            max_users: None,
+        };
+        assert_eq!(plan.rate_at(s(5)), 0.0, "the first stage holds its rate");
+        assert_eq!(plan.rate_at(s(15)), 50.0, "halfway up the ramp");
+        assert_eq!(plan.rate_at(s(25)), 100.0);
+        assert_eq!(plan.rate_at(s(30)), 0.0, "past the end");
+        assert_eq!(ArrivalPlan::constant(5.0, s(3)).rate_at(s(2)), 5.0);
+        // Starts by area: 10 at 100/s take 0.1 s; the ramp from 0 to 100/s holds 500 in 10 s.
+        let close = |a: Option<Duration>, b: f64| (a.unwrap().as_secs_f64() - b).abs() < 1e-6;
+        assert!(close(plan.after(s(20), 10.0), 20.1));
+        assert!(close(plan.after(s(5), 500.0), 20.0));
+        assert!(close(plan.after(s(10), 25.0), 10.0 + 5f64.sqrt()));
+        assert_eq!(plan.after(s(29), 1000.0), None, "past the end");
     }
 }

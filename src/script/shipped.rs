@@ -27,7 +27,7 @@ pub const SCRIPTS: &[ShippedFile] = shipped!(
 /// The modules the classes import.
 pub const STDLIB: &[ShippedFile] = shipped!("stdlib/messages.rhai", "stdlib/ui.rhai");
 
-/// The presets as files to edit, and an example of stages.
+/// The presets as files to edit, and examples of stages and of an open profile.
 pub const PROFILES: &[ShippedFile] = shipped!(
     "profiles/smoke.toml",
     "profiles/ramp_up.toml",
@@ -35,6 +35,7 @@ pub const PROFILES: &[ShippedFile] = shipped!(
     "profiles/spike.toml",
     "profiles/soak.toml",
     "profiles/steps.example.toml",
+    "profiles/open.example.toml",
 );
 
 /// The starter project's README.

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::timer::Timer;
-use crate::profile::ClassSplit;
+use crate::profile::{ArrivalPlan, ClassSplit};
 use crate::script::ClassTable;
 use crate::stats::Recorder;
 
@@ -61,24 +61,48 @@ impl Arrivals {
     }
 }
 
-/// Paces `rate` starts per second for one worker from `from` on, for ever (the worker drops
-/// it at the end of the run): each start goes to a free user of the class the split gives, or
-/// is counted as dropped. A late wake-up makes up the starts it missed, each with its own due
-/// time, and records its lateness.
+/// One worker's part of the plan: `of` its rate (the workers split it), timed from the run's
+/// `started`, with no start before `from` into the run (the warm-up).
+#[derive(Debug, Clone)]
+pub(crate) struct Share {
+    pub plan: ArrivalPlan,
+    pub of: f64,
+    pub started: Instant,
+    pub from: Duration,
+}
+
+impl Share {
+    /// The start after one due at `due`: where this worker's share of the plan has one more
+    /// start due (ramps and pauses included); `None` past the plan's end.
+    fn next(&self, due: Instant) -> Option<Instant> {
+        let t = due.saturating_duration_since(self.started);
+        self.plan.after(t, 1.0 / self.of).map(|t| self.started + t)
+    }
+
+    /// The first start: one start's worth of the plan after the warm-up.
+    fn first(&self) -> Option<Instant> {
+        self.plan
+            .after(self.from, 1.0 / self.of)
+            .map(|t| self.started + t)
+    }
+}
+
+/// Paces one worker's share of the starts: each goes to a free user of the class the split
+/// gives, or is counted as dropped. A late wake-up makes up the starts it missed, each with its
+/// own due time, and records its lateness. Ends with the plan (or when the worker drops it).
 pub(crate) async fn pace(
     arrivals: Rc<Arrivals>,
     classes: std::sync::Arc<ClassTable>,
-    rate: f64,
-    from: Instant,
+    share: Share,
     timer: Option<Timer>,
     recorder: Rc<RefCell<Recorder>>,
 ) {
     let weights = classes.weights();
     let mut split = ClassSplit::new(&weights);
-    let period = Duration::from_secs_f64(1.0 / rate);
-    let mut n: u32 = 0;
+    let Some(mut due) = share.first() else {
+        return;
+    };
     loop {
-        let due = from + period * n;
         match &timer {
             Some(t) => t.sleep_until(due).await,
             None => tokio::time::sleep_until(due.into()).await,
@@ -88,14 +112,16 @@ pub(crate) async fn pace(
             .borrow_mut()
             .lateness(now.saturating_duration_since(due));
         // Every start due by now, in order.
-        while from + period * n <= now {
-            let due = from + period * n;
+        while due <= now {
             let class = split.add();
             if !arrivals.start(class, due) {
                 let name = classes.slot(class).load().decl.name.clone();
                 recorder.borrow_mut().dropped(&name);
             }
-            n = n.wrapping_add(1);
+            match share.next(due) {
+                Some(next) => due = next,
+                None => return,
+            }
         }
     }
 }

@@ -62,9 +62,9 @@ pub struct RunOptions {
     /// The most a user's state (`this`) may hold after a task, in bytes
     /// ([`data_size`](crate::script::state::data_size)).
     pub state_limit: usize,
-    /// The open model: task starts per second across the run (`--arrival-rate`); users start a
-    /// task only when given a start, and wait for none between tasks.
-    pub arrival_rate: Option<f64>,
+    /// The open model: task starts over the run (`--arrival-rate`, an open profile); users
+    /// start a task only when given a start, and wait for none between tasks.
+    pub arrivals: Option<crate::profile::ArrivalPlan>,
 }
 
 /// A user's stop switch, pressed by its worker.

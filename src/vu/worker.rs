@@ -200,14 +200,19 @@ async fn work(
     // up (config starts them all within it).
     let arrivals = shared
         .options
-        .arrival_rate
+        .arrivals
+        .as_ref()
         .map(|_| Rc::new(super::arrivals::Arrivals::default()));
-    let pacer = match (&arrivals, shared.options.arrival_rate) {
-        (Some(arrivals), Some(rate)) => Some(tokio::task::spawn_local(super::arrivals::pace(
+    let pacer = match (&arrivals, &shared.options.arrivals) {
+        (Some(arrivals), Some(plan)) => Some(tokio::task::spawn_local(super::arrivals::pace(
             arrivals.clone(),
             shared.classes.clone(),
-            rate / shared.workers.max(1) as f64,
-            shared.started + OPEN_MODEL_WARMUP,
+            super::arrivals::Share {
+                plan: plan.clone(),
+                of: 1.0 / shared.workers.max(1) as f64,
+                started: shared.started,
+                from: OPEN_MODEL_WARMUP,
+            },
             timer.clone(),
             recorder.clone(),
         ))),

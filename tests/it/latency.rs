@@ -161,3 +161,37 @@ fn pacing_starts_each_task_a_fixed_time_after_the_last_started() {
     assert!(duration >= 0.4, "{duration}");
     assert_eq!(json["totals"]["tasks"], 15);
 }
+
+#[test]
+fn an_open_profile_ramps_its_rate_between_stages() {
+    let dir = temp_dir("latency-open-profile");
+    let profile = dir.join("ramp.toml");
+    // Nothing in the warm-up second, up to 40 a second over 2 s (40 starts), then 40 for 1 s.
+    std::fs::write(
+        &profile,
+        "max_users = 20\n\
+         [[stages]]\narrival_rate = 0\nduration = \"1s\"\n\
+         [[stages]]\narrival_rate = 40\nduration = \"2s\"\n\
+         [[stages]]\narrival_rate = 40\nduration = \"1s\"\n",
+    )
+    .unwrap();
+    let (code, json, log) = run(
+        "latency-open-profile-run",
+        ONE_SEND,
+        &["--profile", profile.to_str().unwrap(), "--bot-no-latency"],
+    );
+    assert_eq!(code, Some(0), "{log}");
+    let t = &json["totals"];
+    let due = t["tasks"].as_u64().unwrap() + t["dropped_iterations"].as_u64().unwrap();
+    assert!((72..=88).contains(&due), "about 80 starts: {due}\n{log}");
+    assert_eq!(
+        t["dropped_iterations"], 0,
+        "20 users keep up with a quick bot"
+    );
+    assert!(
+        json["profile"]["name"]
+            .as_str()
+            .unwrap()
+            .ends_with("(open)")
+    );
+}
