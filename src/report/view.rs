@@ -5,8 +5,8 @@
 use serde::Serialize;
 
 use super::{
-    CheckRow, ErrorRow, FailureRow, HistoryPoint, LogLine, ReloadEvent, RequestRow, Summary,
-    Verdict,
+    CheckRow, ErrorRow, FailureRow, HistoryPoint, LogLine, Percentiles, ReloadEvent, RequestRow,
+    Summary, Verdict,
 };
 
 #[derive(Debug, Clone, Serialize)]
@@ -21,6 +21,8 @@ pub struct TaskView {
     /// change shows here at once.
     pub recent_calls: u64,
     pub recent_share: f64,
+    /// How long its calls took (in the open model, from when each was due).
+    pub duration_ms: Percentiles,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -36,6 +38,8 @@ pub struct ClassView {
     /// The script version running (0 before any reload; none in a report).
     pub version: Option<u64>,
     pub tasks: Vec<TaskView>,
+    /// Task starts of this class the open model dropped.
+    pub dropped: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -54,6 +58,9 @@ pub struct View {
     pub version: u64,
     /// All requests together.
     pub all: RequestRow,
+    /// Task starts the open model dropped for want of a free user, and those it started.
+    pub dropped: u64,
+    pub tasks: u64,
     pub requests: Vec<RequestRow>,
     /// Per second; only the points after `since` when asked.
     pub history: Vec<HistoryPoint>,
@@ -123,9 +130,11 @@ impl View {
                                 } else {
                                     recent_of(&t.name) as f64 / recent_all as f64
                                 },
+                                duration_ms: t.duration_ms,
                             })
                             .collect()
                     },
+                    dropped: c.dropped_iterations,
                 }
             })
             .collect();
@@ -161,6 +170,8 @@ impl View {
                 |l| l.version,
             ),
             all: s.aggregated.clone().unwrap_or_default(),
+            dropped: s.totals.dropped_iterations,
+            tasks: s.totals.tasks,
             requests: s.requests.clone(),
             history: s
                 .history
