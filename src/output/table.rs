@@ -90,6 +90,29 @@ fn botapi_line(out: &mut String, b: &crate::report::BotApiReport) {
     );
 }
 
+/// Writes `line` into `out` in lines of at most `width` characters, breaking at spaces where
+/// it can; continuation lines are indented by four.
+fn wrap(out: &mut String, line: &str, width: usize) {
+    let mut rest = line;
+    let mut first = true;
+    loop {
+        let room = if first { width } else { width - 4 };
+        let indent = if first { "" } else { "    " };
+        let Some((cut, _)) = rest.char_indices().nth(room) else {
+            let _ = writeln!(out, "{indent}{rest}");
+            return;
+        };
+        // The last space before the cut, unless that leaves nearly nothing on the line.
+        let at = rest[..cut]
+            .rfind(' ')
+            .filter(|&i| i > room / 2)
+            .unwrap_or(cut);
+        let _ = writeln!(out, "{indent}{}", rest[..at].trim_end());
+        rest = rest[at..].trim_start();
+        first = false;
+    }
+}
+
 /// Renders the whole table: 120 characters wide at most, or every column when `wide`.
 pub fn render(s: &Summary, wide: bool) -> String {
     let mut out = String::new();
@@ -363,13 +386,12 @@ pub fn render(s: &Summary, wide: bool) -> String {
     if wide {
         return out;
     }
-    // Anything longer (a failure's message, a long name) is cut; --wide and the JSON have it all.
-    out.lines()
-        .map(|line| match line.char_indices().nth(119) {
-            Some((at, _)) => format!("{}…\n", &line[..at]),
-            None => format!("{line}\n"),
-        })
-        .collect()
+    // A longer line (a failure's message, a threshold's list) goes on below, indented.
+    let mut fitted = String::with_capacity(out.len());
+    for line in out.lines() {
+        wrap(&mut fitted, line, 120);
+    }
+    fitted
 }
 
 #[cfg(test)]
@@ -401,6 +423,22 @@ mod tests {
                 line.chars().count()
             );
         }
+        let mut wrapped = String::new();
+        let long = format!("FAIL coverage not sent: {}", "/cmd ".repeat(40));
+        super::wrap(&mut wrapped, &long, 60);
+        assert!(
+            wrapped.lines().all(|l| l.chars().count() <= 60),
+            "{wrapped}"
+        );
+        assert!(
+            wrapped.lines().skip(1).all(|l| l.starts_with("    /cmd")),
+            "{wrapped}"
+        );
+        assert_eq!(
+            wrapped.matches("/cmd").count(),
+            40,
+            "nothing lost: {wrapped}"
+        );
     }
 
     #[tokio::test]
