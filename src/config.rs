@@ -144,7 +144,14 @@ fn open_model(profile: Profile, args: &RunArgs) -> Result<Profile, ConfigError> 
                     format!("{rate} starts per second is not between 0 and 1000000"),
                 ));
             }
-            ArrivalPlan::constant(rate, profile.run_time())
+            let warmup = crate::vu::OPEN_MODEL_WARMUP;
+            if profile.run_time() <= warmup {
+                return Err(bad(
+                    "--run-time",
+                    "the open model needs more than its one-second warm-up",
+                ));
+            }
+            ArrivalPlan::constant(rate, profile.run_time() - warmup)
         }
         (None, Some(plan)) => plan.clone(),
         (None, None) => return Ok(profile),
@@ -165,9 +172,9 @@ fn open_model(profile: Profile, args: &RunArgs) -> Result<Profile, ConfigError> 
         name,
         stages: vec![Stage {
             users,
-            // All within the first half of the warm-up.
+            // All within the first half of the warm-up; the plan runs after it.
             spawn_rate: (f64::from(users) * 2.0 / warmup).max(1.0),
-            duration: plan.duration(),
+            duration: plan.duration() + crate::vu::OPEN_MODEL_WARMUP,
         }],
         thresholds: profile.thresholds.clone(),
         arrivals: Some(ArrivalPlan {

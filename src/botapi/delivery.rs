@@ -104,8 +104,10 @@ impl Delivery {
         self.draining.store(true, Ordering::Relaxed);
     }
 
-    /// The stand-in is about to close: no poll stays open.
+    /// The drain is over: the polls waiting end, later ones wait a second at most, and calls
+    /// are no longer counted as late.
     pub fn close(&self) {
+        self.draining.store(false, Ordering::Relaxed);
         self.queue.close();
     }
 
@@ -113,12 +115,15 @@ impl Delivery {
         self.late_calls.load(Ordering::Relaxed)
     }
 
-    /// `setWebhook` with a URL.
+    /// `setWebhook` with a URL. Without `allowed_updates`, the previous setting holds, as
+    /// Telegram keeps it.
     pub fn webhook_set(&self, registration: WebhookRegistration) {
         if registration.drop_pending_updates {
             self.queue.drop_pending();
         }
-        self.set_allowed(registration.allowed_updates.as_deref());
+        if let Some(allowed) = registration.allowed_updates.as_deref() {
+            self.set_allowed(Some(allowed));
+        }
         self.choose(BotMode::Webhook(registration));
     }
 

@@ -149,7 +149,7 @@ pub struct Settle {
     pub deadline: Instant,
     /// Zero for a bot known to answer in full before it acknowledges (the demo bot).
     pub quiet: Duration,
-    /// A callback query is answered by answerCallbackQuery alone.
+    /// A callback query is answered by answerCallbackQuery alone (a chat action is not).
     pub callback: bool,
 }
 
@@ -158,7 +158,7 @@ impl Settle {
     fn wait_until(&self, events: &[BotEvent]) -> Option<Instant> {
         let answered = events
             .iter()
-            .any(|e| e.is_reply() || (self.callback && e.kind == EventKind::Ack));
+            .any(|e| e.is_reply() || (self.callback && e.method == CALLBACK_ANSWER));
         if !answered {
             return (Instant::now() < self.deadline).then_some(self.deadline);
         }
@@ -171,6 +171,9 @@ impl Settle {
     }
 }
 
+/// The method that answers a callback query.
+const CALLBACK_ANSWER: &str = "answerCallbackQuery";
+
 /// What a send collected of the bot's answer.
 #[derive(Debug, Default)]
 pub struct Collected {
@@ -181,6 +184,8 @@ pub struct Collected {
     pub last: Option<Duration>,
     /// From delivery to the first acknowledgement (a callback's answer, a chat action).
     pub ack: Option<Duration>,
+    /// From delivery to the callback query's answer, if the bot answered one.
+    pub callback_answer: Option<Duration>,
     /// Replies among the events.
     pub replies: u32,
     /// Replies to an earlier update that arrived after its send had returned.
@@ -194,11 +199,16 @@ impl Collected {
         let last = events.iter().rev().find(|e| e.is_reply()).map(after);
         let ack = events.iter().find(|e| e.kind == EventKind::Ack).map(after);
         let replies = events.iter().filter(|e| e.is_reply()).count() as u32;
+        let callback_answer = events
+            .iter()
+            .find(|e| e.method == CALLBACK_ANSWER)
+            .map(after);
         Self {
             events,
             first,
             last,
             ack,
+            callback_answer,
             replies,
             late,
         }

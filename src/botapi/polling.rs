@@ -23,6 +23,9 @@ use super::params::Params;
 /// long timeouts; a stand-in that must close at the end of a run keeps them shorter.
 pub const MAX_POLL_TIMEOUT: Duration = Duration::from_secs(50);
 
+/// The longest a `getUpdates` made after the end of a run waits.
+const AFTER_CLOSE: Duration = Duration::from_secs(1);
+
 /// Telegram's largest `limit`.
 const MAX_LIMIT: usize = 100;
 
@@ -40,8 +43,10 @@ struct State {
     pending: VecDeque<Pending>,
     /// The newest `getUpdates`; an older one still waiting ends with 409.
     generation: u64,
-    /// Set at the end of a run: a waiting `getUpdates` returns what it has at once.
-    closing: bool,
+    /// Set at the end of a run (the generation then): a `getUpdates` waiting then returns what
+    /// it has at once; a later one waits a second at most, so a bot re-polling at once does not
+    /// spin until the stand-in closes.
+    closed_at: Option<u64>,
 }
 
 /// Counts of what the queue did.
@@ -126,7 +131,10 @@ impl UpdateQueue {
 
     /// Ends every waiting `getUpdates` with what it has, and every later one at once.
     pub fn close(&self) {
-        self.state.lock().expect("update queue").closing = true;
+        {
+            let mut state = self.state.lock().expect("update queue");
+            state.closed_at = Some(state.generation);
+        }
         self.arrived.notify_waiters();
     }
 
@@ -151,12 +159,15 @@ impl UpdateQueue {
             Some(t) if t > 0 => Duration::from_secs(t as u64).min(MAX_POLL_TIMEOUT),
             _ => Duration::ZERO,
         };
-        let deadline = tokio::time::Instant::now() + timeout;
+        let mut deadline = tokio::time::Instant::now() + timeout;
         let generation = {
             let mut state = self.state.lock().expect("update queue");
             state.generation += 1;
             if let Some(offset) = offset {
                 self.confirm(&mut state, offset);
+            }
+            if state.closed_at.is_some() {
+                deadline = deadline.min(tokio::time::Instant::now() + AFTER_CLOSE);
             }
             state.generation
         };
@@ -175,7 +186,8 @@ impl UpdateQueue {
                          one bot instance is running",
                     ));
                 }
-                if !state.pending.is_empty() || state.closing {
+                let closed = state.closed_at.is_some_and(|at| generation <= at);
+                if !state.pending.is_empty() || closed {
                     return Ok(self.take(&mut state, limit));
                 }
             }
@@ -334,6 +346,22 @@ mod tests {
         assert_eq!(older.await.unwrap().unwrap_err().code, 409);
         q.close();
         assert_eq!(newer.await.unwrap().unwrap().as_ref(), b"[]");
+    }
+
+    #[tokio::test]
+    async fn after_the_end_a_new_poll_waits_a_second_not_its_timeout_and_not_zero() {
+        let q = UpdateQueue::default();
+        q.close();
+        let began = std::time::Instant::now();
+        let got = q
+            .get_updates(&params(&[("timeout", 30.into())]))
+            .await
+            .unwrap();
+        assert_eq!(got.as_ref(), b"[]");
+        let waited = began.elapsed();
+        // Never early; the upper bound only says it was not the 30 s asked.
+        assert!(waited >= AFTER_CLOSE, "no spinning: {waited:?}");
+        assert!(waited < Duration::from_secs(20), "no 30 s hold: {waited:?}");
     }
 
     #[tokio::test]

@@ -10,9 +10,9 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
 use crate::botapi::{self, BotApi, ChatInbox, Collected, Settle};
+use crate::telegram::BotEvent;
 use crate::telegram::SECRET_HEADER;
 use crate::telegram::build::MediaKind;
-use crate::telegram::{BotEvent, EventKind};
 use crate::telegram::{
     IdRangeExhausted, Message, Sender, Tier, TierPools, Update, UpdateFactory, UpdateIds,
 };
@@ -166,7 +166,7 @@ impl ChatUser {
         });
         let Collected { events, first, .. } = self.inbox.collect(started, settle).await;
         let reply_after = first.or_else(|| {
-            let ack = events.iter().find(|e| e.kind == EventKind::Ack)?;
+            let ack = events.iter().find(|e| e.method == "answerCallbackQuery")?;
             update.callback_query.as_ref()?;
             Some(ack.at.saturating_duration_since(started))
         });

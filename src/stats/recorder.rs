@@ -416,9 +416,14 @@ impl Recorder {
 
     /// A request the host refused to send.
     pub fn refused(&mut self, name: &str) {
+        self.unsent(name, ErrorKind::Refused);
+    }
+
+    /// A request that was never sent, for the reason `kind` gives (counted, with no latency).
+    pub fn unsent(&mut self, name: &str, kind: ErrorKind) {
         let r = entry(&mut self.current.requests, name);
         r.unsent += 1;
-        r.failures[ErrorKind::Refused.index()] += 1;
+        r.failures[kind.index()] += 1;
     }
 
     /// How the reply to a request went; with it, what else the send collected: the last reply,

@@ -30,12 +30,13 @@ impl PollTransport {
 
     pub async fn post(&self, body: Bytes) -> Posted {
         let started = Instant::now();
+        // Waiting for a fetch that never came is queue too.
         let failed = |kind, detail: String| Posted {
             result: Err(kind),
             detail: Some(detail),
             started,
-            latency: started.elapsed(),
-            queued: Duration::ZERO,
+            latency: Duration::ZERO,
+            queued: started.elapsed(),
             polled: None,
         };
         let update_id = match serde_json::from_slice::<UpdateId>(&body) {

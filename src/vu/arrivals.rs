@@ -19,13 +19,35 @@ use crate::profile::{ArrivalPlan, ClassSplit};
 use crate::script::ClassTable;
 use crate::stats::Recorder;
 
-/// The free users of one worker, by class, waiting for their next start.
+/// The users of one worker, by class: how many it runs, and the free ones waiting for their
+/// next start.
 #[derive(Debug, Default)]
 pub(crate) struct Arrivals {
     idle: RefCell<Vec<VecDeque<oneshot::Sender<Instant>>>>,
+    /// Users of each class on this worker.
+    members: RefCell<Vec<u32>>,
+    /// Bumped whenever `members` changes, for the pacer to split anew.
+    changes: std::cell::Cell<u64>,
 }
 
 impl Arrivals {
+    /// A user of `class` joins (it will ask for starts until it `leave`s).
+    pub fn join(&self, class: usize) {
+        let mut members = self.members.borrow_mut();
+        if members.len() <= class {
+            members.resize(class + 1, 0);
+        }
+        members[class] += 1;
+        self.changes.set(self.changes.get() + 1);
+    }
+
+    pub fn leave(&self, class: usize) {
+        if let Some(n) = self.members.borrow_mut().get_mut(class) {
+            *n = n.saturating_sub(1);
+        }
+        self.changes.set(self.changes.get() + 1);
+    }
+
     /// Waits, as a free user of `class`, for a start; resolves to the moment the task should
     /// have started. `None` when the run ends first (the pacer is gone).
     pub async fn next_start(&self, class: usize) -> Option<Instant> {
@@ -61,35 +83,40 @@ impl Arrivals {
     }
 }
 
-/// One worker's part of the plan: `of` its rate (the workers split it), timed from the run's
-/// `started`, with no start before `from` into the run (the warm-up).
+/// One worker's part of the plan: the workers take the plan's starts in turn (worker `index`
+/// of `workers` takes starts index+1, index+1+workers, ...), timed from `started`, the end of
+/// the run's warm-up.
 #[derive(Debug, Clone)]
 pub(crate) struct Share {
     pub plan: ArrivalPlan,
-    pub of: f64,
+    pub index: usize,
+    pub workers: usize,
     pub started: Instant,
-    pub from: Duration,
 }
 
 impl Share {
-    /// The start after one due at `due`: where this worker's share of the plan has one more
-    /// start due (ramps and pauses included); `None` past the plan's end.
+    /// This worker's start after one due at `due`: where the plan has `workers` more starts
+    /// due (ramps and pauses included); `None` past the plan's end.
     fn next(&self, due: Instant) -> Option<Instant> {
         let t = due.saturating_duration_since(self.started);
-        self.plan.after(t, 1.0 / self.of).map(|t| self.started + t)
+        self.plan
+            .after(t, self.workers as f64)
+            .map(|t| self.started + t)
     }
 
-    /// The first start: one start's worth of the plan after the warm-up.
+    /// This worker's first start: the plan's `index + 1`-th.
     fn first(&self) -> Option<Instant> {
         self.plan
-            .after(self.from, 1.0 / self.of)
+            .after(Duration::ZERO, (self.index + 1) as f64)
             .map(|t| self.started + t)
     }
 }
 
-/// Paces one worker's share of the starts: each goes to a free user of the class the split
-/// gives, or is counted as dropped. A late wake-up makes up the starts it missed, each with its
-/// own due time, and records its lateness. Ends with the plan (or when the worker drops it).
+/// Paces one worker's share of the starts: each goes to a free user of the class a split by
+/// this worker's own users gives (so the classes' weights hold across workers, as the
+/// scheduler placed their users), or is counted as dropped. A late wake-up makes up the starts
+/// it missed, each with its own due time, and records its lateness. Ends with the plan (or
+/// when the worker drops it).
 pub(crate) async fn pace(
     arrivals: Rc<Arrivals>,
     classes: std::sync::Arc<ClassTable>,
@@ -97,8 +124,11 @@ pub(crate) async fn pace(
     timer: Option<Timer>,
     recorder: Rc<RefCell<Recorder>>,
 ) {
-    let weights = classes.weights();
-    let mut split = ClassSplit::new(&weights);
+    // Starts follow this worker's users; with none yet, a drop is put down to the class the
+    // declared weights give.
+    let mut split: Option<ClassSplit> = None;
+    let mut declared = ClassSplit::new(&classes.weights());
+    let mut seen = u64::MAX;
     let Some(mut due) = share.first() else {
         return;
     };
@@ -111,10 +141,24 @@ pub(crate) async fn pace(
         recorder
             .borrow_mut()
             .lateness(now.saturating_duration_since(due));
+        if arrivals.changes.get() != seen {
+            seen = arrivals.changes.get();
+            let members = arrivals.members.borrow();
+            split = members
+                .iter()
+                .any(|n| *n > 0)
+                .then(|| ClassSplit::new(&members));
+        }
         // Every start due by now, in order.
         while due <= now {
-            let class = split.add();
-            if !arrivals.start(class, due) {
+            let (class, taken) = match &mut split {
+                Some(split) => {
+                    let class = split.add();
+                    (class, arrivals.start(class, due))
+                }
+                None => (declared.add(), false),
+            };
+            if !taken {
                 let name = classes.slot(class).load().decl.name.clone();
                 recorder.borrow_mut().dropped(&name);
             }

@@ -237,6 +237,9 @@ impl Vu {
             }
         }
         drop(script);
+        if let Some(arrivals) = &self.env.arrivals {
+            arrivals.join(self.class_index);
+        }
         while !self.done() {
             // In the open model a task starts when given a start, and its time counts from when
             // it was due (the start may have waited for this user's previous task).
@@ -278,6 +281,9 @@ impl Vu {
                 .unwrap_or(script.decl.wait)
                 .after(took, &mut self.ctx.rng);
             self.pause(wait).await;
+        }
+        if let Some(arrivals) = &self.env.arrivals {
+            arrivals.leave(self.class_index);
         }
         let script = self.class.load_full();
         if script.has_on_stop {
@@ -471,13 +477,18 @@ impl Vu {
         in_flight.done = true;
         {
             let mut recorder = recorder.borrow_mut();
-            recorder.served(
-                &name,
-                posted.queued,
-                posted.latency,
-                posted.error(),
-                posted.bytes(),
-            );
+            if posted.error() == Some(ErrorKind::NotDelivered) {
+                // Never sent: counted, with no latency to pull the percentiles down.
+                recorder.unsent(&name, ErrorKind::NotDelivered);
+            } else {
+                recorder.served(
+                    &name,
+                    posted.queued,
+                    posted.latency,
+                    posted.error(),
+                    posted.bytes(),
+                );
+            }
             if let (Some(kind), Some(message)) = (posted.error(), posted.failure_message()) {
                 recorder.failure(&name, kind, posted.status(), message);
             }
@@ -507,14 +518,15 @@ impl Vu {
             &mut collected.first,
             &mut collected.last,
             &mut collected.ack,
+            &mut collected.callback_answer,
         ] {
             *d = d.map(|d| d + wait);
         }
         let reply = match (collected.first, settle) {
             (Some(d), _) => ReplyOutcome::After(d),
             // A callback answered by answerCallbackQuery alone was answered.
-            (None, Some(s)) if s.callback && collected.ack.is_some() => {
-                ReplyOutcome::After(collected.ack.expect("checked"))
+            (None, Some(s)) if s.callback && collected.callback_answer.is_some() => {
+                ReplyOutcome::After(collected.callback_answer.expect("checked"))
             }
             (None, Some(_)) => ReplyOutcome::Missing,
             (None, None) => ReplyOutcome::NotAwaited,

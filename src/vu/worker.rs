@@ -170,8 +170,8 @@ impl Worker {
 
 type Users = Rc<RefCell<HashMap<u64, (Rc<Control>, JoinHandle<()>)>>>;
 
-/// The open model's first start comes this long after the run's start, when the pool of users
-/// is up.
+/// The open model's plan starts this long after the run's start, when the pool of users is up
+/// (the run lasts this much longer than the plan).
 pub const OPEN_MODEL_WARMUP: Duration = Duration::from_secs(1);
 
 fn second_of(started: Instant) -> u64 {
@@ -196,8 +196,8 @@ async fn work(
             (None, None)
         }
     };
-    // The open model: this worker's share of the starts, from a second in, once the users are
-    // up (config starts them all within it).
+    // The open model: this worker's turns of the plan's starts, from a second in, once the
+    // users are up (config starts them all within it).
     let arrivals = shared
         .options
         .arrivals
@@ -209,9 +209,9 @@ async fn work(
             shared.classes.clone(),
             super::arrivals::Share {
                 plan: plan.clone(),
-                of: 1.0 / shared.workers.max(1) as f64,
-                started: shared.started,
-                from: OPEN_MODEL_WARMUP,
+                index,
+                workers: shared.workers.max(1),
+                started: shared.started + OPEN_MODEL_WARMUP,
             },
             timer.clone(),
             recorder.clone(),

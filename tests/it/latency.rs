@@ -195,3 +195,62 @@ fn an_open_profile_ramps_its_rate_between_stages() {
             .ends_with("(open)")
     );
 }
+
+#[test]
+fn open_model_starts_follow_each_workers_own_users() {
+    // Two classes at 1:1 over two workers: the scheduler puts every user of one class on one
+    // worker. Each worker must give its starts to the users it has, not drop half of them.
+    let dir = temp_dir("latency-open-workers");
+    for class in ["Alpha", "Beta"] {
+        std::fs::write(
+            dir.join(format!("{}.rhai", class.to_lowercase())),
+            ONE_SEND.replace("Sender", class),
+        )
+        .unwrap();
+    }
+    let json = dir.join("result.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_stress"))
+        .current_dir(root())
+        .args(["run", "--script"])
+        .arg(&dir)
+        .args([
+            "--arrival-rate",
+            "40",
+            "--max-users",
+            "10",
+            "--workers",
+            "2",
+        ])
+        .args([
+            "--run-time",
+            "3s",
+            "--bot-no-latency",
+            "--seed",
+            "2",
+            "-q",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let t = &json["totals"];
+    assert_eq!(
+        t["dropped_iterations"], 0,
+        "free users took every start\n{log}"
+    );
+    let tasks = t["tasks"].as_u64().unwrap();
+    assert!((72..=88).contains(&tasks), "40 a second for 2 s: {tasks}");
+    let per_class: Vec<u64> = json["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["tasks"][0]["count"].as_u64().unwrap())
+        .collect();
+    assert!(
+        per_class.iter().all(|n| n * 3 >= tasks),
+        "both classes take starts: {per_class:?}"
+    );
+}
