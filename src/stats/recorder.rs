@@ -75,6 +75,15 @@ impl RequestStats {
         self.failures.iter().sum()
     }
 
+    /// A request whose outcome is known: its latency, its failure if any, the answer's size.
+    fn answered(&mut self, latency: Duration, error: Option<ErrorKind>, bytes: u64) {
+        hist::record(&mut self.latency, latency);
+        self.bytes += bytes;
+        if let Some(kind) = error {
+            self.failures[kind.index()] += 1;
+        }
+    }
+
     pub fn merge(&mut self, other: &RequestStats) {
         hist::merge(&mut self.latency, &other.latency);
         hist::merge(&mut self.reply, &other.reply);
@@ -364,12 +373,7 @@ impl Recorder {
     /// One request sent, as soon as its answer (or failure) is known; `bytes` is the size of
     /// the answer's body.
     pub fn request(&mut self, name: &str, latency: Duration, error: Option<ErrorKind>, bytes: u64) {
-        let r = entry(&mut self.current.requests, name);
-        hist::record(&mut r.latency, latency);
-        r.bytes += bytes;
-        if let Some(kind) = error {
-            r.failures[kind.index()] += 1;
-        }
+        entry(&mut self.current.requests, name).answered(latency, error, bytes);
     }
 
     /// What a failed request came to: its kind, the bot's status (0 without an answer) and a
@@ -401,17 +405,13 @@ impl Recorder {
         bytes: u64,
     ) {
         let r = entry(&mut self.current.requests, name);
-        hist::record(&mut r.latency, queued + service);
+        r.answered(queued + service, error, bytes);
         if queued.is_zero() {
             r.unqueued += 1;
         } else {
             hist::record(&mut r.queue, queued);
         }
         hist::record(&mut r.service, service);
-        r.bytes += bytes;
-        if let Some(kind) = error {
-            r.failures[kind.index()] += 1;
-        }
     }
 
     /// A request the host refused to send.

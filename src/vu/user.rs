@@ -102,7 +102,7 @@ pub(crate) struct Env {
     pub options: RunOptions,
     /// This worker's share of the coroutine stacks the process may map at once.
     pub stacks: Rc<tokio::sync::Semaphore>,
-    /// The worker's precise wait timer; tokio's (0-2 ms late) if it could not be made.
+    /// The worker's precise wait timer; tokio's coarser one if it could not be made.
     pub timer: Option<Timer>,
     /// In the open model (`--arrival-rate`), where a free user gets its next start.
     pub arrivals: Option<Rc<Arrivals>>,
