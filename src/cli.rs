@@ -303,6 +303,29 @@ pub struct RunArgs {
     /// Do not wait for the bot's reply after a send (replies in the webhook body still count).
     #[arg(help_heading = "The bot under test", long)]
     pub no_await_reply: bool,
+    /// Telegram's flood limits at the stand-in (about 1 message/s per chat with short bursts,
+    /// 20/min per group, 30/s overall; rates in a profile's [flood] table): `report` counts
+    /// the calls Telegram would refuse, `enforce` answers them with 429 and retry_after and
+    /// counts calls that did not wait as violations, `off`. [default: the profile's, else
+    /// report]
+    #[arg(help_heading = "Chaos", long, value_name = "MODE")]
+    pub flood_limits: Option<String>,
+    /// Inject a fault into the bot's calls for its chats, KIND=RATE, repeatable: 5xx=20%,
+    /// reset=5%, timeout=1%, blocked=5% (of chats: 403, the user blocked the bot),
+    /// chat_not_found=1%, flood=2% (429 whatever the rate), slow=2s or slow=2s@10%. Drawn from
+    /// --seed. A profile's [[faults]] windows add faults for a time.
+    #[arg(
+        help_heading = "Chaos",
+        long = "botapi-fault",
+        value_name = "KIND=RATE"
+    )]
+    pub botapi_faults: Vec<String>,
+    /// Redeliver an update whose webhook delivery failed (non-2xx, timeout, dropped connection,
+    /// a cut), as Telegram does: the same update_id after a backoff doubling from 1s to 16s,
+    /// up to 8 deliveries, the chat's later updates held back meanwhile. Counts redeliveries,
+    /// updates finally lost and duplicate replies. On in the chaos profile.
+    #[arg(help_heading = "Chaos", long)]
+    pub redeliver: bool,
     /// At the end, running tasks and then on_stop get this long in all; whatever still runs
     /// is abandoned (and its request in flight counted as abandoned).
     #[arg(

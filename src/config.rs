@@ -2,11 +2,14 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::botapi::gate::Rules;
 use crate::cli::{DemoBotArgs, PoolArgs, RunArgs};
 use crate::demo_bot::{ApiEndpoint, BotLatency, DemoBotConfig, Faults};
 use crate::output::Format;
+use crate::profile::chaos::{Chaos, FaultSpec, FloodMode, Redeliver, Windows};
 use crate::profile::{ArrivalPlan, Overrides, Profile, Stage, pool_capacity};
 use crate::script::{Limits, ScriptError, ScriptSet, WaitSpec};
 use crate::server::ServerTls;
@@ -181,6 +184,7 @@ fn open_model(profile: Profile, args: &RunArgs) -> Result<Profile, ConfigError> 
             max_users: Some(users),
             ..plan
         }),
+        chaos: profile.chaos.clone(),
     })
 }
 
@@ -242,6 +246,25 @@ pub struct RunConfig {
     pub reload: bool,
     /// The profile file's thresholds, then `--threshold`'s.
     pub thresholds: Vec<Threshold>,
+    /// The flood limits and faults the stand-in applies, on the run's clock.
+    pub rules: Rules,
+}
+
+/// The profile's chaos with the flags' on top: `--flood-limits` replaces its mode,
+/// `--botapi-fault` adds whole-run faults, `--redeliver` turns redelivery on.
+fn chaos(mut chaos: Chaos, args: &RunArgs) -> Result<Chaos, ConfigError> {
+    if let Some(mode) = &args.flood_limits {
+        chaos.flood.mode = FloodMode::parse(mode).map_err(|e| bad("--flood-limits", e))?;
+    }
+    for spec in &args.botapi_faults {
+        chaos
+            .faults
+            .push(FaultSpec::parse(spec).map_err(|e| bad("--botapi-fault", e))?);
+    }
+    if args.redeliver && chaos.redeliver.is_none() {
+        chaos.redeliver = Some(Redeliver::default());
+    }
+    Ok(chaos)
 }
 
 /// Scripts named on the command line, or `scripts/`, or the shipped ones when the current
@@ -324,24 +347,26 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
         spawn_rate: args.spawn_rate,
         run_time,
     };
-    let profile = crate::profile::file::resolve(&args.profile, &args.profiles_dir)
-        .map_err(|e| bad("--profile", e))?
-        .with_overrides(&overrides)
-        .map_err(|e| {
-            // Blame the flag only when it was given; otherwise the profile is at fault.
-            let field = e.field.as_str();
-            let flag = if field.ends_with("spawn_rate") && args.spawn_rate.is_some() {
-                "--spawn-rate"
-            } else if field.ends_with("users") && args.users.is_some() {
-                "--users"
-            } else if (field.ends_with("run_time") || field == "stages") && run_time.is_some() {
-                "--run-time"
-            } else {
-                "--profile"
-            };
-            bad(flag, e)
-        })?;
-    let profile = open_model(profile, args)?;
+    let resolved = crate::profile::file::resolve(&args.profile, &args.profiles_dir)
+        .map_err(|e| bad("--profile", e))?;
+    let planned = resolved.run_time();
+    let profile = resolved.with_overrides(&overrides).map_err(|e| {
+        // Blame the flag only when it was given; otherwise the profile is at fault.
+        let field = e.field.as_str();
+        let flag = if field.ends_with("spawn_rate") && args.spawn_rate.is_some() {
+            "--spawn-rate"
+        } else if field.ends_with("users") && args.users.is_some() {
+            "--users"
+        } else if (field.ends_with("run_time") || field == "stages") && run_time.is_some() {
+            "--run-time"
+        } else {
+            "--profile"
+        };
+        bad(flag, e)
+    })?;
+    let mut profile = open_model(profile, args)?;
+    profile.chaos = chaos(profile.chaos, args)?;
+    let windows = Arc::new(Windows::scaled(&profile.chaos, planned, profile.run_time()));
     let arrivals = profile.arrivals.clone();
     let mut thresholds = Vec::new();
     for rule in &profile.thresholds {
@@ -505,6 +530,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
     let scripts = scripts(&args.scripts, &args.stdlib)?;
     check_pools(&scripts, &profile, &pools, args.users.is_some())?;
     let seed = args.seed.unwrap_or_else(random_seed);
+    let redeliver = profile.chaos.redeliver;
+    let rules = Rules {
+        flood: profile.chaos.flood,
+        windows: windows.clone(),
+        seed,
+    };
     Ok(RunConfig {
         scripts,
         profile,
@@ -519,7 +550,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
             iterations: args.iterations,
             state_limit,
             arrivals,
+            redeliver,
+            windows,
         },
+        rules,
         max_connections: args.max_connections,
         timeout,
         stop_timeout,

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use super::ApiError;
 use super::delivery::Delivery;
+use super::gate::{Admission, Gate, Rules};
 use super::hub::ReplyHub;
 use super::params::Params;
 use super::spec::spec;
@@ -46,6 +47,8 @@ pub struct ApiConfig {
     pub bot: User,
     /// The run's test users: getChatMember says they are members of any chat.
     pub pools: TierPools,
+    /// Flood limits and injected faults.
+    pub rules: Rules,
 }
 
 impl Default for ApiConfig {
@@ -64,6 +67,7 @@ impl Default for ApiConfig {
                 supports_inline_queries: Some(false),
             },
             pools: TierPools::default(),
+            rules: Rules::default(),
         }
     }
 }
@@ -86,6 +90,7 @@ pub struct BotApi {
     hub: ReplyHub,
     webhook: watch::Sender<Option<WebhookRegistration>>,
     delivery: Delivery,
+    gate: Gate,
     surface: Surface,
     /// Calls of the hand-written methods, by `ApiMethod as usize`.
     calls: Vec<AtomicU64>,
@@ -99,6 +104,7 @@ pub struct BotApi {
 impl BotApi {
     pub fn new(config: ApiConfig, hub: ReplyHub) -> Self {
         Self {
+            gate: Gate::new(config.rules.clone()),
             config,
             hub,
             webhook: watch::Sender::new(None),
@@ -118,6 +124,35 @@ impl BotApi {
 
     pub fn bot(&self) -> &User {
         &self.config.bot
+    }
+
+    /// The flood limits and faults the bot's calls meet.
+    pub fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
+    /// What the gate says to a call of `method`: only calls for a chat (messages, edits,
+    /// actions, a callback's answer) meet flood limits and faults.
+    pub fn admit(&self, method: &str, params: &Params) -> Admission {
+        if EventKind::of(method).is_none() {
+            return Admission::Pass;
+        }
+        let chat = if method.eq_ignore_ascii_case("answerCallbackQuery") {
+            params
+                .get("callback_query_id")
+                .and_then(Value::as_str)
+                .and_then(callback_query_sender)
+        } else {
+            params.chat_id().ok()
+        };
+        let Some(chat) = chat else {
+            return Admission::Pass;
+        };
+        let admission = self.gate.admit(method, chat);
+        if matches!(admission, Admission::Refuse(_)) {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        admission
     }
 
     /// How the bot receives its updates (webhook or polling), and the update queue.

@@ -10,6 +10,7 @@ mod history;
 mod logs;
 mod percentiles;
 mod reload;
+mod resilience;
 mod spawn;
 mod summary;
 mod verdict;
@@ -17,12 +18,13 @@ pub mod view;
 
 use std::sync::Arc;
 
-pub use botapi::{BotApiReport, PollingReport};
+pub use botapi::{BotApiReport, FloodReport, GateSpan, PollingReport};
 pub use failure::ErrorKind;
 pub use history::{HistoryPoint, Mergeable, WindowPoint, thin};
 pub use logs::LogLine;
 pub use percentiles::Percentiles;
 pub use reload::{ReloadEvent, Trigger};
+pub use resilience::{Resilience, WindowOutcome};
 pub use spawn::SpawnPhase;
 pub use summary::{
     CheckRow, ClassInfo, ClassRow, ErrorRow, FailureRow, LimitRow, ProfileInfo, RequestRow,
