@@ -5,6 +5,7 @@ mod bot_api;
 mod bots;
 mod bounds;
 mod browser;
+mod chaos;
 mod common;
 mod demo_bot;
 mod encodings;
