@@ -421,6 +421,69 @@ mod tests {
     }
 
     #[test]
+    fn chaos_in_a_profile_and_errors_that_name_the_field() {
+        use crate::profile::chaos::{FaultKind, FloodMode};
+        let text = r#"
+            users = 10
+            spawn_rate = 5
+            run_time = "10m"
+            flood_limits = "enforce"
+            botapi_faults = ["flood=1%"]
+            redeliver = { backoff = "500ms", attempts = 3 }
+            [flood]
+            per_chat = 2
+            [[faults]]
+            at = "2m"
+            duration = "1m"
+            botapi = ["5xx=20%", "slow=1s@5%"]
+            [[faults]]
+            name = "cut"
+            at = "4m"
+            duration = "30s"
+            cut_webhook = true
+        "#;
+        let p = parse(text, "c").unwrap().unwrap();
+        let c = &p.chaos;
+        assert_eq!(
+            (c.flood.mode, c.flood.per_chat, c.flood.global),
+            (FloodMode::Enforce, 2.0, 30.0)
+        );
+        assert_eq!(c.faults[0].kind, FaultKind::Flood);
+        let r = c.redeliver.unwrap();
+        assert_eq!((r.backoff, r.attempts), (Duration::from_millis(500), 3));
+        assert_eq!(
+            c.windows[0].name,
+            "Bot API 5xx at 20%, Bot API slow 1s at 5%"
+        );
+        assert_eq!(
+            (c.windows[1].name.as_str(), c.windows[1].cut_webhook),
+            ("cut", true)
+        );
+        let chaos = Profile::preset("chaos").unwrap();
+        assert_eq!(chaos.chaos.windows.len(), 4);
+        assert!(chaos.chaos.redeliver.is_some());
+        let flat = "users = 1\nspawn_rate = 1\nrun_time = \"1m\"\n";
+        for (bad, field) in [
+            ("flood_limits = \"loud\"", "flood_limits"),
+            ("botapi_faults = [\"boom=1%\"]", "botapi_faults[0]"),
+            ("[flood]\nper_chat = 0", "flood.per_chat"),
+            ("[[faults]]\nat = \"1s\"\nduration = \"1s\"", "faults[0]"),
+            (
+                "[[faults]]\nat = \"50s\"\nduration = \"20s\"\ncut_webhook = true",
+                "faults[0]",
+            ),
+            (
+                "[[faults]]\nat = \"1s\"\nduration = \"1s\"\nbotapi = [\"5xx=2\"]",
+                "faults[0].botapi[0]",
+            ),
+            ("redeliver = { attempts = 0 }", "redeliver"),
+        ] {
+            let e = parse(&format!("{flat}{bad}"), "x").unwrap().unwrap_err();
+            assert_eq!(e.field, field, "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn an_open_profile_has_rate_stages_and_a_pool() {
         let text = r#"
             max_users = 40
