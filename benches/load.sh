@@ -24,7 +24,7 @@ MODE="${1:-all}"
 SECS="${SECS:-10}"
 CONNS="${CONNS:-64}"
 PORT="${PORT:-18080}"
-BIN=target/release/stress
+BIN="${BIN:-target/release/stress}"
 TMP="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$TMP"' EXIT
 

@@ -140,6 +140,17 @@ pub struct BotApiArgs {
     /// Accept only this bot token (any token when absent).
     #[arg(long)]
     pub token: Option<String>,
+    /// Telegram's flood limits: report (count, in /_stress/stats), enforce (answer 429 with
+    /// retry_after) or off.
+    #[arg(long, value_name = "MODE", default_value = "report")]
+    pub flood_limits: String,
+    /// Inject a fault into the bot's calls for its chats, KIND=RATE, repeatable (as on `stress
+    /// run`): 5xx=20%, slow=2s@10%, reset, timeout, blocked, chat_not_found, flood.
+    #[arg(long = "botapi-fault", value_name = "KIND=RATE")]
+    pub botapi_faults: Vec<String>,
+    /// Seed the faults are drawn from.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]

@@ -215,7 +215,7 @@ pub fn report(api: &super::BotApi, mode: &str, ready_after: Option<Duration>) ->
             confirmed: polls.confirmed,
             expired: polls.expired,
         }),
-        flood: api.gate().active().then(|| api.gate().report()),
+        flood: stats.flood,
     }
 }
 

@@ -73,7 +73,7 @@ impl Default for ApiConfig {
 }
 
 /// Per-method call counts and rejected calls.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ApiStats {
     /// Calls per method of the description, for the methods called at least once.
     pub calls: std::collections::BTreeMap<&'static str, u64>,
@@ -81,6 +81,8 @@ pub struct ApiStats {
     pub unauthorized: u64,
     pub unknown_methods: u64,
     pub hub: super::hub::HubStats,
+    /// The flood limits' and faults' counts, when either is on.
+    pub flood: Option<crate::report::FloodReport>,
 }
 
 /// The Bot API stand-in's state: its identity, the registered webhook, and the reply hub.
@@ -191,6 +193,7 @@ impl BotApi {
             unauthorized: self.unauthorized.load(Ordering::Relaxed),
             unknown_methods: self.unknown.load(Ordering::Relaxed),
             hub: self.hub.stats(),
+            flood: self.gate.active().then(|| self.gate.report()),
         }
     }
 

@@ -523,18 +523,15 @@ impl Vu {
             let Some(rule) = redeliver.filter(|_| !success) else {
                 break posted;
             };
-            if attempt >= rule.attempts || self.control.is_stopped() {
+            if attempt >= rule.attempts {
                 recorder.borrow_mut().lost(&name);
                 break posted;
             }
             // Telegram keeps the update and delivers it again later; the chat's later updates
-            // wait (this user sends nothing meanwhile).
+            // wait (this user sends nothing meanwhile). Once the run is stopping, the wait is
+            // cut short: the delivery is part of the task, which --stop-timeout bounds.
             recorder.borrow_mut().redelivered(&name);
             self.pause(rule.backoff_after(attempt)).await;
-            if self.control.is_stopped() {
-                recorder.borrow_mut().lost(&name);
-                break posted;
-            }
             attempt += 1;
         };
         let success = matches!(&posted.result, Ok(r) if (200..300).contains(&r.status));
