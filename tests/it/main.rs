@@ -7,6 +7,7 @@ mod bounds;
 mod browser;
 mod common;
 mod demo_bot;
+mod demo_bot_chaos;
 mod encodings;
 mod frameworks;
 mod https;
