@@ -129,7 +129,8 @@ pub struct DemoBotArgs {
     /// to the chat again; a 400 "chat not found" is dropped; a 5xx or a dropped connection is
     /// retried after 100 ms, then 200 ms. A redelivered update (the same update_id again) is not
     /// handled again: the bot sends only what never reached Telegram. (It remembers updates
-    /// while a fault rate is set or once the Bot API has refused a call.)
+    /// while a fault rate is set, or once the Bot API refused a call or a webhook request was
+    /// dropped.)
     ///
     /// With --naive it retries a 429 at once (3 times), keeps writing to chats that blocked it,
     /// never retries a 5xx, and handles every delivery as new, so it answers twice.

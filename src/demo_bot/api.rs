@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::ApiEndpoint;
-use super::chats::{Chats, Gate};
+use super::chats::{Chats, Gate, Progress};
 use super::handlers::Call;
 use super::stats::Counters;
 
@@ -68,7 +68,15 @@ impl ApiClient {
     }
 
     /// Makes `call` with its retries; true when it was delivered. Counts the outcome.
-    pub async fn send(&self, call: &Call, chats: &Chats, counters: &Counters) -> bool {
+    /// `unannounced` is the (queue, update_id) the call answers when the chats did not note that
+    /// update as it arrived: a failure notes it in flight, as the bot starts remembering updates.
+    pub async fn send(
+        &self,
+        call: &Call,
+        chats: &Chats,
+        counters: &Counters,
+        unannounced: Option<(i64, i64)>,
+    ) -> bool {
         let Some(api) = &self.endpoint else {
             return false;
         };
@@ -88,6 +96,9 @@ impl ApiClient {
                 None
             } else {
                 chats.trouble();
+                if let Some((queue, update_id)) = unannounced {
+                    chats.finish(queue, update_id, Progress::InFlight);
+                }
                 call.chat_id()
             };
             match answer {

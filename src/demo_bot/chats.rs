@@ -8,8 +8,9 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::handlers::Call;
@@ -26,9 +27,20 @@ pub enum Progress {
     InFlight,
     /// Handled and every call delivered.
     Done,
-    /// Handled, but this call (the one meant for the webhook response body) never reached
-    /// Telegram: the answer failed after the work was done.
-    Undelivered(Call),
+    /// Handled, but these calls never reached Telegram: the answer failed after the work was
+    /// done (the call meant for the webhook response body), or the request was dropped half way.
+    Undelivered(Vec<Call>),
+}
+
+impl Progress {
+    /// Done when nothing is owed.
+    pub fn owing(calls: Vec<Call>) -> Self {
+        if calls.is_empty() {
+            Progress::Done
+        } else {
+            Progress::Undelivered(calls)
+        }
+    }
 }
 
 /// How an update arrived, as far as its chat's memory tells.
@@ -87,6 +99,9 @@ pub struct Chats {
     /// Attempts handed to deliveries the chats cannot place (no room, or older than the newest):
     /// each draws its faults afresh.
     strays: AtomicU32,
+    /// Woken whenever an update's progress is recorded, if anyone waits.
+    finished: Notify,
+    waiting: AtomicUsize,
 }
 
 impl Default for Chats {
@@ -95,6 +110,8 @@ impl Default for Chats {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             troubled: AtomicBool::new(false),
             strays: AtomicU32::new(0),
+            finished: Notify::new(),
+            waiting: AtomicUsize::new(0),
         }
     }
 }
@@ -168,6 +185,38 @@ impl Chats {
                 c.progress = progress;
             }
         });
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.finished.notify_waiters();
+        }
+    }
+
+    /// What became of `update_id`, once it is no longer in flight or `within` has passed
+    /// (then [`Progress::InFlight`]). An update no longer the chat's newest is done.
+    pub async fn settled(
+        &self,
+        chat: i64,
+        update_id: i64,
+        within: std::time::Duration,
+    ) -> Progress {
+        let deadline = Instant::now() + within;
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _waited = Waiting(&self.waiting);
+        loop {
+            let finished = self.finished.notified();
+            let mut finished = std::pin::pin!(finished);
+            finished.as_mut().enable();
+            let progress = self
+                .with(chat, |c| match c.update_id {
+                    Some(newest) if newest == update_id => c.progress.clone(),
+                    _ => Progress::Done,
+                })
+                .unwrap_or(Progress::Done);
+            if progress != Progress::InFlight
+                || tokio::time::timeout_at(deadline, finished).await.is_err()
+            {
+                return progress;
+            }
+        }
     }
 
     /// Whether the bot may write to `chat` now.
@@ -203,6 +252,15 @@ impl Chats {
     }
 }
 
+/// Counts a waiter out, however its wait ends.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -220,8 +278,8 @@ mod tests {
                 progress: Progress::InFlight
             }
         );
-        let body = Call::message(7, "hi");
-        chats.finish(7, 10, Progress::Undelivered(body.clone()));
+        let body = vec![Call::message(7, "hi")];
+        chats.finish(7, 10, Progress::owing(body.clone()));
         assert_eq!(
             chats.deliver(7, 10),
             Delivery::Again {
@@ -245,6 +303,26 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_redelivery_waits_for_the_delivery_in_flight() {
+        let chats = std::sync::Arc::new(Chats::default());
+        chats.deliver(3, 40);
+        let waiting = tokio::spawn({
+            let chats = chats.clone();
+            async move { chats.settled(3, 40, Duration::from_secs(60)).await }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let owed = vec![Call::message(3, "late")];
+        chats.finish(3, 40, Progress::owing(owed.clone()));
+        assert_eq!(waiting.await.unwrap(), Progress::Undelivered(owed));
+        // Still in flight after the bound: said so.
+        chats.deliver(3, 41);
+        let started = Instant::now();
+        let progress = chats.settled(3, 41, Duration::from_secs(5)).await;
+        assert_eq!(progress, Progress::InFlight);
+        assert_eq!(started.elapsed(), Duration::from_secs(5));
     }
 
     #[tokio::test(start_paused = true)]

@@ -15,12 +15,14 @@
 //!   (seed, update_id, delivery attempt), so a redelivery can succeed; answers and latency from
 //!   (seed, update_id) alone, so handling an update twice gives the same replies twice. The
 //!   well-behaved bot never handles an update twice: it remembers per chat the newest update
-//!   and the call it could not deliver (`chats.rs`), answers a redelivery with that call alone,
-//!   or with nothing. The naive bot handles every delivery as new.
-//! - That memory is kept only while a fault rate is set or once the Bot API has refused or
-//!   failed a call: a bot that never fails answers a normal update with no lock or allocation
-//!   more than before. So a fault-free bot whose webhook merely timed out at Telegram (or at the
-//!   load generator) handles that update again when it is redelivered.
+//!   and the calls it could not deliver (`chats.rs`), answers a redelivery with those calls
+//!   alone, or with nothing; a redelivery of an update still being answered waits (bounded) for
+//!   that to end. A request dropped half way (Telegram's timeout: the server cancels it) records
+//!   the calls it still owed. The naive bot handles every delivery as new.
+//! - That memory is kept only while a fault rate is set, once the Bot API has refused or failed
+//!   a call, or once a request was dropped: a bot that never fails answers a normal update with
+//!   no lock or allocation more than before. The gap: the first timeout of a fault-free bot,
+//!   redelivered before the server noticed the client had gone, is handled again.
 
 mod answers;
 mod api;
@@ -429,20 +431,32 @@ async fn webhook(
             // Handled before: the handler is not run again, only what never reached Telegram
             // is sent.
             bot.counters.rules.deduplicated();
-            let rest = match delivery {
+            let progress = match delivery {
+                // Telegram gave up on the delivery in flight: what it leaves owed is sent here.
                 Delivery::Again {
-                    progress: Progress::Undelivered(call),
+                    progress: Progress::InFlight,
                     ..
-                } => vec![call],
-                _ => Vec::new(),
+                } => {
+                    bot.chats
+                        .settled(queue, update_id, api::RETRY_AFTER_CAP)
+                        .await
+                }
+                Delivery::Again { progress, .. } => progress,
+                Delivery::New { .. } | Delivery::Old { .. } => Progress::Done,
             };
+            let rest = match progress {
+                Progress::Undelivered(calls) => calls,
+                Progress::Done | Progress::InFlight => Vec::new(),
+            };
+            let owed = Owed::new(&bot, queue, update_id, rest);
             if fault == Some(Fault::Slow) {
                 tokio::time::sleep(f.slow_delay).await;
             }
-            return answer(&bot, queue, update_id, rest, fault).await;
+            return answer(owed, fault).await;
         }
     }
     let handled = handlers::handle(&bot.state, &bot.counters, &update, &mut rng);
+    let owed = Owed::new(&bot, queue, update_id, handled.calls);
     let mut delay = bot.config.latency.of(handled.kind, &mut rng);
     if fault == Some(Fault::Slow) {
         delay += f.slow_delay;
@@ -454,45 +468,96 @@ async fn webhook(
         bot.state
             .circuit_result(circuit, fault != Some(Fault::Error));
     }
-    answer(&bot, queue, update_id, handled.calls, fault).await
+    answer(owed, fault).await
+}
+
+/// The calls an update still owes Telegram, from the moment the handler returned them. When
+/// the webhook's client gives up (Telegram's timeout), the server drops the request half way:
+/// the drop records what was not sent, for the redelivery, and makes the bot remember updates
+/// from then on.
+struct Owed<'a> {
+    bot: &'a DemoBot,
+    queue: i64,
+    update_id: i64,
+    calls: Vec<Call>,
+    /// `calls[..made]` were made (delivered or given up).
+    made: usize,
+    settled: bool,
+    /// The bot was not remembering updates when this one arrived.
+    unannounced: bool,
+}
+
+impl<'a> Owed<'a> {
+    fn new(bot: &'a DemoBot, queue: i64, update_id: i64, calls: Vec<Call>) -> Self {
+        Self {
+            bot,
+            queue,
+            update_id,
+            calls,
+            made: 0,
+            settled: false,
+            unannounced: !bot.tracking(),
+        }
+    }
+
+    /// Records what is still owed, when the bot is remembering updates.
+    fn settle(&mut self) {
+        self.settled = true;
+        if self.bot.tracking() {
+            let rest: Vec<Call> = self.calls.drain(self.made..).collect();
+            self.bot
+                .chats
+                .finish(self.queue, self.update_id, Progress::owing(rest));
+        }
+    }
+}
+
+impl Drop for Owed<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.bot.chats.trouble();
+            self.settle();
+        }
+    }
 }
 
 /// Makes the calls and answers the webhook: the last call in the response body when the bot
 /// replies there. An injected error or reset strikes after the calls, as a bot that did its work
 /// and then crashed: the body call is lost and Telegram will deliver the update again.
-async fn answer(
-    bot: &DemoBot,
-    queue: i64,
-    update_id: i64,
-    mut calls: Vec<Call>,
-    fault: Option<Fault>,
-) -> Response {
-    let in_body = if bot.config.reply_in_webhook {
-        calls.pop()
-    } else {
-        None
-    };
-    for call in &calls {
-        bot.api.send(call, &bot.chats, &bot.counters).await;
+async fn answer(mut owed: Owed<'_>, fault: Option<Fault>) -> Response {
+    let bot = owed.bot;
+    let over_api =
+        owed.calls.len() - usize::from(bot.config.reply_in_webhook && !owed.calls.is_empty());
+    while owed.made < over_api {
+        let unannounced = owed.unannounced.then_some((owed.queue, owed.update_id));
+        bot.api
+            .send(
+                &owed.calls[owed.made],
+                &bot.chats,
+                &bot.counters,
+                unannounced,
+            )
+            .await;
+        owed.made += 1;
     }
     if let Some(fault @ (Fault::Error | Fault::Reset)) = fault {
-        if bot.tracking() {
-            let progress = in_body.map_or(Progress::Done, Progress::Undelivered);
-            bot.chats.finish(queue, update_id, progress);
-        }
+        owed.settle();
         return match fault {
             Fault::Error => (StatusCode::INTERNAL_SERVER_ERROR, "injected error").into_response(),
             _ => reset(),
         };
     }
-    if bot.tracking() {
-        bot.chats.finish(queue, update_id, Progress::Done);
-    }
-    match in_body {
-        Some(call) if bot.api.may_write(&call, &bot.chats, &bot.counters).await => {
-            axum::Json(call.to_webhook_body()).into_response()
+    let in_body = match owed.calls.get(owed.made) {
+        Some(call) if bot.api.may_write(call, &bot.chats, &bot.counters).await => {
+            Some(axum::Json(call.to_webhook_body()))
         }
-        _ => StatusCode::OK.into_response(),
+        _ => None,
+    };
+    owed.made = owed.calls.len();
+    owed.settle();
+    match in_body {
+        Some(body) => body.into_response(),
+        None => StatusCode::OK.into_response(),
     }
 }
 

@@ -230,6 +230,58 @@ async fn every_bot_gives_up_a_call_still_refused_after_its_retries() {
     }
 }
 
+/// Update 1 to the flooded chat, delivered again while the good bot waits out retry_after:
+/// with `drop_first`, Telegram gave up on the first delivery (the request is dropped, as the
+/// server does when the client goes away); without, the first is still being answered.
+/// Returns what the fake saw, the stats, and how long the redelivery took to answer.
+async fn redelivered_while_waiting(drop_first: bool) -> (Vec<Seen>, DemoBotStats, Duration) {
+    let (bot, api) = bot_and_api(false, all_calls_to_the_api()).await;
+    let u = update(1, FLOOD_CHAT, "hi");
+    let called = api.called.notified();
+    let first = tokio::spawn({
+        let (bot, u) = (bot.clone(), u.clone());
+        async move { deliver(&bot, &u).await }
+    });
+    called.await;
+    while bot.stats().api_retries_after_429 == 0 {
+        tokio::task::yield_now().await;
+    }
+    let first = if drop_first {
+        first.abort();
+        assert!(first.await.unwrap_err().is_cancelled());
+        None
+    } else {
+        Some(first)
+    };
+    let again = Instant::now();
+    assert_eq!(deliver(&bot, &u).await, (StatusCode::OK, Value::Null));
+    let took = again.elapsed();
+    if let Some(first) = first {
+        assert_eq!(first.await.unwrap().0, StatusCode::OK);
+    }
+    (api.calls_to(FLOOD_CHAT), bot.stats(), took)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delivery_dropped_half_way_is_finished_by_its_redelivery() {
+    for drop_first in [true, false] {
+        let (calls, stats, took) = redelivered_while_waiting(drop_first).await;
+        // Dropped: it sends the reply, held; not: it waits for the first delivery to settle.
+        assert!(took >= Duration::from_secs(1), "{took:?}");
+        let statuses: Vec<u16> = calls.iter().map(|c| c.status).collect();
+        assert_eq!(
+            statuses,
+            [429, 200],
+            "dropped {drop_first}: the reply sent once"
+        );
+        assert!(calls[1].at - calls[0].at >= Duration::from_secs(1));
+        assert_eq!(stats.total, 1, "dropped {drop_first}: handled once");
+        assert_eq!(stats.redeliveries_seen, 1);
+        assert_eq!(stats.redeliveries_deduplicated, 1);
+        assert_eq!((stats.replies.sent, stats.replies.failed), (1, 0));
+    }
+}
+
 /// Two updates each to the blocked and the vanished chat, one to the flaky one.
 async fn refusals(naive: bool) -> (Arc<FakeApi>, DemoBotStats) {
     let (bot, api) = bot_and_api(naive, all_calls_to_the_api()).await;
