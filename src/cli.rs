@@ -106,7 +106,7 @@ pub struct DemoBotArgs {
     /// Answer at once, whatever --latency says.
     #[arg(long)]
     pub no_latency: bool,
-    /// Share of updates answered with HTTP 500 (0..1).
+    /// Share of updates answered with HTTP 500 after the bot did its work (0..1).
     #[arg(long, default_value_t = 0.0)]
     pub error_rate: f64,
     /// Share of updates answered slowly (0..1).
@@ -115,12 +115,30 @@ pub struct DemoBotArgs {
     /// Extra delay of a slow answer.
     #[arg(long, default_value = "2s")]
     pub slow_delay: String,
-    /// Share of updates whose connection is dropped without an answer (0..1).
+    /// Share of updates whose connection is dropped without an answer, after the bot did its
+    /// work (0..1).
     #[arg(long, default_value_t = 0.0)]
     pub reset_rate: f64,
     /// Seed for latency jitter and faults.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Misbehave, to show what a careless bot does under Telegram's rules.
+    ///
+    /// By default the bot behaves: after a 429 it waits retry_after (at most 60 s) and retries,
+    /// up to 3 times, and holds every call to that chat until then; after a 403 it never writes
+    /// to the chat again; a 400 "chat not found" is dropped; a 5xx or a dropped connection is
+    /// retried after 100 ms, then 200 ms. A redelivered update (the same update_id again) is not
+    /// handled again: the bot sends only what never reached Telegram. (It remembers updates
+    /// while a fault rate is set, or once the Bot API refused a call or a webhook request was
+    /// dropped.)
+    ///
+    /// With --naive it retries a 429 at once (3 times), keeps writing to chats that blocked it,
+    /// never retries a 5xx, and handles every delivery as new, so it answers twice.
+    ///
+    /// --error-rate and --reset-rate strike after the bot's Bot API calls, as a crash would:
+    /// the answer meant for the webhook response body is lost.
+    #[arg(long)]
+    pub naive: bool,
     /// Serve the webhook over HTTPS with this certificate chain (PEM, the server's own
     /// certificate first), as Telegram requires; needs --tls-key.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
@@ -437,6 +455,10 @@ pub struct RunArgs {
     /// Demo bot: put replies in the webhook response body instead of calling the stand-in.
     #[arg(help_heading = "The demo bot (without --target)", long)]
     pub bot_reply_in_webhook: bool,
+    /// Demo bot: misbehave (ignore retry_after, keep writing to chats that blocked it, handle
+    /// redelivered updates again), as `stress target --naive` does.
+    #[arg(help_heading = "The demo bot (without --target)", long)]
+    pub bot_naive: bool,
     #[command(flatten)]
     pub pools: PoolArgs,
 }

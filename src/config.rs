@@ -92,6 +92,7 @@ pub fn target(args: &DemoBotArgs) -> Result<DemoBotConfig, ConfigError> {
         faults,
         seed: args.seed,
         pools: pools(&args.pools)?,
+        naive: args.naive,
         ..DemoBotConfig::default()
     })
 }
@@ -438,6 +439,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
         .into());
     }
     let trust = trust(args)?;
+    if args.bot_naive && (args.target.is_some() || args.botapi_listen.is_some()) {
+        return Err(bad(
+            "--bot-naive",
+            "only the demo bot can be made naive: drop --target and --botapi-listen, or make your \
+             own bot misbehave",
+        )
+        .into());
+    }
     let target = match &args.target {
         Some(url) => {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -480,6 +489,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
                 faults,
                 seed: args.seed.unwrap_or(0),
                 pools: pools.clone(),
+                naive: args.bot_naive,
                 ..DemoBotConfig::default()
             }))
         }

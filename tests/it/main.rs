@@ -8,6 +8,7 @@ mod browser;
 mod chaos;
 mod common;
 mod demo_bot;
+mod demo_bot_chaos;
 mod encodings;
 mod frameworks;
 mod https;
