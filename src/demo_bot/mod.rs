@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -544,7 +544,7 @@ async fn answer(mut owed: Owed<'_>, fault: Option<Fault>) -> Response {
         owed.settle();
         return match fault {
             Fault::Error => (StatusCode::INTERNAL_SERVER_ERROR, "injected error").into_response(),
-            _ => reset(),
+            _ => crate::server::reset_response(),
         };
     }
     let in_body = match owed.calls.get(owed.made) {
@@ -559,20 +559,4 @@ async fn answer(mut owed: Owed<'_>, fault: Option<Fault>) -> Response {
         Some(body) => body.into_response(),
         None => StatusCode::OK.into_response(),
     }
-}
-
-/// A response whose body fails at once: the server drops the connection without a complete
-/// answer, as a crashing bot would.
-fn reset() -> Response {
-    let failing = futures_util::stream::once(async {
-        Err::<Bytes, std::io::Error>(std::io::Error::new(
-            std::io::ErrorKind::ConnectionReset,
-            "injected reset",
-        ))
-    });
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_LENGTH, "64")
-        .body(Body::from_stream(failing))
-        .expect("static response parts")
 }

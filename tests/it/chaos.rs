@@ -45,13 +45,16 @@ enum Manners {
     Ignoring,
 }
 
+/// A chat's turn to send, and when it may next (after a 429).
+type Turn = Arc<tokio::sync::Mutex<Option<Instant>>>;
+
 /// A webhook bot that acknowledges each update and answers it in the background with three
 /// messages into the same chat.
 async fn three_message_bot(api: SocketAddr, manners: Manners) -> String {
     use axum::routing::post;
     // The polite bot sends for one chat at a time and waits as told before its next call
     // there, as a framework's rate limiter does.
-    let chats: Arc<Mutex<HashMap<i64, Arc<tokio::sync::Mutex<Option<Instant>>>>>> = Arc::default();
+    let chats: Arc<Mutex<HashMap<i64, Turn>>> = Arc::default();
     let hook = post(move |update: axum::Json<Value>| {
         let chats = chats.clone();
         async move {
@@ -260,4 +263,82 @@ fn a_compressed_chaos_run_reports_each_window() {
         "{table}"
     );
     assert!(table.contains("would have been refused"), "{table}");
+}
+
+/// The demo bot under `--redeliver` with a fifth of its webhook answers failing after it did
+/// its work: the result of the run, and the bot's own counts.
+fn redelivery_run(name: &str, naive: bool) -> (Value, String) {
+    let dir = temp_dir(name);
+    let json_path = dir.join("result.json");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_stress"));
+    cmd.current_dir(root())
+        .args([
+            "run",
+            "--users",
+            "10",
+            "--spawn-rate",
+            "100",
+            "--iterations",
+            "10",
+        ])
+        .args(["--wait", "0", "--run-time", "120s", "--seed", "11"])
+        .args([
+            "--bot-error-rate",
+            "0.2",
+            "--redeliver",
+            "--quiet",
+            "--allow-failures",
+        ])
+        .arg("--json")
+        .arg(&json_path);
+    if naive {
+        cmd.arg("--bot-naive");
+    }
+    let out = cmd.output().unwrap();
+    let table = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{table}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    check_schema(&json).unwrap();
+    (json, table)
+}
+
+#[test]
+fn redelivery_tells_an_idempotent_bot_from_a_naive_one() {
+    let (good, _) = redelivery_run("chaos-redeliver-good", false);
+    let t = &good["totals"];
+    assert!(t["redeliveries"].as_u64().unwrap() > 0, "{t}");
+    assert_eq!(
+        t["duplicate_replies"], 0,
+        "the bot remembers what it answered: {t}"
+    );
+    assert_eq!(
+        t["lost_updates"], 0,
+        "every update got through in the end: {t}"
+    );
+    assert!(
+        good["bot"]["redeliveries_deduplicated"].as_u64().unwrap() > 0,
+        "{}",
+        good["bot"]
+    );
+
+    let (naive, table) = redelivery_run("chaos-redeliver-naive", true);
+    let t = &naive["totals"];
+    assert!(t["redeliveries"].as_u64().unwrap() > 0, "{t}");
+    assert!(
+        t["duplicate_replies"].as_u64().unwrap() > 0,
+        "answers repeated: {t}"
+    );
+    let per_name: u64 = naive["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["duplicate_replies"].as_u64().unwrap())
+        .sum();
+    assert_eq!(per_name, t["duplicate_replies"].as_u64().unwrap());
+    assert!(table.contains("duplicate replies"), "{table}");
 }
