@@ -211,7 +211,9 @@ impl Gate {
             chat.strikes = 0;
             chat.retry_until = 0;
         }
-        if let Some(admission) = self.fault(at, chat_id, chat, span, now) {
+        if self.windows.injects()
+            && let Some(admission) = self.fault(at, chat_id, chat, span, now)
+        {
             return admission;
         }
         if told_to_wait && self.limits.mode == FloodMode::Enforce {
