@@ -4,6 +4,7 @@
 
 mod capacity;
 pub mod file;
+pub mod shard;
 pub mod split;
 
 use std::time::Duration;

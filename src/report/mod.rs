@@ -5,11 +5,15 @@
 //! dashboard's [`View`] is derived from either by one function ([`View::of`]).
 
 mod botapi;
+pub mod compare;
 mod failure;
+pub mod histograms;
 mod history;
 mod logs;
+pub mod merge;
 mod percentiles;
 mod reload;
+mod shard;
 mod spawn;
 mod summary;
 mod verdict;
@@ -18,11 +22,14 @@ pub mod view;
 use std::sync::Arc;
 
 pub use botapi::{BotApiReport, PollingReport};
+pub use compare::Comparison;
 pub use failure::ErrorKind;
+pub use histograms::Histograms;
 pub use history::{HistoryPoint, Mergeable, WindowPoint, thin};
 pub use logs::LogLine;
 pub use percentiles::Percentiles;
 pub use reload::{ReloadEvent, Trigger};
+pub use shard::ShardInfo;
 pub use spawn::SpawnPhase;
 pub use summary::{
     CheckRow, ClassInfo, ClassRow, ErrorRow, FailureRow, LimitRow, ProfileInfo, RequestRow,
