@@ -85,15 +85,15 @@ pub const MERGE_HELP: &str = "The files must be the shards of one test: the same
 
 /// `stress compare --help`'s notes.
 pub const COMPARE_HELP: &str = "Each row's verdict: fewer than 30 samples on a side is \
-    inconclusive; otherwise a Mann-Whitney U test on the two latency histograms (ties at \
-    mid-rank) decides whether the new latencies tend to be larger or smaller (|z| > 3.29, p < \
-    0.001); a real shift is slower (faster) when p50 or p95 also moved more than 5% that way, \
-    and no change when neither did; no real shift is no change when p50 and p95 are within 5%, \
-    inconclusive otherwise. Relative thresholds: p50, p95, p99, reply_p95, count and \
-    task_p95{name=Class.task} take a signed percentage of change (p95<+10%, \
-    p99{name=/help}<+20%); errors takes percentage points of the failure rate (errors<+1%). \
-    Exit codes: 0 every relative threshold passed (with none: no row is slower), 2 bad files \
-    or flags, 3 a relative threshold failed (with none: a row is slower).";
+    inconclusive; otherwise, at the base's p50 and p95, a two-proportion test asks whether the \
+    new run has more (or fewer) of its samples above that value (|z| > 3.29, p < 0.001). Slower \
+    when p50 or p95 rose more than 5% and the test there backs it (a worse tail with a better \
+    median is slower), faster likewise the other way; inconclusive when one moved more than 5% \
+    without the test backing it; no change when both are within 5%. Relative thresholds: p50, \
+    p95, p99, reply_p95, count and task_p95{name=Class.task} take a signed percentage of change \
+    (p95<+10%, p99{name=/help}<+20%); errors takes percentage points of the failure rate \
+    (errors<+1%). Exit codes: 0 every relative threshold passed (with none: no row is slower), \
+    2 bad files or flags, 3 a relative threshold failed (with none: a row is slower).";
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {

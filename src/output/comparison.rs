@@ -34,8 +34,8 @@ pub fn render(c: &Comparison) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\nCompared with {} (base > new; latencies in ms; a verdict needs the Mann-Whitney |z| \
-         above {Z_SIGNIFICANT} and p50 or p95 moved more than {:.0}%)",
+        "\nCompared with {} (base > new; latencies in ms; slower or faster: p50 or p95 moved more \
+         than {:.0}% and a test at that quantile has |z| above {Z_SIGNIFICANT})",
         c.base,
         NOISE_FLOOR * 100.0
     );

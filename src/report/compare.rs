@@ -5,14 +5,14 @@
 //!
 //! The verdict of a row ([`Change`]), from the two latency histograms:
 //! - fewer than [`MIN_SAMPLES`] samples on either side: inconclusive;
-//! - a Mann-Whitney U test on the histograms' buckets (ties at mid-rank, normal approximation
-//!   with the tie correction) says whether the new latencies tend to be larger or smaller;
-//!   the difference counts as real when |z| > [`Z_SIGNIFICANT`] (two-sided p < 0.001);
-//! - a real difference is *slower* (or *faster*) when p50 or p95 also moved by more than the
-//!   noise floor [`NOISE_FLOOR`] in its direction, and *no change* when neither did (a real but
-//!   negligible shift);
-//! - no real difference: *no change* when p50 and p95 are within the floor, *inconclusive*
-//!   when one moved beyond it (too much spread for the samples at hand).
+//! - at the median and at p95 of the base, a two-proportion test asks whether the new run has
+//!   more (or fewer) of its samples above that value than the base has (at the median, Mood's
+//!   median test); a difference is real when |z| > [`Z_SIGNIFICANT`] (two-sided p < 0.001);
+//! - *slower* when p50 or p95 rose by more than the noise floor [`NOISE_FLOOR`] and the test at
+//!   that quantile says the rise is real (a worse tail with a better median is still slower);
+//!   *faster* likewise the other way;
+//! - otherwise *inconclusive* when p50 or p95 moved past the floor without the test backing it
+//!   (too much spread for the samples at hand), and *no change* when both are within it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -26,7 +26,7 @@ use super::{Percentiles, RequestRow, Summary, Verdict};
 /// Samples each side needs before a row gets a verdict.
 pub const MIN_SAMPLES: u64 = 30;
 
-/// |z| of the Mann-Whitney test past which a shift is real (two-sided p < 0.001).
+/// |z| past which a difference is real (two-sided p < 0.001).
 pub const Z_SIGNIFICANT: f64 = 3.29;
 
 /// The relative change of p50 or p95 below which a shift is noise (5%).
@@ -110,7 +110,7 @@ pub struct CompareRow {
     pub p99_ms: Pair,
     pub reply_p95_ms: Pair,
     pub change: Change,
-    /// Why: the test's z and the moves of p50 and p95.
+    /// Why: the moves of p50 and p95, each with its test's z.
     pub why: String,
 }
 
@@ -134,39 +134,28 @@ impl Comparison {
     }
 }
 
-/// The Mann-Whitney z of `new` against `base`, positive when new values tend to be larger;
-/// none with either side empty. Bucket values stand for their samples (ties at mid-rank).
-pub fn mann_whitney_z(base: &Histogram<u64>, new: &Histogram<u64>) -> Option<f64> {
+/// Whether `new` has more of its samples above `base`'s quantile `q` than `base` has: a
+/// two-proportion z (pooled), positive when it has more (slower there), negative when fewer;
+/// none with either side empty. At the median this is Mood's median test.
+pub fn exceedance_z(base: &Histogram<u64>, new: &Histogram<u64>, q: f64) -> Option<f64> {
     let (na, nb) = (base.len() as f64, new.len() as f64);
     if na == 0.0 || nb == 0.0 {
         return None;
     }
-    let buckets = |h: &Histogram<u64>| -> BTreeMap<u64, u64> {
-        let mut m = BTreeMap::new();
-        for v in h.iter_recorded() {
-            *m.entry(h.highest_equivalent(v.value_iterated_to()))
-                .or_insert(0) += v.count_at_value();
-        }
-        m
+    let at = base.value_at_quantile(q);
+    let above = |h: &Histogram<u64>| -> f64 {
+        h.iter_recorded()
+            .filter(|v| h.highest_equivalent(v.value_iterated_to()) > at)
+            .map(|v| v.count_at_value() as f64)
+            .sum()
     };
-    let (a, b) = (buckets(base), buckets(new));
-    let values: BTreeSet<u64> = a.keys().chain(b.keys()).copied().collect();
-    let (mut below, mut rank_sum, mut ties) = (0.0f64, 0.0f64, 0.0f64);
-    for v in values {
-        let ca = a.get(&v).copied().unwrap_or(0) as f64;
-        let cb = b.get(&v).copied().unwrap_or(0) as f64;
-        let t = ca + cb;
-        rank_sum += cb * (below + (t + 1.0) / 2.0);
-        ties += t * t * t - t;
-        below += t;
-    }
-    let n = na + nb;
-    let u = rank_sum - nb * (nb + 1.0) / 2.0;
-    let variance = na * nb / 12.0 * ((n + 1.0) - ties / (n * (n - 1.0)));
+    let (a, b) = (above(base), above(new));
+    let pooled = (a + b) / (na + nb);
+    let variance = pooled * (1.0 - pooled) * (1.0 / na + 1.0 / nb);
     if variance <= 0.0 {
         return Some(0.0);
     }
-    Some((u - na * nb / 2.0) / variance.sqrt())
+    Some((b / nb - a / na) / variance.sqrt())
 }
 
 /// The verdict on two latency histograms, and why.
@@ -181,34 +170,34 @@ pub fn verdict(base: &Histogram<u64>, new: &Histogram<u64>) -> (Change, String) 
             ),
         );
     }
-    let z = mann_whitney_z(base, new).unwrap_or(0.0);
-    let p = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64;
-    let moved = |q: f64| p(new, q) / p(base, q).max(1.0) - 1.0;
-    let (d50, d95) = (moved(0.5), moved(0.95));
-    let why = format!(
-        "z {z:+.1}, p50 {:+.1}%, p95 {:+.1}%",
-        d50 * 100.0,
-        d95 * 100.0
-    );
-    let beyond = |d: f64| d.abs() > NOISE_FLOOR;
-    let change = if z > Z_SIGNIFICANT {
-        if d50 > NOISE_FLOOR || d95 > NOISE_FLOOR {
-            Change::Slower
-        } else {
-            Change::NoChange
+    let mut slower = false;
+    let mut faster = false;
+    let mut noisy = false;
+    let mut why = Vec::new();
+    for (q, label) in [(0.5, "p50"), (0.95, "p95")] {
+        let b = base.value_at_quantile(q) as f64;
+        let moved = new.value_at_quantile(q) as f64 / b.max(1.0) - 1.0;
+        let z = exceedance_z(base, new, q).unwrap_or(0.0);
+        why.push(format!("{label} {:+.1}% (z {z:+.1})", moved * 100.0));
+        if moved > NOISE_FLOOR && z > Z_SIGNIFICANT {
+            slower = true;
+        } else if moved < -NOISE_FLOOR && z < -Z_SIGNIFICANT {
+            faster = true;
+        } else if moved.abs() > NOISE_FLOOR {
+            noisy = true;
         }
-    } else if z < -Z_SIGNIFICANT {
-        if d50 < -NOISE_FLOOR || d95 < -NOISE_FLOOR {
-            Change::Faster
-        } else {
-            Change::NoChange
-        }
-    } else if beyond(d50) || beyond(d95) {
+    }
+    // A worse tail with a better median is still a regression.
+    let change = if slower {
+        Change::Slower
+    } else if faster {
+        Change::Faster
+    } else if noisy {
         Change::Inconclusive
     } else {
         Change::NoChange
     };
-    (change, why)
+    (change, why.join(", "))
 }
 
 fn share(part: u64, whole: u64) -> Option<f64> {
@@ -592,8 +581,23 @@ mod tests {
     #[test]
     fn a_distribution_against_itself_is_no_change() {
         let h = hist((0..2_000).map(|i| 1_000 + (i * 7919) % 5_000));
-        assert_eq!(mann_whitney_z(&h, &h), Some(0.0));
+        assert_eq!(exceedance_z(&h, &h, 0.95), Some(0.0));
         assert_eq!(verdict(&h, &h).0, Change::NoChange);
+    }
+
+    #[test]
+    fn a_worse_tail_is_slower_even_with_a_better_median() {
+        // Most requests a little faster, a fifth of them much slower.
+        let base = hist((0..2_000).map(|i| 8_000 + (i * 7919) % 4_000));
+        let new = hist((0..2_000).map(|i| {
+            if i % 5 == 0 {
+                25_000 + (i * 7919) % 5_000
+            } else {
+                5_000 + (i * 7919) % 4_000
+            }
+        }));
+        let (change, why) = verdict(&base, &new);
+        assert_eq!(change, Change::Slower, "{why}");
     }
 
     #[test]
