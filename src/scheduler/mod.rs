@@ -348,7 +348,12 @@ impl Scheduler {
     fn on_ended(&mut self, vu: u64) {
         if let Some(live) = self.live.remove(&vu) {
             self.running[live.class].remove(&vu);
-            self.slots[live.tier.index()].give(live.slot);
+            // With --iterations every user of the test is a user of its own, whatever the
+            // timing: an id is not handed on to a later user (who would inherit the bot's state
+            // for it, and the bot would count one user for several).
+            if !self.iterations {
+                self.slots[live.tier.index()].give(live.slot);
+            }
             self.per_tier[live.tier.index()] -= 1;
             // A user that ended without being told to (it could not start) is replaced; with
             // --iterations, ending is what users do.
