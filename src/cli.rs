@@ -112,7 +112,7 @@ pub struct MergeArgs {
     /// Write a Markdown summary (for a CI job summary).
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
-    /// Write JUnit XML: a test case per threshold and check.
+    /// Write JUnit XML: a test case per threshold.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
     /// A pass/fail rule on the merged result, as on `stress run` (repeatable).

@@ -105,16 +105,15 @@ pub fn render(s: &Summary) -> String {
     if let Some(all) = &s.aggregated {
         request_line(&mut out, all, true);
     }
-    let checks: Vec<Verdict> = s
-        .checks
-        .iter()
-        .map(|c| Verdict {
-            threshold: c.name.clone(),
-            passed: c.failed == 0,
-            observed: format!("{} passed, {} failed", c.passed, c.failed),
-        })
-        .collect();
-    verdicts(&mut out, "Checks", &checks);
+    if !s.checks.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n### Checks\n\n| check | passed | failed |\n|---|---:|---:|"
+        );
+        for c in &s.checks {
+            let _ = writeln!(out, "| {} | {} | {} |", cell(&c.name), c.passed, c.failed);
+        }
+    }
     verdicts(&mut out, "Thresholds", &s.thresholds);
     if let Some(c) = &s.comparison {
         out.push('\n');
@@ -190,4 +189,30 @@ pub fn comparison(c: &Comparison) -> String {
     }
     verdicts(&mut out, "Relative thresholds", &c.rules);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_result_reads_as_a_job_summary() {
+        let mut s = crate::output::sample_summary().await;
+        s.thresholds = vec![Verdict {
+            threshold: "p95<1ms".into(),
+            passed: false,
+            observed: "9.0 ms".into(),
+        }];
+        let md = render(&s);
+        assert!(
+            md.starts_with("## stress: smoke against the demo bot\n"),
+            "{md}"
+        );
+        assert!(md.contains("| `/help` | 30 | 0 (0.00%) |"), "{md}");
+        assert!(md.contains("| `text` | 30 | 3 (10.00%) |"), "{md}");
+        assert!(md.contains("| **Aggregated** | 60 |"), "{md}");
+        assert!(md.contains("| `p95<1ms` | ❌ FAIL | 9.0 ms |"), "{md}");
+        assert!(md.contains("| answered | 2 | 1 |"), "{md}");
+        assert_eq!(cell("a|b\nc"), "a\\|b c");
+    }
 }
