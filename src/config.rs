@@ -348,7 +348,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
             bad(flag, e)
         })?;
     let profile = open_model(profile, args)?;
-    let arrivals = profile.arrivals.clone();
     let mut thresholds = Vec::new();
     for rule in &profile.thresholds {
         thresholds.push(
@@ -535,6 +534,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
         .map(|text| shard_plan(text, &scripts, &profile, &pools))
         .transpose()?;
     let profile = shard.as_ref().map_or(profile, |p| p.profile.clone());
+    // The open model's starts are the shard's share of them.
+    let arrivals = profile.arrivals.clone();
     let seed = args.seed.unwrap_or_else(random_seed);
     Ok(RunConfig {
         scripts,

@@ -332,6 +332,26 @@ mod tests {
     }
 
     #[test]
+    fn the_open_models_rates_and_pool_are_divided() {
+        let mut p = profile(vec![stage(10, 20.0, 60)]);
+        p.arrivals = Some(ArrivalPlan {
+            stages: vec![RateStage {
+                rate: 30.0,
+                duration: Duration::from_secs(59),
+            }],
+            max_users: Some(10),
+        });
+        let shards = plans(&p, &[80, 15, 4, 1], 3);
+        let mut pool = 0;
+        for s in &shards {
+            let plan = s.profile.arrivals.as_ref().unwrap();
+            assert!((plan.stages[0].rate - 10.0).abs() < 1e-9);
+            pool += plan.max_users.unwrap();
+        }
+        assert_eq!(pool, 10);
+    }
+
+    #[test]
     fn bad_shards_and_too_few_users_are_refused() {
         assert_eq!(Shard::parse("2/3"), Ok(Shard { index: 2, count: 3 }));
         for bad in ["0/3", "4/3", "1/0", "x/3", "3", "1/20000"] {

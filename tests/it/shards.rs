@@ -15,6 +15,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
+use clap::Parser;
 use stress::report::Percentiles;
 use stress::report::histograms::decode;
 use stress::telegram::ids::{DEFAULT_FIRST_UPDATE_ID, MAX_UPDATE_ID};
@@ -439,4 +440,25 @@ async fn three_shards_merged_equal_the_whole_run_and_the_bot_saw_the_same() {
             "{name}"
         );
     }
+}
+
+#[test]
+fn a_shard_runs_its_share_of_the_open_models_starts() {
+    let cli = stress::cli::Cli::try_parse_from([
+        "stress",
+        "--arrival-rate",
+        "30",
+        "--run-time",
+        "10s",
+        "--shard",
+        "2/3",
+        "--seed",
+        "1",
+    ])
+    .unwrap();
+    let config = stress::config::run(&cli.run).unwrap();
+    let plan = config.options.arrivals.expect("the open model");
+    assert!((plan.stages[0].rate - 10.0).abs() < 1e-9, "{plan:?}");
+    assert_eq!(config.shard.unwrap().shard.index, 2);
+    assert!(!config.reload, "a shard does not reload");
 }
