@@ -527,7 +527,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
         .iter()
         .map(|c| (c.decl.name.as_str(), c.source.as_str()))
         .collect();
-    let test_digest = test_digest(&sources, &profile, args.iterations, args.wait.as_deref());
+    let test_digest = test_digest(
+        &sources,
+        &profile,
+        args.iterations,
+        args.wait.as_deref(),
+        &pools,
+    );
     let shard = args
         .shard
         .as_deref()

@@ -12,6 +12,7 @@
 //! - **Update ids** come from the shard's n-th of the range (`telegram::UpdateIds::shard`).
 
 use super::{ArrivalPlan, ClassSplit, Profile, RateStage, Stage};
+use crate::telegram::{Tier, TierPools};
 
 /// `--shard index/count`: shard `index` (1-based) of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,13 +212,15 @@ impl ShardPlan {
 }
 
 /// A digest of what makes a test, equal for every shard of it: the class scripts' names and
-/// sources, the profile's normal form and the settings that change what users do. Two FNV-1a
-/// hashes of different seeds, as 32 hex digits (an identity, not a security measure).
+/// sources, the profile's normal form, the settings that change what users do and the pools
+/// their ids come from. Two FNV-1a hashes of different seeds, as 32 hex digits (an identity,
+/// not a security measure).
 pub fn test_digest(
     sources: &[(&str, &str)],
     profile: &Profile,
     iterations: Option<u64>,
     wait: Option<&str>,
+    pools: &TierPools,
 ) -> String {
     let mut sources = sources.to_vec();
     sources.sort_unstable();
@@ -229,8 +232,11 @@ pub fn test_digest(
         text.push('\0');
     }
     text.push_str(&format!(
-        "{:?}|{:?}|{:?}|{iterations:?}|{wait:?}",
-        profile.stages, profile.arrivals, profile.thresholds
+        "{:?}|{:?}|{:?}|{iterations:?}|{wait:?}|{:?}",
+        profile.stages,
+        profile.arrivals,
+        profile.thresholds,
+        Tier::ALL.map(|t| pools.range(t))
     ));
     let fnv = |seed: u64| {
         text.bytes().fold(seed, |h, b| {
@@ -365,17 +371,17 @@ mod tests {
     #[test]
     fn the_digest_follows_the_sources_and_the_profile() {
         let p = profile(vec![stage(10, 1.0, 5)]);
-        let a = test_digest(&[("a.rhai", "x"), ("b.rhai", "y")], &p, Some(3), None);
-        let b = test_digest(&[("b.rhai", "y"), ("a.rhai", "x")], &p, Some(3), None);
+        let pools = TierPools::default();
+        let digest = |files: &[(&str, &str)], iterations, pools: &TierPools| {
+            test_digest(files, &p, Some(iterations), None, pools)
+        };
+        let a = digest(&[("a.rhai", "x"), ("b.rhai", "y")], 3, &pools);
+        let b = digest(&[("b.rhai", "y"), ("a.rhai", "x")], 3, &pools);
         assert_eq!(a, b, "the order of the files does not matter");
         assert_eq!(a.len(), 32);
-        assert_ne!(
-            a,
-            test_digest(&[("a.rhai", "x!"), ("b.rhai", "y")], &p, Some(3), None)
-        );
-        assert_ne!(
-            a,
-            test_digest(&[("a.rhai", "x"), ("b.rhai", "y")], &p, Some(4), None)
-        );
+        assert_ne!(a, digest(&[("a.rhai", "x!"), ("b.rhai", "y")], 3, &pools));
+        assert_ne!(a, digest(&[("a.rhai", "x"), ("b.rhai", "y")], 4, &pools));
+        let other = TierPools::with_overrides(&["guest=1000..2000"]).unwrap();
+        assert_ne!(a, digest(&[("a.rhai", "x"), ("b.rhai", "y")], 3, &other));
     }
 }
