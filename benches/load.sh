@@ -359,8 +359,11 @@ instructions() {
         done
         python3 benches/instructions.py "$TMP/cg.$label" "$label"
     }
-    count "one_send.rhai" 1 --script benches/one_send.rhai
-    count "the shipped scripts, 20 users" 20
+    # RUN_FLAGS adds flags to both runs (for example RUN_FLAGS="--flood-limits off").
+    local -a extra=()
+    read -ra extra <<< "${RUN_FLAGS:-}"
+    count "one_send.rhai" 1 --script benches/one_send.rhai "${extra[@]}"
+    count "the shipped scripts, 20 users" 20 "${extra[@]}"
     kill %1 2>/dev/null || true; wait 2>/dev/null || true
 }
 

@@ -197,7 +197,7 @@ pub struct DemoBotArgs {
     /// Answer at once, whatever --latency says.
     #[arg(long)]
     pub no_latency: bool,
-    /// Share of updates answered with HTTP 500 (0..1).
+    /// Share of updates answered with HTTP 500 after the bot did its work (0..1).
     #[arg(long, default_value_t = 0.0)]
     pub error_rate: f64,
     /// Share of updates answered slowly (0..1).
@@ -206,12 +206,30 @@ pub struct DemoBotArgs {
     /// Extra delay of a slow answer.
     #[arg(long, default_value = "2s")]
     pub slow_delay: String,
-    /// Share of updates whose connection is dropped without an answer (0..1).
+    /// Share of updates whose connection is dropped without an answer, after the bot did its
+    /// work (0..1).
     #[arg(long, default_value_t = 0.0)]
     pub reset_rate: f64,
     /// Seed for latency jitter and faults.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Misbehave, to show what a careless bot does under Telegram's rules.
+    ///
+    /// By default the bot behaves: after a 429 it waits retry_after (at most 60 s) and retries,
+    /// up to 3 times, and holds every call to that chat until then; after a 403 it never writes
+    /// to the chat again; a 400 "chat not found" is dropped; a 5xx or a dropped connection is
+    /// retried after 100 ms, then 200 ms. A redelivered update (the same update_id again) is not
+    /// handled again: the bot sends only what never reached Telegram. (It remembers updates
+    /// while a fault rate is set, or once the Bot API refused a call or a webhook request was
+    /// dropped.)
+    ///
+    /// With --naive it retries a 429 at once (3 times), keeps writing to chats that blocked it,
+    /// never retries a 5xx, and handles every delivery as new, so it answers twice.
+    ///
+    /// --error-rate and --reset-rate strike after the bot's Bot API calls, as a crash would:
+    /// the answer meant for the webhook response body is lost.
+    #[arg(long)]
+    pub naive: bool,
     /// Serve the webhook over HTTPS with this certificate chain (PEM, the server's own
     /// certificate first), as Telegram requires; needs --tls-key.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
@@ -231,6 +249,17 @@ pub struct BotApiArgs {
     /// Accept only this bot token (any token when absent).
     #[arg(long)]
     pub token: Option<String>,
+    /// Telegram's flood limits: report (count, in /_stress/stats), enforce (answer 429 with
+    /// retry_after) or off.
+    #[arg(long, value_name = "MODE", default_value = "report")]
+    pub flood_limits: String,
+    /// Inject a fault into the bot's calls for its chats, KIND=RATE, repeatable (as on `stress
+    /// run`): 5xx=20%, slow=2s@10%, reset, timeout, blocked, chat_not_found, flood.
+    #[arg(long = "botapi-fault", value_name = "KIND=RATE")]
+    pub botapi_faults: Vec<String>,
+    /// Seed the faults are drawn from.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -394,6 +423,29 @@ pub struct RunArgs {
     /// Do not wait for the bot's reply after a send (replies in the webhook body still count).
     #[arg(help_heading = "The bot under test", long)]
     pub no_await_reply: bool,
+    /// Telegram's flood limits at the stand-in (about 1 message/s per chat with short bursts,
+    /// 20/min per group, 30/s overall; rates in a profile's [flood] table): `report` counts
+    /// the calls Telegram would refuse, `enforce` answers them with 429 and retry_after and
+    /// counts calls that did not wait as violations, `off`. [default: the profile's, else
+    /// report]
+    #[arg(help_heading = "Chaos", long, value_name = "MODE")]
+    pub flood_limits: Option<String>,
+    /// Inject a fault into the bot's calls for its chats, KIND=RATE, repeatable: 5xx=20%,
+    /// reset=5%, timeout=1%, blocked=5% (of chats: 403, the user blocked the bot),
+    /// chat_not_found=1%, flood=2% (429 whatever the rate), slow=2s or slow=2s@10%. Drawn from
+    /// --seed. A profile's [[faults]] windows add faults for a time.
+    #[arg(
+        help_heading = "Chaos",
+        long = "botapi-fault",
+        value_name = "KIND=RATE"
+    )]
+    pub botapi_faults: Vec<String>,
+    /// Redeliver an update whose webhook delivery failed (non-2xx, timeout, dropped connection,
+    /// a cut), as Telegram does: the same update_id after a backoff doubling from 1s to 16s,
+    /// up to 8 deliveries, the chat's later updates held back meanwhile. Counts redeliveries,
+    /// updates finally lost and duplicate replies. On in the chaos profile.
+    #[arg(help_heading = "Chaos", long)]
+    pub redeliver: bool,
     /// At the end, running tasks and then on_stop get this long in all; whatever still runs
     /// is abandoned (and its request in flight counted as abandoned).
     #[arg(
@@ -516,6 +568,10 @@ pub struct RunArgs {
     /// Demo bot: put replies in the webhook response body instead of calling the stand-in.
     #[arg(help_heading = "The demo bot (without --target)", long)]
     pub bot_reply_in_webhook: bool,
+    /// Demo bot: misbehave (ignore retry_after, keep writing to chats that blocked it, handle
+    /// redelivered updates again), as `stress target --naive` does.
+    #[arg(help_heading = "The demo bot (without --target)", long)]
+    pub bot_naive: bool,
     #[command(flatten)]
     pub pools: PoolArgs,
 }

@@ -2,11 +2,14 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::botapi::gate::Rules;
 use crate::cli::{DemoBotArgs, PoolArgs, RunArgs};
 use crate::demo_bot::{ApiEndpoint, BotLatency, DemoBotConfig, Faults};
 use crate::output::Format;
+use crate::profile::chaos::{Chaos, FaultSpec, FloodMode, Redeliver, Windows};
 use crate::profile::shard::{Shard, ShardPlan, test_digest};
 use crate::profile::{ArrivalPlan, Overrides, Profile, Stage, pool_capacity};
 use crate::script::{Limits, ScriptError, ScriptSet, WaitSpec};
@@ -90,6 +93,7 @@ pub fn target(args: &DemoBotArgs) -> Result<DemoBotConfig, ConfigError> {
         faults,
         seed: args.seed,
         pools: pools(&args.pools)?,
+        naive: args.naive,
         ..DemoBotConfig::default()
     })
 }
@@ -182,6 +186,7 @@ fn open_model(profile: Profile, args: &RunArgs) -> Result<Profile, ConfigError> 
             max_users: Some(users),
             ..plan
         }),
+        chaos: profile.chaos.clone(),
     })
 }
 
@@ -248,6 +253,25 @@ pub struct RunConfig {
     pub shard: Option<ShardPlan>,
     /// What makes the test (scripts and profile), equal for every shard of it.
     pub test_digest: String,
+    /// The flood limits and faults the stand-in applies, on the run's clock.
+    pub rules: Rules,
+}
+
+/// The profile's chaos with the flags' on top: `--flood-limits` replaces its mode,
+/// `--botapi-fault` adds whole-run faults, `--redeliver` turns redelivery on.
+fn chaos(mut chaos: Chaos, args: &RunArgs) -> Result<Chaos, ConfigError> {
+    if let Some(mode) = &args.flood_limits {
+        chaos.flood.mode = FloodMode::parse(mode).map_err(|e| bad("--flood-limits", e))?;
+    }
+    for spec in &args.botapi_faults {
+        chaos
+            .faults
+            .push(FaultSpec::parse(spec).map_err(|e| bad("--botapi-fault", e))?);
+    }
+    if args.redeliver && chaos.redeliver.is_none() {
+        chaos.redeliver = Some(Redeliver::default());
+    }
+    Ok(chaos)
 }
 
 /// Scripts named on the command line, or `scripts/`, or the shipped ones when the current
@@ -330,24 +354,26 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
         spawn_rate: args.spawn_rate,
         run_time,
     };
-    let profile = crate::profile::file::resolve(&args.profile, &args.profiles_dir)
-        .map_err(|e| bad("--profile", e))?
-        .with_overrides(&overrides)
-        .map_err(|e| {
-            // Blame the flag only when it was given; otherwise the profile is at fault.
-            let field = e.field.as_str();
-            let flag = if field.ends_with("spawn_rate") && args.spawn_rate.is_some() {
-                "--spawn-rate"
-            } else if field.ends_with("users") && args.users.is_some() {
-                "--users"
-            } else if (field.ends_with("run_time") || field == "stages") && run_time.is_some() {
-                "--run-time"
-            } else {
-                "--profile"
-            };
-            bad(flag, e)
-        })?;
-    let profile = open_model(profile, args)?;
+    let resolved = crate::profile::file::resolve(&args.profile, &args.profiles_dir)
+        .map_err(|e| bad("--profile", e))?;
+    let planned = resolved.run_time();
+    let profile = resolved.with_overrides(&overrides).map_err(|e| {
+        // Blame the flag only when it was given; otherwise the profile is at fault.
+        let field = e.field.as_str();
+        let flag = if field.ends_with("spawn_rate") && args.spawn_rate.is_some() {
+            "--spawn-rate"
+        } else if field.ends_with("users") && args.users.is_some() {
+            "--users"
+        } else if (field.ends_with("run_time") || field == "stages") && run_time.is_some() {
+            "--run-time"
+        } else {
+            "--profile"
+        };
+        bad(flag, e)
+    })?;
+    let mut profile = open_model(profile, args)?;
+    profile.chaos = chaos(profile.chaos, args)?;
+    let windows = Arc::new(Windows::scaled(&profile.chaos, planned, profile.run_time()));
     let mut thresholds = Vec::new();
     for rule in &profile.thresholds {
         thresholds.push(
@@ -429,6 +455,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
         .into());
     }
     let trust = trust(args)?;
+    if args.bot_naive && (args.target.is_some() || args.botapi_listen.is_some()) {
+        return Err(bad(
+            "--bot-naive",
+            "only the demo bot can be made naive: drop --target and --botapi-listen, or make your \
+             own bot misbehave",
+        )
+        .into());
+    }
     let target = match &args.target {
         Some(url) => {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -471,6 +505,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
                 faults,
                 seed: args.seed.unwrap_or(0),
                 pools: pools.clone(),
+                naive: args.bot_naive,
                 ..DemoBotConfig::default()
             }))
         }
@@ -543,6 +578,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
     // The open model's starts are the shard's share of them.
     let arrivals = profile.arrivals.clone();
     let seed = args.seed.unwrap_or_else(random_seed);
+    let redeliver = profile.chaos.redeliver;
+    let rules = Rules {
+        flood: profile.chaos.flood,
+        windows: windows.clone(),
+        seed,
+    };
     Ok(RunConfig {
         scripts,
         profile,
@@ -557,7 +598,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
             iterations: args.iterations,
             state_limit,
             arrivals,
+            redeliver,
+            windows,
         },
+        rules,
         max_connections: args.max_connections,
         timeout,
         stop_timeout,

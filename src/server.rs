@@ -151,6 +151,23 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     }
 }
 
+/// A response whose body fails at once: the connection is dropped without a complete answer,
+/// as a crashing server's would be.
+pub fn reset_response() -> axum::response::Response {
+    use axum::body::{Body, Bytes};
+    let failing = futures_util::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected reset",
+        ))
+    });
+    axum::response::Response::builder()
+        .status(axum::http::StatusCode::OK)
+        .header(axum::http::header::CONTENT_LENGTH, "64")
+        .body(Body::from_stream(failing))
+        .expect("static response parts")
+}
+
 /// Serves `app` on `listener` until `shutdown` completes; then stops accepting, lets the
 /// requests being handled finish, and returns once every connection has closed.
 pub async fn serve(

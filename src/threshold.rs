@@ -12,6 +12,11 @@
 //! - `script_errors`: a count (`script_errors==0`).
 //! - `dropped`: task starts the open model dropped, a share of those due (`dropped<1%`) or a
 //!   count (`dropped==0`).
+//! - Chaos (`--redeliver`, `--flood-limits`, fault windows): `violations` (calls a bot made
+//!   before a 429's retry_after elapsed), `duplicates` (replies repeated for a redelivered
+//!   update), `lost_updates` (deliveries given up on): counts (`violations==0`); `recovery`
+//!   (the slowest recovery after a fault window; a window never recovered fails it):
+//!   `recovery<10s`.
 //! - `coverage`: every one of the demo bot's 22 commands sent at least once, or every command
 //!   of a list: `coverage{commands=/help,/start}`.
 //!
@@ -102,6 +107,10 @@ enum Metric {
     Rps,
     Checks,
     ScriptErrors,
+    Violations,
+    Duplicates,
+    LostUpdates,
+    Recovery,
     Coverage(Vec<String>),
 }
 
@@ -257,11 +266,16 @@ impl Threshold {
                     (Metric::Checks, number(p).map_err(fail)? / 100.0)
                 }
                 "script_errors" => (Metric::ScriptErrors, number(right).map_err(fail)?),
+                "violations" => (Metric::Violations, number(right).map_err(fail)?),
+                "duplicates" => (Metric::Duplicates, number(right).map_err(fail)?),
+                "lost_updates" => (Metric::LostUpdates, number(right).map_err(fail)?),
+                "recovery" => (Metric::Recovery, millis(right).map_err(fail)? / 1000.0),
                 other => {
                     return Err(fail(format!(
                         "unknown metric `{other}` (p50, p90, p95, p99, p999, max, avg, min, \
                          reply_p95 ..., queue_p95 ..., task_p95{{name=...}} ..., errors, dropped, \
-                         rps, checks, script_errors, coverage)"
+                         rps, checks, script_errors, violations, duplicates, lost_updates, \
+                         recovery, coverage)"
                     )));
                 }
             }
@@ -366,6 +380,23 @@ impl Threshold {
                     )
                 }
             }
+            Metric::Violations | Metric::Duplicates | Metric::LostUpdates => {
+                let v = match self.metric {
+                    Metric::Violations => s
+                        .botapi
+                        .as_ref()
+                        .and_then(|b| b.flood.as_ref())
+                        .map_or(0, |f| f.total.violations),
+                    Metric::Duplicates => s.totals.duplicate_replies,
+                    _ => s.totals.lost_updates,
+                };
+                verdict(self.op.holds(v as f64, self.limit), v.to_string())
+            }
+            Metric::Recovery => match s.resilience.as_ref().and_then(|r| r.worst_recovery()) {
+                None => verdict(false, "no fault window".into()),
+                Some(None) => verdict(false, "a window never recovered".into()),
+                Some(Some(v)) => verdict(self.op.holds(v, self.limit), format!("{v:.0} s")),
+            },
             Metric::Rps => {
                 let v = match row {
                     Some(None) => return verdict(false, "no such request".into()),
@@ -431,6 +462,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn chaos_rules_read_the_resilience_counts() {
+        use crate::report::{BotApiReport, FloodReport, Resilience, WindowOutcome};
+        let mut s = Summary::default();
+        s.totals.duplicate_replies = 2;
+        let eval = |s: &Summary, rule: &str| {
+            let v = Threshold::parse(rule).unwrap().evaluate(s);
+            (v.passed, v.observed)
+        };
+        assert_eq!(eval(&s, "duplicates==0"), (false, "2".into()));
+        assert_eq!(eval(&s, "lost_updates==0"), (true, "0".into()));
+        assert_eq!(eval(&s, "violations==0"), (true, "0".into()));
+        let mut flood = FloodReport::default();
+        flood.total.violations = 5;
+        s.botapi = Some(BotApiReport {
+            flood: Some(flood),
+            ..BotApiReport::default()
+        });
+        assert_eq!(eval(&s, "violations==0"), (false, "5".into()));
+        assert_eq!(eval(&s, "recovery<10s"), (false, "no fault window".into()));
+        let window = |r: Option<f64>| WindowOutcome {
+            recovery_s: r,
+            ..WindowOutcome::default()
+        };
+        s.resilience = Some(Resilience {
+            windows: vec![window(Some(3.0)), window(Some(12.0))],
+            ..Resilience::default()
+        });
+        assert_eq!(eval(&s, "recovery<10s"), (false, "12 s".into()));
+        assert_eq!(eval(&s, "recovery<15s"), (true, "12 s".into()));
+        s.resilience = Some(Resilience {
+            windows: vec![window(Some(3.0)), window(None)],
+            ..Resilience::default()
+        });
+        assert!(!eval(&s, "recovery<15s").0, "a window never recovered");
+    }
+
+    #[test]
     fn parses_the_documented_forms() {
         for ok in [
             "p95<500ms",
@@ -450,9 +518,14 @@ mod tests {
             "task_max{name=PowerUser.translate}<5s",
             "coverage",
             "coverage{commands=/help,/start}",
+            "violations==0",
+            "duplicates==0",
+            "lost_updates==0",
+            "recovery<10s",
         ] {
             Threshold::parse(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
+        assert_eq!(Threshold::parse("recovery<10s").unwrap().limit, 10.0);
         let t = Threshold::parse("p99{name=/help} < 0.2s").unwrap();
         assert_eq!((t.limit, t.name.as_deref()), (200.0, Some("/help")));
         assert_eq!(Threshold::parse("errors<1%").unwrap().limit, 0.01);

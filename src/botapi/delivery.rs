@@ -215,6 +215,7 @@ pub fn report(api: &super::BotApi, mode: &str, ready_after: Option<Duration>) ->
             confirmed: polls.confirmed,
             expired: polls.expired,
         }),
+        flood: stats.flood,
     }
 }
 

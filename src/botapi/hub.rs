@@ -215,6 +215,41 @@ impl Collected {
     }
 }
 
+/// Replies from `since` on that repeat one from before it: after a redelivery delivered at
+/// `since`, the messages a bot that is not idempotent sends again for an update it had already
+/// answered (same method, same text or caption, same kind of media). Each earlier reply
+/// matches one repeat at most.
+pub fn duplicates(events: &[BotEvent], since: Instant) -> u32 {
+    type Shape<'a> = Option<(Option<&'a str>, Option<&'a str>, bool, bool, bool)>;
+    fn shape(e: &BotEvent) -> Shape<'_> {
+        e.message.as_ref().map(|m| {
+            (
+                m.text.as_deref(),
+                m.caption.as_deref(),
+                m.photo.is_some(),
+                m.voice.is_some(),
+                m.document.is_some(),
+            )
+        })
+    }
+    fn same(a: &BotEvent, b: &BotEvent) -> bool {
+        a.method == b.method && a.note == b.note && shape(a) == shape(b)
+    }
+    let (before, after): (Vec<&BotEvent>, Vec<&BotEvent>) = events
+        .iter()
+        .filter(|e| e.is_reply())
+        .partition(|e| e.at < since);
+    let mut unmatched = before;
+    let mut repeats = 0;
+    for e in after {
+        if let Some(i) = unmatched.iter().position(|b| same(b, e)) {
+            unmatched.swap_remove(i);
+            repeats += 1;
+        }
+    }
+    repeats
+}
+
 /// A subscription to one chat's bot events.
 #[derive(Debug)]
 pub struct ChatInbox {
@@ -427,6 +462,48 @@ mod tests {
         hub.deliver(at(5, "sendMessage", Instant::now()));
         hub.deliver(at(5, "sendChatAction", Instant::now()));
         assert_eq!(inbox.drain_late(), 1);
+    }
+
+    #[test]
+    fn a_reply_repeated_after_a_redelivery_is_a_duplicate() {
+        use crate::telegram::{Chat, ChatType, Message};
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let said = |text: &str, at: Instant| {
+            let chat = Chat {
+                id: 1,
+                kind: ChatType::Private,
+                title: None,
+                username: None,
+                first_name: None,
+                last_name: None,
+            };
+            let mut m = Message::new(1, None, 0, chat);
+            m.text = Some(text.into());
+            BotEvent {
+                message: Some(Box::new(m)),
+                at,
+                ..event(1)
+            }
+        };
+        let redelivered = t0 + ms(10);
+        let events = vec![
+            said("hello", t0),
+            said("menu", t0 + ms(1)),
+            // The naive bot's second run: both again, and one new message.
+            said("hello", redelivered),
+            said("menu", redelivered + ms(1)),
+            said("done", redelivered + ms(2)),
+            said("hello", redelivered + ms(3)),
+        ];
+        assert_eq!(
+            duplicates(&events, redelivered),
+            2,
+            "each earlier reply once"
+        );
+        // An idempotent bot sends only what it had not: nothing repeats.
+        assert_eq!(duplicates(&events[..2], redelivered), 0);
+        assert_eq!(duplicates(&[said("done", redelivered)], redelivered), 0);
     }
 
     #[tokio::test]

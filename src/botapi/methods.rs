@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use super::ApiError;
 use super::delivery::Delivery;
+use super::gate::{Admission, Gate, Rules};
 use super::hub::ReplyHub;
 use super::params::Params;
 use super::spec::spec;
@@ -46,6 +47,8 @@ pub struct ApiConfig {
     pub bot: User,
     /// The run's test users: getChatMember says they are members of any chat.
     pub pools: TierPools,
+    /// Flood limits and injected faults.
+    pub rules: Rules,
 }
 
 impl Default for ApiConfig {
@@ -64,12 +67,13 @@ impl Default for ApiConfig {
                 supports_inline_queries: Some(false),
             },
             pools: TierPools::default(),
+            rules: Rules::default(),
         }
     }
 }
 
 /// Per-method call counts and rejected calls.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ApiStats {
     /// Calls per method of the description, for the methods called at least once.
     pub calls: std::collections::BTreeMap<&'static str, u64>,
@@ -77,6 +81,8 @@ pub struct ApiStats {
     pub unauthorized: u64,
     pub unknown_methods: u64,
     pub hub: super::hub::HubStats,
+    /// The flood limits' and faults' counts, when either is on.
+    pub flood: Option<crate::report::FloodReport>,
 }
 
 /// The Bot API stand-in's state: its identity, the registered webhook, and the reply hub.
@@ -86,6 +92,7 @@ pub struct BotApi {
     hub: ReplyHub,
     webhook: watch::Sender<Option<WebhookRegistration>>,
     delivery: Delivery,
+    gate: Gate,
     surface: Surface,
     /// Calls of the hand-written methods, by `ApiMethod as usize`.
     calls: Vec<AtomicU64>,
@@ -99,6 +106,7 @@ pub struct BotApi {
 impl BotApi {
     pub fn new(config: ApiConfig, hub: ReplyHub) -> Self {
         Self {
+            gate: Gate::new(config.rules.clone()),
             config,
             hub,
             webhook: watch::Sender::new(None),
@@ -118,6 +126,35 @@ impl BotApi {
 
     pub fn bot(&self) -> &User {
         &self.config.bot
+    }
+
+    /// The flood limits and faults the bot's calls meet.
+    pub fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
+    /// What the gate says to a call of `method`: only calls for a chat (messages, edits,
+    /// actions, a callback's answer) meet flood limits and faults.
+    pub fn admit(&self, method: &str, params: &Params) -> Admission {
+        if EventKind::of(method).is_none() {
+            return Admission::Pass;
+        }
+        let chat = if method.eq_ignore_ascii_case("answerCallbackQuery") {
+            params
+                .get("callback_query_id")
+                .and_then(Value::as_str)
+                .and_then(callback_query_sender)
+        } else {
+            params.chat_id().ok()
+        };
+        let Some(chat) = chat else {
+            return Admission::Pass;
+        };
+        let admission = self.gate.admit(method, chat);
+        if matches!(admission, Admission::Refuse(_)) {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        admission
     }
 
     /// How the bot receives its updates (webhook or polling), and the update queue.
@@ -156,6 +193,7 @@ impl BotApi {
             unauthorized: self.unauthorized.load(Ordering::Relaxed),
             unknown_methods: self.unknown.load(Ordering::Relaxed),
             hub: self.hub.stats(),
+            flood: self.gate.active().then(|| self.gate.report()),
         }
     }
 

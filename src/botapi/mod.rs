@@ -9,6 +9,7 @@
 
 pub mod delivery;
 mod files;
+pub mod gate;
 mod generate;
 pub mod hub;
 pub mod methods;
@@ -31,6 +32,7 @@ use axum::routing::{any, get};
 use serde_json::Value;
 use tokio::net::TcpListener;
 
+use gate::Admission;
 pub use hub::{ChatInbox, Collected, ReplyHub, Settle};
 pub use methods::{ApiConfig, ApiStats, BotApi, WebhookRegistration};
 pub use surface::NOT_GENERATED;
@@ -47,6 +49,8 @@ use crate::telegram::ApiResponse;
 pub struct ApiError {
     pub code: u16,
     pub description: String,
+    /// A 429's `parameters.retry_after`, in seconds.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -54,6 +58,7 @@ impl ApiError {
         Self {
             code,
             description: description.into(),
+            retry_after: None,
         }
     }
 
@@ -70,7 +75,11 @@ impl IntoResponse for ApiError {
             result: None,
             error_code: Some(self.code),
             description: Some(self.description),
-            parameters: None,
+            parameters: self
+                .retry_after
+                .map(|s| crate::telegram::types::ResponseParameters {
+                    retry_after: Some(s),
+                }),
         };
         (status, axum::Json(body)).into_response()
     }
@@ -150,6 +159,16 @@ async fn handle(
             Err(e) => e.into_response(),
         };
     }
+    match api.admit(&method, &params) {
+        Admission::Pass => {}
+        Admission::Slow(d) => tokio::time::sleep(d).await,
+        Admission::Refuse(e) => return e.into_response(),
+        Admission::Reset => return crate::server::reset_response(),
+        Admission::Hold(d) => {
+            tokio::time::sleep(d).await;
+            return ApiError::new(504, "Gateway Timeout").into_response();
+        }
+    }
     match api.call(&method, params, Via::Api) {
         Ok(result) => ok(result),
         Err(e) => e.into_response(),
@@ -179,5 +198,11 @@ pub async fn webhook_reply(
     // Telegram ignores an answer it cannot read as a method call ("OK", "[]", HTML, ...).
     let mut params = Params::parse(content_type, None, body).await.ok()?;
     let method = params.take_str("method")?;
-    Some(api.call(&method, params, Via::WebhookBody))
+    // A call in the body meets the same rules; one dropped or held is lost (nobody reads the
+    // answer to it).
+    match api.admit(&method, &params) {
+        Admission::Pass | Admission::Slow(_) => Some(api.call(&method, params, Via::WebhookBody)),
+        Admission::Refuse(e) => Some(Err(e)),
+        Admission::Reset | Admission::Hold(_) => Some(Err(ApiError::new(504, "Gateway Timeout"))),
+    }
 }

@@ -104,6 +104,8 @@ pub async fn dry_run(
                 iterations: Some(iterations),
                 skip_waits: true,
                 state_limit: crate::script::state::DEFAULT_STATE_LIMIT,
+                redeliver: None,
+                windows: Default::default(),
             },
             stats: stats_tx,
             names: Default::default(),

@@ -54,6 +54,11 @@ impl Call {
         )
     }
 
+    /// The chat the call writes in, if it names one (answerCallbackQuery does not).
+    pub fn chat_id(&self) -> Option<i64> {
+        self.params.get("chat_id").and_then(Value::as_i64)
+    }
+
     /// The call as a webhook response body: its parameters plus `method`.
     pub fn to_webhook_body(&self) -> Value {
         let mut body = self.params.clone();

@@ -4,8 +4,29 @@
 //! ([`handlers`]), waits a configurable, seeded latency per kind, injects seeded faults, and
 //! sends its replies to the Bot API stand-in or in the webhook response body. `GET /stats`
 //! reports what it received ([`stats`]).
+//!
+//! It shows how a bot should live with Telegram's rules, and with [`DemoBotConfig::naive`] how
+//! a careless one does not, so a run can be shown to tell the two apart:
+//! - Bot API refusals and failures (429 `retry_after`, 403 blocked, 400 chat not found, 5xx):
+//!   see `api.rs` for what each bot does; every wait is bounded.
+//! - Webhook redelivery: an injected error (500) or reset strikes *after* the bot made its Bot
+//!   API calls, as a crash mid-request would, so the call meant for the response body is lost
+//!   and Telegram delivers the update again with the same `update_id`. Faults are drawn from
+//!   (seed, update_id, delivery attempt), so a redelivery can succeed; answers and latency from
+//!   (seed, update_id) alone, so handling an update twice gives the same replies twice. The
+//!   well-behaved bot never handles an update twice: it remembers per chat the newest update
+//!   and the calls it could not deliver (`chats.rs`), answers a redelivery with those calls
+//!   alone, or with nothing; a redelivery of an update still being answered waits (bounded) for
+//!   that to end. A request dropped half way (Telegram's timeout: the server cancels it) records
+//!   the calls it still owed. The naive bot handles every delivery as new.
+//! - That memory is kept only while a fault rate is set, once the Bot API has refused or failed
+//!   a call, or once a request was dropped: a bot that never fails answers a normal update with
+//!   no lock or allocation more than before. The gap: the first timeout of a fault-free bot,
+//!   redelivered before the server noticed the client had gone, is handled again.
 
 mod answers;
+mod api;
+mod chats;
 pub mod command;
 pub mod handlers;
 pub mod state;
@@ -16,7 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -29,7 +50,9 @@ use tokio::net::TcpListener;
 pub use command::BotCommand;
 pub use stats::DemoBotStats;
 
-use handlers::{Call, Handled};
+use api::ApiClient;
+use chats::{Chats, Delivery, Progress};
+use handlers::Call;
 use state::BotState;
 use stats::{Counters, Fault, Kind, Rejection};
 
@@ -121,6 +144,13 @@ pub struct Faults {
     pub reset_rate: f64,
 }
 
+impl Faults {
+    /// Whether any fault can happen: only then must the bot remember what it did per update.
+    pub fn any(&self) -> bool {
+        self.error_rate > 0.0 || self.slow_rate > 0.0 || self.reset_rate > 0.0
+    }
+}
+
 impl Default for Faults {
     fn default() -> Self {
         Self {
@@ -154,6 +184,10 @@ pub struct DemoBotConfig {
     pub seed: u64,
     pub pools: TierPools,
     pub max_body_bytes: usize,
+    /// Misbehave, for tests to tell a careless bot from a careful one: ignore `retry_after`,
+    /// keep writing to chats that blocked the bot, never retry a 5xx, and handle a redelivered
+    /// update again.
+    pub naive: bool,
 }
 
 impl Default for DemoBotConfig {
@@ -168,6 +202,7 @@ impl Default for DemoBotConfig {
             seed: 0,
             pools: TierPools::default(),
             max_body_bytes: 1 << 20,
+            naive: false,
         }
     }
 }
@@ -178,22 +213,20 @@ pub struct DemoBot {
     config: DemoBotConfig,
     state: BotState,
     counters: Counters,
-    client: reqwest::Client,
+    api: ApiClient,
+    chats: Chats,
 }
 
 impl DemoBot {
     pub fn new(config: DemoBotConfig) -> Arc<Self> {
         let state = BotState::new(config.pools.clone());
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(256)
-            .build()
-            .expect("an HTTP client without TLS always builds");
+        let api = ApiClient::new(config.api.clone(), config.naive);
         Arc::new(Self {
             config,
             state,
             counters: Counters::default(),
-            client,
+            api,
+            chats: Chats::default(),
         })
     }
 
@@ -205,27 +238,52 @@ impl DemoBot {
         self.counters.snapshot()
     }
 
-    /// The same update always draws the same latency and faults, whatever the concurrency.
+    /// The same update always draws the same answers and latency, whatever the concurrency and
+    /// however often it is delivered; its first draw decides the faults of its first delivery.
     fn rng_for(&self, update_id: i64) -> SmallRng {
         SmallRng::seed_from_u64(
             self.config.seed ^ (update_id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
         )
     }
 
-    async fn send(&self, call: &Call) -> bool {
-        let Some(api) = &self.config.api else {
-            return false;
+    /// The fault a delivery of `update_id` gets: a function of the seed, the update and which
+    /// delivery of it this is (0 for the first), so a redelivered update does not fail forever.
+    pub fn fault_for(&self, update_id: i64, attempt: u32) -> Option<Fault> {
+        let first = self.rng_for(update_id).random();
+        self.fault_of(first, update_id, attempt)
+    }
+
+    fn fault_of(&self, first_draw: f64, update_id: i64, attempt: u32) -> Option<Fault> {
+        let f = &self.config.faults;
+        if !f.any() {
+            return None;
+        }
+        let draw: f64 = if attempt == 0 {
+            first_draw
+        } else {
+            SmallRng::seed_from_u64(
+                self.config.seed
+                    ^ (update_id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    ^ u64::from(attempt).wrapping_mul(0xD1B5_4A32_D192_ED03),
+            )
+            .random()
         };
-        let url = format!(
-            "{}/bot{}/{}",
-            api.base_url.trim_end_matches('/'),
-            api.token,
-            call.method
-        );
-        let sent = self.client.post(url).json(&call.params).send().await;
-        let ok = matches!(&sent, Ok(r) if r.status().is_success());
-        self.counters.reply(ok);
-        ok
+        if draw < f.error_rate {
+            Some(Fault::Error)
+        } else if draw < f.error_rate + f.reset_rate {
+            Some(Fault::Reset)
+        } else if draw < f.error_rate + f.reset_rate + f.slow_rate {
+            Some(Fault::Slow)
+        } else {
+            None
+        }
+    }
+
+    /// Must the bot remember, per chat, what it did with each update? Only when a delivery can
+    /// fail (a fault rate is set) or the Bot API has refused or failed a call; otherwise a
+    /// normal update costs no lock and no allocation more.
+    fn tracking(&self) -> bool {
+        self.config.faults.any() || self.chats.troubled()
     }
 }
 
@@ -353,25 +411,55 @@ async fn webhook(
         return reject(&bot, Rejection::Malformed, StatusCode::BAD_REQUEST, why);
     }
 
-    let mut rng = bot.rng_for(update.update_id);
-    let f = &bot.config.faults;
-    let draw: f64 = rng.random();
-    let fault = if draw < f.error_rate {
-        Some(Fault::Error)
-    } else if draw < f.error_rate + f.reset_rate {
-        Some(Fault::Reset)
-    } else if draw < f.error_rate + f.reset_rate + f.slow_rate {
-        Some(Fault::Slow)
+    let update_id = update.update_id;
+    // Checked above: every update left has a queue.
+    let queue = update.queue_id().unwrap_or_default();
+    let delivery = if bot.tracking() {
+        bot.chats.deliver(queue, update_id)
     } else {
-        None
+        Delivery::New { attempt: 0 }
     };
-    let handled = handlers::handle(&bot.state, &bot.counters, &update, &mut rng);
-    let mut delay = bot.config.latency.of(handled.kind, &mut rng);
+    let mut rng = bot.rng_for(update_id);
+    let fault = bot.fault_of(rng.random(), update_id, delivery.attempt());
+    let f = &bot.config.faults;
     if let Some(fault) = fault {
         bot.counters.fault(fault);
-        if fault == Fault::Slow {
-            delay += f.slow_delay;
+    }
+    if delivery.is_redelivery() {
+        bot.counters.rules.redelivery_seen();
+        if !bot.config.naive {
+            // Handled before: the handler is not run again, only what never reached Telegram
+            // is sent.
+            bot.counters.rules.deduplicated();
+            let progress = match delivery {
+                // Telegram gave up on the delivery in flight: what it leaves owed is sent here.
+                Delivery::Again {
+                    progress: Progress::InFlight,
+                    ..
+                } => {
+                    bot.chats
+                        .settled(queue, update_id, api::RETRY_AFTER_CAP)
+                        .await
+                }
+                Delivery::Again { progress, .. } => progress,
+                Delivery::New { .. } | Delivery::Old { .. } => Progress::Done,
+            };
+            let rest = match progress {
+                Progress::Undelivered(calls) => calls,
+                Progress::Done | Progress::InFlight => Vec::new(),
+            };
+            let owed = Owed::new(&bot, queue, update_id, rest);
+            if fault == Some(Fault::Slow) {
+                tokio::time::sleep(f.slow_delay).await;
+            }
+            return answer(owed, fault).await;
         }
+    }
+    let handled = handlers::handle(&bot.state, &bot.counters, &update, &mut rng);
+    let owed = Owed::new(&bot, queue, update_id, handled.calls);
+    let mut delay = bot.config.latency.of(handled.kind, &mut rng);
+    if fault == Some(Fault::Slow) {
+        delay += f.slow_delay;
     }
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -380,41 +468,95 @@ async fn webhook(
         bot.state
             .circuit_result(circuit, fault != Some(Fault::Error));
     }
-    match fault {
-        Some(Fault::Error) => (StatusCode::INTERNAL_SERVER_ERROR, "injected error").into_response(),
-        Some(Fault::Reset) => reset(),
-        _ => reply(&bot, handled).await,
+    answer(owed, fault).await
+}
+
+/// The calls an update still owes Telegram, from the moment the handler returned them. When
+/// the webhook's client gives up (Telegram's timeout), the server drops the request half way:
+/// the drop records what was not sent, for the redelivery, and makes the bot remember updates
+/// from then on.
+struct Owed<'a> {
+    bot: &'a DemoBot,
+    queue: i64,
+    update_id: i64,
+    calls: Vec<Call>,
+    /// `calls[..made]` were made (delivered or given up).
+    made: usize,
+    settled: bool,
+    /// The bot was not remembering updates when this one arrived.
+    unannounced: bool,
+}
+
+impl<'a> Owed<'a> {
+    fn new(bot: &'a DemoBot, queue: i64, update_id: i64, calls: Vec<Call>) -> Self {
+        Self {
+            bot,
+            queue,
+            update_id,
+            calls,
+            made: 0,
+            settled: false,
+            unannounced: !bot.tracking(),
+        }
+    }
+
+    /// Records what is still owed, when the bot is remembering updates.
+    fn settle(&mut self) {
+        self.settled = true;
+        if self.bot.tracking() {
+            let rest: Vec<Call> = self.calls.drain(self.made..).collect();
+            self.bot
+                .chats
+                .finish(self.queue, self.update_id, Progress::owing(rest));
+        }
     }
 }
 
-async fn reply(bot: &DemoBot, handled: Handled) -> Response {
-    let mut calls = handled.calls;
-    let in_body = if bot.config.reply_in_webhook {
-        calls.pop()
-    } else {
-        None
-    };
-    for call in &calls {
-        bot.send(call).await;
+impl Drop for Owed<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.bot.chats.trouble();
+            self.settle();
+        }
     }
+}
+
+/// Makes the calls and answers the webhook: the last call in the response body when the bot
+/// replies there. An injected error or reset strikes after the calls, as a bot that did its work
+/// and then crashed: the body call is lost and Telegram will deliver the update again.
+async fn answer(mut owed: Owed<'_>, fault: Option<Fault>) -> Response {
+    let bot = owed.bot;
+    let over_api =
+        owed.calls.len() - usize::from(bot.config.reply_in_webhook && !owed.calls.is_empty());
+    while owed.made < over_api {
+        let unannounced = owed.unannounced.then_some((owed.queue, owed.update_id));
+        bot.api
+            .send(
+                &owed.calls[owed.made],
+                &bot.chats,
+                &bot.counters,
+                unannounced,
+            )
+            .await;
+        owed.made += 1;
+    }
+    if let Some(fault @ (Fault::Error | Fault::Reset)) = fault {
+        owed.settle();
+        return match fault {
+            Fault::Error => (StatusCode::INTERNAL_SERVER_ERROR, "injected error").into_response(),
+            _ => crate::server::reset_response(),
+        };
+    }
+    let in_body = match owed.calls.get(owed.made) {
+        Some(call) if bot.api.may_write(call, &bot.chats, &bot.counters).await => {
+            Some(axum::Json(call.to_webhook_body()))
+        }
+        _ => None,
+    };
+    owed.made = owed.calls.len();
+    owed.settle();
     match in_body {
-        Some(call) => axum::Json(call.to_webhook_body()).into_response(),
+        Some(body) => body.into_response(),
         None => StatusCode::OK.into_response(),
     }
-}
-
-/// A response whose body fails at once: the server drops the connection without a complete
-/// answer, as a crashing bot would.
-fn reset() -> Response {
-    let failing = futures_util::stream::once(async {
-        Err::<Bytes, std::io::Error>(std::io::Error::new(
-            std::io::ErrorKind::ConnectionReset,
-            "injected reset",
-        ))
-    });
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_LENGTH, "64")
-        .body(Body::from_stream(failing))
-        .expect("static response parts")
 }

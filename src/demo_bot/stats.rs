@@ -71,9 +71,77 @@ fn counters<const N: usize>() -> [AtomicU64; N] {
     std::array::from_fn(|_| AtomicU64::new(0))
 }
 
+/// What the bot did about Telegram's rules: 429s, blocked chats, failed calls, redeliveries.
+#[derive(Debug, Default)]
+pub struct RuleCounters {
+    retries_after_429: AtomicU64,
+    retry_after_waited_ms: AtomicU64,
+    ignored_429: AtomicU64,
+    blocked_chats: AtomicU64,
+    skipped_blocked: AtomicU64,
+    chat_not_found: AtomicU64,
+    retries_5xx: AtomicU64,
+    redeliveries_seen: AtomicU64,
+    redeliveries_deduplicated: AtomicU64,
+    given_up: AtomicU64,
+}
+
+impl RuleCounters {
+    /// A call retried after waiting out a 429's `retry_after`.
+    pub fn retry_after_429(&self) {
+        bump(&self.retries_after_429);
+    }
+
+    /// Time spent waiting for a chat's `retry_after` to pass.
+    pub fn waited(&self, d: std::time::Duration) {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        self.retry_after_waited_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+
+    /// A call retried at once after a 429 (the naive bot).
+    pub fn ignored_429(&self) {
+        bump(&self.ignored_429);
+    }
+
+    /// A chat answered 403 for the first time.
+    pub fn blocked_chat(&self) {
+        bump(&self.blocked_chats);
+    }
+
+    /// A call not made because its chat blocked the bot.
+    pub fn skipped_blocked(&self) {
+        bump(&self.skipped_blocked);
+    }
+
+    pub fn chat_not_found(&self) {
+        bump(&self.chat_not_found);
+    }
+
+    /// A call retried after a 5xx or a failed connection.
+    pub fn retry_5xx(&self) {
+        bump(&self.retries_5xx);
+    }
+
+    /// An update delivered again (same update_id).
+    pub fn redelivery_seen(&self) {
+        bump(&self.redeliveries_seen);
+    }
+
+    /// A redelivered update not handled again.
+    pub fn deduplicated(&self) {
+        bump(&self.redeliveries_deduplicated);
+    }
+
+    /// A call abandoned after a 429, a 5xx or a failed connection, retries spent.
+    pub fn given_up(&self) {
+        bump(&self.given_up);
+    }
+}
+
 /// The live counters.
 #[derive(Debug)]
 pub struct Counters {
+    pub rules: RuleCounters,
     kinds: [AtomicU64; 9],
     commands: [AtomicU64; 22],
     refused: [AtomicU64; 22],
@@ -89,6 +157,7 @@ impl Default for Counters {
     fn default() -> Self {
         assert_eq!(BotCommand::ALL.len(), 22);
         Self {
+            rules: RuleCounters::default(),
             kinds: counters(),
             commands: counters(),
             refused: counters(),
@@ -193,6 +262,16 @@ impl Counters {
                 sent: load(&self.replies_sent),
                 failed: load(&self.replies_failed),
             },
+            api_retries_after_429: load(&self.rules.retries_after_429),
+            retry_after_waited_ms: load(&self.rules.retry_after_waited_ms),
+            api_429_ignored: load(&self.rules.ignored_429),
+            blocked_chats: load(&self.rules.blocked_chats),
+            calls_skipped_blocked: load(&self.rules.skipped_blocked),
+            calls_chat_not_found: load(&self.rules.chat_not_found),
+            api_5xx_retries: load(&self.rules.retries_5xx),
+            redeliveries_seen: load(&self.rules.redeliveries_seen),
+            redeliveries_deduplicated: load(&self.rules.redeliveries_deduplicated),
+            calls_given_up: load(&self.rules.given_up),
         }
     }
 }
@@ -216,6 +295,36 @@ pub struct DemoBotStats {
     /// /grant or /revoke naming an id outside the test-user pools.
     pub grants_refused: u64,
     pub replies: ReplyStats,
+    /// Calls retried after waiting out a 429's `retry_after`.
+    #[serde(default)]
+    pub api_retries_after_429: u64,
+    /// Milliseconds spent waiting for chats' `retry_after` (retries and held calls).
+    #[serde(default)]
+    pub retry_after_waited_ms: u64,
+    /// Calls retried at once after a 429, `retry_after` ignored (`--naive`).
+    #[serde(default)]
+    pub api_429_ignored: u64,
+    /// Chats that answered 403 (blocked the bot).
+    #[serde(default)]
+    pub blocked_chats: u64,
+    /// Calls not made because their chat had blocked the bot.
+    #[serde(default)]
+    pub calls_skipped_blocked: u64,
+    /// Calls answered 400 "chat not found" (not retried).
+    #[serde(default)]
+    pub calls_chat_not_found: u64,
+    /// Calls retried after a 5xx or a failed connection.
+    #[serde(default)]
+    pub api_5xx_retries: u64,
+    /// Updates delivered again with an update_id already seen.
+    #[serde(default)]
+    pub redeliveries_seen: u64,
+    /// Redeliveries answered without handling the update again.
+    #[serde(default)]
+    pub redeliveries_deduplicated: u64,
+    /// Calls abandoned after a 429, a 5xx or a failed connection, once their retries were spent.
+    #[serde(default)]
+    pub calls_given_up: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -233,7 +342,7 @@ pub struct FaultStats {
     pub resets: u64,
 }
 
-/// Bot API calls the bot made to deliver its replies.
+/// Bot API calls the bot made to deliver its replies, one per call whatever its retries.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplyStats {
     pub sent: u64,

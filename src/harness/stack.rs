@@ -8,6 +8,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::botapi::gate::Rules;
 use crate::botapi::{ApiConfig, BotApi, ReplyHub};
 use crate::demo_bot::{ApiEndpoint, DemoBot, DemoBotConfig};
 
@@ -35,13 +36,19 @@ async fn bind_loopback() -> anyhow::Result<(TcpListener, SocketAddr)> {
 impl LocalStack {
     /// Starts both servers. `config.api` is pointed at the stand-in unless the bot replies only
     /// in the webhook body.
-    pub async fn start(mut config: DemoBotConfig) -> anyhow::Result<Self> {
+    pub async fn start(config: DemoBotConfig) -> anyhow::Result<Self> {
+        Self::with_rules(config, Rules::default()).await
+    }
+
+    /// [`start`](Self::start), the stand-in applying `rules` (flood limits, faults).
+    pub async fn with_rules(mut config: DemoBotConfig, rules: Rules) -> anyhow::Result<Self> {
         let (stop, _) = watch::channel(false);
         let (api_listener, api_addr) = bind_loopback().await?;
         let api = Arc::new(BotApi::new(
             ApiConfig {
                 token: Some(LOCAL_TOKEN.into()),
                 pools: config.pools.clone(),
+                rules,
                 ..ApiConfig::default()
             },
             ReplyHub::default(),

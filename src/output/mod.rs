@@ -1,6 +1,7 @@
 //! What a run shows and writes: the live progress line, the final table, and result files.
 //! One file per format behind [`Format`]; a new format is a new variant there.
 
+mod chaos;
 pub mod comparison;
 pub mod csv;
 pub mod files;
@@ -148,6 +149,7 @@ pub(crate) async fn sample_summary() -> Summary {
             botapi: None,
             shard: None,
             test_digest: String::new(),
+            windows: Vec::new(),
             spawn: vec![crate::report::SpawnPhase {
                 source: "stage 1".into(),
                 asked_rate: 4.0,

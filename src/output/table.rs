@@ -333,6 +333,7 @@ pub fn render(s: &Summary, wide: bool) -> String {
     if let Some(b) = &s.botapi {
         botapi_line(&mut out, b);
     }
+    super::chaos::lines(&mut out, s);
     if let Some(l) = &t.wait_lateness_ms {
         let _ = writeln!(
             out,

@@ -2,12 +2,18 @@
 //! or a list of `[[stages]]`; or an open profile, whose stages give `arrival_rate` (task starts
 //! per second, ramping from one stage's to the next) and `duration`, with `max_users` taking
 //! them. Errors name the file, and the line where TOML can tell it.
+//!
+//! Any profile may add Telegram's rules and chaos ([`super::chaos`]): `flood_limits =
+//! "enforce"` with a `[flood]` table of rates, `botapi_faults = ["5xx=1%"]` for the whole run,
+//! `[[faults]]` windows (`at`, `duration`, `botapi`, `cut_webhook`), and `redeliver = true` (or
+//! a table with `backoff`, `max_backoff`, `attempts`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::chaos::{Chaos, FaultSpec, FaultWindow, FloodLimits, FloodMode, Redeliver};
 use super::{ArrivalPlan, PRESETS, Profile, ProfileError, RateStage, Stage};
 
 #[derive(Debug, Deserialize)]
@@ -24,6 +30,50 @@ struct ProfileFile {
     /// Pass/fail rules, as `--threshold` takes them.
     #[serde(default)]
     thresholds: Vec<String>,
+    /// `enforce`, `report` or `off`.
+    flood_limits: Option<String>,
+    flood: Option<FloodFile>,
+    /// Faults for the whole run, as `--botapi-fault` takes them.
+    #[serde(default)]
+    botapi_faults: Vec<String>,
+    /// Fault windows.
+    #[serde(default)]
+    faults: Vec<WindowFile>,
+    redeliver: Option<RedeliverFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FloodFile {
+    per_chat: Option<f64>,
+    chat_burst: Option<f64>,
+    group_per_minute: Option<f64>,
+    group_burst: Option<f64>,
+    global: Option<f64>,
+    global_burst: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WindowFile {
+    name: Option<String>,
+    at: String,
+    duration: String,
+    #[serde(default)]
+    botapi: Vec<String>,
+    #[serde(default)]
+    cut_webhook: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RedeliverFile {
+    On(bool),
+    With {
+        backoff: Option<String>,
+        max_backoff: Option<String>,
+        attempts: Option<u32>,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -110,6 +160,7 @@ fn open(f: ProfileFile, name: String) -> Result<Profile, ProfileError> {
         }],
         thresholds: f.thresholds,
         arrivals: Some(plan),
+        chaos: Chaos::default(),
     };
     profile.validate()?;
     Ok(profile)
@@ -118,11 +169,114 @@ fn open(f: ProfileFile, name: String) -> Result<Profile, ProfileError> {
 /// An open profile's pool when neither the file nor `--max-users` says.
 const DEFAULT_OPEN_USERS: u32 = 100;
 
+/// The chaos part of a profile file, taken out of it.
+fn chaos(f: &mut ProfileFile) -> Result<Chaos, ProfileError> {
+    let field = |field: &str| {
+        let field = field.to_string();
+        move |message: String| ProfileError {
+            field: field.clone(),
+            message,
+        }
+    };
+    let mut flood = FloodLimits::default();
+    if let Some(mode) = f.flood_limits.take() {
+        flood.mode = FloodMode::parse(&mode).map_err(field("flood_limits"))?;
+    }
+    if let Some(ff) = f.flood.take() {
+        let set = |target: &mut f64, v: Option<f64>| {
+            if let Some(v) = v {
+                *target = v;
+            }
+        };
+        set(&mut flood.per_chat, ff.per_chat);
+        set(&mut flood.chat_burst, ff.chat_burst);
+        set(&mut flood.group_per_minute, ff.group_per_minute);
+        set(&mut flood.group_burst, ff.group_burst);
+        set(&mut flood.global, ff.global);
+        set(&mut flood.global_burst, ff.global_burst);
+    }
+    let faults = std::mem::take(&mut f.botapi_faults)
+        .iter()
+        .enumerate()
+        .map(|(i, s)| FaultSpec::parse(s).map_err(field(&format!("botapi_faults[{i}]"))))
+        .collect::<Result<_, _>>()?;
+    let mut windows = Vec::new();
+    for (i, w) in std::mem::take(&mut f.faults).into_iter().enumerate() {
+        let botapi = w
+            .botapi
+            .iter()
+            .enumerate()
+            .map(|(j, s)| FaultSpec::parse(s).map_err(field(&format!("faults[{i}].botapi[{j}]"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut window = FaultWindow {
+            name: w.name.unwrap_or_default(),
+            at: duration(&format!("faults[{i}].at"), &w.at)?,
+            duration: duration(&format!("faults[{i}].duration"), &w.duration)?,
+            botapi,
+            cut_webhook: w.cut_webhook,
+        };
+        if window.name.is_empty() {
+            window.name = window.describe();
+        }
+        windows.push(window);
+    }
+    let redeliver = match f.redeliver.take() {
+        None | Some(RedeliverFile::On(false)) => None,
+        Some(RedeliverFile::On(true)) => Some(Redeliver::default()),
+        Some(RedeliverFile::With {
+            backoff,
+            max_backoff,
+            attempts,
+        }) => {
+            let mut r = Redeliver::default();
+            if let Some(b) = backoff {
+                r.backoff = duration("redeliver.backoff", &b)?;
+            }
+            if let Some(b) = max_backoff {
+                r.max_backoff = duration("redeliver.max_backoff", &b)?;
+            }
+            if let Some(a) = attempts {
+                r.attempts = a;
+            }
+            Some(r)
+        }
+    };
+    Ok(Chaos {
+        flood,
+        faults,
+        windows,
+        redeliver,
+    })
+}
+
 fn build(mut f: ProfileFile, default_name: &str) -> Result<Profile, ProfileError> {
     let name = f.name.take().unwrap_or_else(|| default_name.to_string());
-    if f.stages.iter().any(|s| s.arrival_rate.is_some()) {
-        return open(f, name);
+    let chaos = chaos(&mut f)?;
+    let mut profile = if f.stages.iter().any(|s| s.arrival_rate.is_some()) {
+        open(f, name)?
+    } else {
+        closed(f, name)?
+    };
+    profile.chaos = chaos;
+    profile.validate()?;
+    if let Some(w) = profile
+        .chaos
+        .windows
+        .iter()
+        .position(|w| w.end() > profile.run_time())
+    {
+        return Err(ProfileError {
+            field: format!("faults[{w}]"),
+            message: format!(
+                "the window ends after the profile's {}",
+                humantime::format_duration(profile.run_time())
+            ),
+        });
     }
+    Ok(profile)
+}
+
+fn closed(f: ProfileFile, name: String) -> Result<Profile, ProfileError> {
     if f.max_users.is_some() {
         return Err(ProfileError {
             field: "max_users".into(),
@@ -170,6 +324,7 @@ fn build(mut f: ProfileFile, default_name: &str) -> Result<Profile, ProfileError
         stages,
         thresholds: f.thresholds,
         arrivals: None,
+        chaos: Chaos::default(),
     };
     profile.validate()?;
     Ok(profile)
@@ -262,6 +417,69 @@ mod tests {
                 Profile::preset(name).unwrap(),
                 "{name}"
             );
+        }
+    }
+
+    #[test]
+    fn chaos_in_a_profile_and_errors_that_name_the_field() {
+        use crate::profile::chaos::{FaultKind, FloodMode};
+        let text = r#"
+            users = 10
+            spawn_rate = 5
+            run_time = "10m"
+            flood_limits = "enforce"
+            botapi_faults = ["flood=1%"]
+            redeliver = { backoff = "500ms", attempts = 3 }
+            [flood]
+            per_chat = 2
+            [[faults]]
+            at = "2m"
+            duration = "1m"
+            botapi = ["5xx=20%", "slow=1s@5%"]
+            [[faults]]
+            name = "cut"
+            at = "4m"
+            duration = "30s"
+            cut_webhook = true
+        "#;
+        let p = parse(text, "c").unwrap().unwrap();
+        let c = &p.chaos;
+        assert_eq!(
+            (c.flood.mode, c.flood.per_chat, c.flood.global),
+            (FloodMode::Enforce, 2.0, 30.0)
+        );
+        assert_eq!(c.faults[0].kind, FaultKind::Flood);
+        let r = c.redeliver.unwrap();
+        assert_eq!((r.backoff, r.attempts), (Duration::from_millis(500), 3));
+        assert_eq!(
+            c.windows[0].name,
+            "Bot API 5xx at 20%, Bot API slow 1s at 5%"
+        );
+        assert_eq!(
+            (c.windows[1].name.as_str(), c.windows[1].cut_webhook),
+            ("cut", true)
+        );
+        let chaos = Profile::preset("chaos").unwrap();
+        assert_eq!(chaos.chaos.windows.len(), 4);
+        assert!(chaos.chaos.redeliver.is_some());
+        let flat = "users = 1\nspawn_rate = 1\nrun_time = \"1m\"\n";
+        for (bad, field) in [
+            ("flood_limits = \"loud\"", "flood_limits"),
+            ("botapi_faults = [\"boom=1%\"]", "botapi_faults[0]"),
+            ("[flood]\nper_chat = 0", "flood.per_chat"),
+            ("[[faults]]\nat = \"1s\"\nduration = \"1s\"", "faults[0]"),
+            (
+                "[[faults]]\nat = \"50s\"\nduration = \"20s\"\ncut_webhook = true",
+                "faults[0]",
+            ),
+            (
+                "[[faults]]\nat = \"1s\"\nduration = \"1s\"\nbotapi = [\"5xx=2\"]",
+                "faults[0].botapi[0]",
+            ),
+            ("redeliver = { attempts = 0 }", "redeliver"),
+        ] {
+            let e = parse(&format!("{flat}{bad}"), "x").unwrap().unwrap_err();
+            assert_eq!(e.field, field, "{bad}: {e}");
         }
     }
 

@@ -3,6 +3,7 @@
 //! of stages the scheduler walks with a single loop.
 
 mod capacity;
+pub mod chaos;
 pub mod file;
 pub mod shard;
 pub mod split;
@@ -10,6 +11,7 @@ pub mod split;
 use std::time::Duration;
 
 pub use capacity::pool_capacity;
+pub use chaos::Chaos;
 pub use split::ClassSplit;
 
 /// The command-line flags that override every profile, a profile file edited during the run
@@ -39,6 +41,8 @@ pub struct Profile {
     pub thresholds: Vec<String>,
     /// An open profile's task starts over time (its `stages` then hold the pool of users).
     pub arrivals: Option<ArrivalPlan>,
+    /// Flood limits, injected faults and their windows, redelivery.
+    pub chaos: Chaos,
 }
 
 /// One stage of an open profile: the rate ramps to `rate` task starts per second over
@@ -159,7 +163,10 @@ fn err(field: impl Into<String>, message: impl Into<String>) -> ProfileError {
 }
 
 /// The presets' names, in the order `--help` lists them.
-pub const PRESETS: [&str; 5] = ["smoke", "ramp_up", "sustained", "spike", "soak"];
+pub const PRESETS: [&str; 6] = ["smoke", "ramp_up", "sustained", "spike", "soak", "chaos"];
+
+/// The chaos preset: sustained load with fault windows (the file is the preset).
+const CHAOS: &str = include_str!("../../profiles/chaos.toml");
 
 impl Profile {
     fn single(name: &str, users: u32, spawn_rate: f64, duration: Duration) -> Self {
@@ -172,11 +179,12 @@ impl Profile {
             }],
             thresholds: Vec::new(),
             arrivals: None,
+            chaos: Chaos::default(),
         }
     }
 
     /// smoke (the default: a quick look) 20 users at 5/s for 30s; ramp_up 1000 users at 10/s for 5m; sustained 1000 at 50/s for 10m; spike 2000 at 100/s
-    /// for 3m; soak 200 at 20/s for 1h.
+    /// for 3m; soak 200 at 20/s for 1h; chaos: sustained for 10m with fault windows (profiles/chaos.toml).
     pub fn preset(name: &str) -> Option<Self> {
         let min = |m: u64| Duration::from_secs(60 * m);
         Some(match name {
@@ -185,6 +193,9 @@ impl Profile {
             "sustained" => Self::single(name, 1000, 50.0, min(10)),
             "spike" => Self::single(name, 2000, 100.0, min(3)),
             "soak" => Self::single(name, 200, 20.0, min(60)),
+            "chaos" => file::parse(CHAOS, name)
+                .expect("the chaos preset is valid TOML")
+                .expect("the chaos preset is a valid profile"),
             _ => return None,
         })
     }
@@ -245,6 +256,7 @@ impl Profile {
         if let Some(plan) = &self.arrivals {
             plan.validate()?;
         }
+        self.chaos.validate()?;
         if self.stages.is_empty() {
             return Err(err("stages", "a profile needs at least one stage"));
         }
@@ -368,6 +380,7 @@ mod tests {
             stages: vec![stage(10, 30), stage(20, 60)],
             thresholds: Vec::new(),
             arrivals: None,
+            chaos: Default::default(),
         };
         let s = Duration::from_secs;
         assert_eq!(p.stage_at(s(0)), (0, s(30)));
@@ -400,6 +413,7 @@ mod tests {
             ],
             thresholds: Vec::new(),
             arrivals: None,
+            chaos: Default::default(),
         };
         let q = p
             .clone()
@@ -440,6 +454,7 @@ mod tests {
             ],
             thresholds: Vec::new(),
             arrivals: None,
+            chaos: Default::default(),
         };
         assert_eq!(slow.users_at(Duration::from_secs(61)), 61);
         // Ramping down from 400 to 50 at 10/s.

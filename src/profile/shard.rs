@@ -169,6 +169,8 @@ impl ShardPlan {
                 stages,
                 thresholds: profile.thresholds.clone(),
                 arrivals,
+                // Every shard has the same fault windows, each against its slice of the load.
+                chaos: profile.chaos.clone(),
             },
             weights: weights_here,
             positions,
@@ -232,10 +234,11 @@ pub fn test_digest(
         text.push('\0');
     }
     text.push_str(&format!(
-        "{:?}|{:?}|{:?}|{iterations:?}|{wait:?}|{:?}",
+        "{:?}|{:?}|{:?}|{:?}|{iterations:?}|{wait:?}|{:?}",
         profile.stages,
         profile.arrivals,
         profile.thresholds,
+        profile.chaos,
         Tier::ALL.map(|t| pools.range(t))
     ));
     let fnv = |seed: u64| {
@@ -270,6 +273,7 @@ mod tests {
             stages,
             thresholds: Vec::new(),
             arrivals: None,
+            chaos: Default::default(),
         }
     }
 

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::profile::chaos::{FloodLimits, FloodMode};
+
 /// The `botapi` section of a result.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BotApiReport {
@@ -31,6 +33,64 @@ pub struct BotApiReport {
     /// For a polling bot: getUpdates answered, updates fetched, fetched again (not confirmed),
     /// confirmed, and taken back unfetched when their send timed out.
     pub polling: Option<PollingReport>,
+    /// Telegram's flood limits and the injected faults: what the bot's calls met.
+    #[serde(default)]
+    pub flood: Option<FloodReport>,
+}
+
+/// What the stand-in's gate counted: in all, and per span of the run (before the first fault
+/// window, then each window with its aftermath until the next one).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FloodReport {
+    pub mode: FloodMode,
+    pub limits: FloodLimits,
+    pub total: GateSpan,
+    /// Chats with at least one message over their limit.
+    pub chats_refused: u64,
+    /// The most messages the bot sent in one second, overall and in one chat.
+    pub peak_messages_per_s: u64,
+    pub peak_chat_messages_per_s: u64,
+    /// The longest `retry_after` the stand-in asked for.
+    pub max_retry_after_s: u64,
+    pub spans: Vec<GateSpan>,
+}
+
+/// The gate's counts over a span of the run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GateSpan {
+    /// Messages the bot sent (sends, copies, forwards) that went through.
+    pub messages: u64,
+    /// Messages over a private chat's, a group's or the bot's overall limit (refused with
+    /// `enforce`, only counted with `report`).
+    pub refused_chat: u64,
+    pub refused_group: u64,
+    pub refused_global: u64,
+    /// Calls for a chat told to wait (a 429's `retry_after`) before the wait was over.
+    pub violations: u64,
+    /// Calls answered 403 because the user blocked the bot (the first in each chat is the
+    /// injected fault; the rest are calls the bot should not have made).
+    pub blocked_calls: u64,
+    /// Injected faults by kind (chats for `blocked`).
+    pub injected: BTreeMap<String, u64>,
+}
+
+impl GateSpan {
+    pub fn add(&mut self, other: &GateSpan) {
+        self.messages += other.messages;
+        self.refused_chat += other.refused_chat;
+        self.refused_group += other.refused_group;
+        self.refused_global += other.refused_global;
+        self.violations += other.violations;
+        self.blocked_calls += other.blocked_calls;
+        for (k, v) in &other.injected {
+            *self.injected.entry(k.clone()).or_default() += v;
+        }
+    }
+
+    /// Messages Telegram would have refused for flooding.
+    pub fn refused(&self) -> u64 {
+        self.refused_chat + self.refused_group + self.refused_global
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

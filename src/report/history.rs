@@ -24,6 +24,16 @@ pub struct HistoryPoint {
     /// Task starts the open model dropped for want of a free user.
     #[serde(default)]
     pub dropped: u64,
+    /// Sends whose awaited reply never came.
+    #[serde(default)]
+    pub no_reply: u64,
+    /// With `--redeliver`: repeated deliveries, updates given up on, repeated replies.
+    #[serde(default)]
+    pub redeliveries: u64,
+    #[serde(default)]
+    pub lost: u64,
+    #[serde(default)]
+    pub duplicates: u64,
     pub script_errors: u64,
     /// The script version a reload published during this second, if one did.
     pub reload: Option<u64>,
@@ -74,6 +84,10 @@ impl Mergeable for HistoryPoint {
         self.reply_p95_ms = worst(self.reply_p95_ms, later.reply_p95_ms);
         self.tasks += later.tasks;
         self.dropped += later.dropped;
+        self.no_reply += later.no_reply;
+        self.redeliveries += later.redeliveries;
+        self.lost += later.lost;
+        self.duplicates += later.duplicates;
         self.script_errors += later.script_errors;
         self.reload = later.reload.or(self.reload);
         self.reset |= later.reset;

@@ -11,7 +11,7 @@ use hdrhistogram::Histogram;
 use super::histograms::{ENCODING, LatencyHistograms, decode, encode, encode_some};
 use super::{
     CheckRow, ClassRow, ErrorRow, FailureRow, Histograms, HistoryPoint, LimitRow, Percentiles,
-    RequestRow, SCHEMA, ShardInfo, SpawnPhase, Summary, TaskRow, Totals,
+    RequestRow, Resilience, SCHEMA, ShardInfo, SpawnPhase, Summary, TaskRow, Totals,
 };
 
 /// Log lines a merged result keeps (as a run does): the latest.
@@ -253,6 +253,53 @@ fn sum_json(into: &mut serde_json::Value, from: &serde_json::Value) {
     }
 }
 
+fn worst(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Adds a shard's resilience section: every shard has the same fault windows (on its own
+/// clock), so a window's counts add up; its p95s and its recovery are the worst shard's.
+fn add_resilience(into: &mut Option<Resilience>, from: &Resilience) {
+    let Some(sum) = into else {
+        *into = Some(from.clone());
+        return;
+    };
+    sum.redeliveries += from.redeliveries;
+    sum.lost_updates += from.lost_updates;
+    sum.duplicate_replies += from.duplicate_replies;
+    sum.violations += from.violations;
+    sum.flood_refused += from.flood_refused;
+    for w in &from.windows {
+        let Some(m) = sum
+            .windows
+            .iter_mut()
+            .find(|m| m.name == w.name && m.start_s == w.start_s)
+        else {
+            sum.windows.push(w.clone());
+            continue;
+        };
+        m.requests += w.requests;
+        m.failures += w.failures;
+        m.replies_lost += w.replies_lost;
+        m.duplicate_replies += w.duplicate_replies;
+        m.redeliveries += w.redeliveries;
+        m.lost_updates += w.lost_updates;
+        m.violations += w.violations;
+        m.flood_refused += w.flood_refused;
+        m.blocked_calls += w.blocked_calls;
+        m.before_p95_ms = worst(m.before_p95_ms, w.before_p95_ms);
+        m.worst_p95_ms = worst(m.worst_p95_ms, w.worst_p95_ms);
+        // Recovered when the last shard had; never, if one never did.
+        m.recovery_s = match (m.recovery_s, w.recovery_s) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            _ => None,
+        };
+    }
+}
+
 /// Merges the shards of one test into its result. Thresholds are left for the caller.
 pub fn merge(files: &[ShardFile], options: MergeOptions) -> Result<Merged, String> {
     let warnings = check(files, options)?;
@@ -276,6 +323,7 @@ pub fn merge(files: &[ShardFile], options: MergeOptions) -> Result<Merged, Strin
     let mut bot: Option<serde_json::Value> = None;
     let mut botapi: Option<serde_json::Value> = None;
     let mut stages = first.profile.stages.clone();
+    let mut resilience: Option<Resilience> = None;
     let mut merged_shards = Vec::new();
 
     for f in files {
@@ -298,6 +346,9 @@ pub fn merge(files: &[ShardFile], options: MergeOptions) -> Result<Merged, Strin
             row.reply_messages += r.reply_messages;
             row.late_replies += r.late_replies;
             row.content_bytes += r.content_bytes;
+            row.redeliveries += r.redeliveries;
+            row.lost_updates += r.lost_updates;
+            row.duplicate_replies += r.duplicate_replies;
             if r.count > 0 || h.requests.contains_key(&r.name) {
                 let set = h.requests.get(&r.name).ok_or_else(|| {
                     format!(
@@ -332,6 +383,12 @@ pub fn merge(files: &[ShardFile], options: MergeOptions) -> Result<Merged, Strin
         totals.checks_failed += t.checks_failed;
         totals.abandoned_users += t.abandoned_users;
         totals.dropped_iterations += t.dropped_iterations;
+        totals.redeliveries += t.redeliveries;
+        totals.lost_updates += t.lost_updates;
+        totals.duplicate_replies += t.duplicate_replies;
+        if let Some(r) = &s.resilience {
+            add_resilience(&mut resilience, r);
+        }
 
         for c in &s.classes {
             let mine = match classes.iter_mut().find(|m| m.name == c.name) {
@@ -415,6 +472,10 @@ pub fn merge(files: &[ShardFile], options: MergeOptions) -> Result<Merged, Strin
                     m.tasks += p.tasks;
                     m.dropped += p.dropped;
                     m.script_errors += p.script_errors;
+                    m.no_reply += p.no_reply;
+                    m.redeliveries += p.redeliveries;
+                    m.lost += p.lost;
+                    m.duplicates += p.duplicates;
                     m.reload = m.reload.or(p.reload);
                     m.reset |= p.reset;
                 }
@@ -568,6 +629,9 @@ pub fn merge(files: &[ShardFile], options: MergeOptions) -> Result<Merged, Strin
         late_replies: totals.late_replies,
         ack_ms: totals.ack_ms,
         content_bytes,
+        redeliveries: totals.redeliveries,
+        lost_updates: totals.lost_updates,
+        duplicate_replies: totals.duplicate_replies,
     };
     merged_shards.sort_unstable();
     let botapi = botapi.and_then(|v| serde_json::from_value(v).ok());
@@ -615,6 +679,7 @@ pub fn merge(files: &[ShardFile], options: MergeOptions) -> Result<Merged, Strin
         aggregated: Some(aggregated),
         window: Vec::new(),
         recent_tasks: BTreeMap::new(),
+        resilience,
     };
     Ok(Merged { summary, warnings })
 }

@@ -13,6 +13,7 @@ mod logs;
 pub mod merge;
 mod percentiles;
 mod reload;
+mod resilience;
 mod shard;
 mod spawn;
 mod summary;
@@ -21,7 +22,7 @@ pub mod view;
 
 use std::sync::Arc;
 
-pub use botapi::{BotApiReport, PollingReport};
+pub use botapi::{BotApiReport, FloodReport, GateSpan, PollingReport};
 pub use compare::Comparison;
 pub use failure::ErrorKind;
 pub use histograms::Histograms;
@@ -29,6 +30,7 @@ pub use history::{HistoryPoint, Mergeable, WindowPoint, thin};
 pub use logs::LogLine;
 pub use percentiles::Percentiles;
 pub use reload::{ReloadEvent, Trigger};
+pub use resilience::{Resilience, WindowOutcome};
 pub use shard::ShardInfo;
 pub use spawn::SpawnPhase;
 pub use summary::{

@@ -62,6 +62,14 @@ pub struct Totals {
     pub dropped_iterations: u64,
     /// How late users woke from their waits, when they waited.
     pub wait_lateness_ms: Option<Percentiles>,
+    /// With `--redeliver`: deliveries repeated after a failed one, updates whose deliveries
+    /// all failed, and replies the bot sent again for an update it had already answered.
+    #[serde(default)]
+    pub redeliveries: u64,
+    #[serde(default)]
+    pub lost_updates: u64,
+    #[serde(default)]
+    pub duplicate_replies: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -97,6 +105,14 @@ pub struct RequestRow {
     pub ack_ms: Option<Percentiles>,
     /// Bytes of the bot's answers (webhook response bodies).
     pub content_bytes: u64,
+    /// With `--redeliver`: deliveries repeated after a failed one, updates whose deliveries
+    /// all failed, and replies the bot sent again for an update it had already answered.
+    #[serde(default)]
+    pub redeliveries: u64,
+    #[serde(default)]
+    pub lost_updates: u64,
+    #[serde(default)]
+    pub duplicate_replies: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -229,6 +245,9 @@ pub struct Summary {
     /// The comparison with `--baseline`, for the Markdown and JUnit outputs.
     #[serde(skip)]
     pub comparison: Option<Box<super::Comparison>>,
+    /// Fault windows and how the bot came through each (a run with chaos).
+    #[serde(default)]
+    pub resilience: Option<super::Resilience>,
     /// The all-requests row (as the table's "Aggregated").
     #[serde(skip)]
     pub aggregated: Option<RequestRow>,
@@ -271,4 +290,6 @@ pub struct RunInfo {
     pub shard: Option<super::ShardInfo>,
     /// See [`Summary::test_digest`].
     pub test_digest: String,
+    /// The fault windows, on the run's clock (none without chaos).
+    pub windows: Vec<crate::profile::chaos::FaultWindow>,
 }

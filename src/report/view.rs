@@ -2,12 +2,15 @@
 //! function ([`View::of`]): the dashboard polls a live one (`GET /api/stats`), the report embeds
 //! the final one, and one page script renders both.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::{
-    CheckRow, ErrorRow, FailureRow, HistoryPoint, LogLine, Percentiles, ReloadEvent, RequestRow,
-    Summary, Verdict,
+    CheckRow, ErrorRow, FailureRow, FloodReport, HistoryPoint, LogLine, Percentiles, ReloadEvent,
+    RequestRow, Resilience, Summary, Verdict,
 };
+use crate::profile::chaos::FloodMode;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TaskView {
@@ -42,6 +45,47 @@ pub struct ClassView {
     pub dropped: u64,
 }
 
+/// The run's flood line: what the bot sent against Telegram's limits, and the faults injected.
+/// The gate's per-window spans stay out (the resilience windows carry their counts), so the
+/// dashboard's poll stays small.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FloodView {
+    pub mode: FloodMode,
+    /// Telegram's overall and per-chat messages per second.
+    pub limit_per_s: f64,
+    pub chat_limit_per_s: f64,
+    /// The most messages the bot sent in one second, overall and in one chat.
+    pub peak_messages_per_s: u64,
+    pub peak_chat_messages_per_s: u64,
+    /// Messages over a limit (refused with `enforce`), and the chats they were for.
+    pub refused: u64,
+    pub chats_refused: u64,
+    pub violations: u64,
+    pub max_retry_after_s: u64,
+    /// Calls answered 403 (blocked by the user), the injected first ones included.
+    pub blocked_calls: u64,
+    /// Injected faults by kind (chats for `blocked`).
+    pub injected: BTreeMap<String, u64>,
+}
+
+impl FloodView {
+    fn of(f: &FloodReport) -> Self {
+        Self {
+            mode: f.mode,
+            limit_per_s: f.limits.global,
+            chat_limit_per_s: f.limits.per_chat,
+            peak_messages_per_s: f.peak_messages_per_s,
+            peak_chat_messages_per_s: f.peak_chat_messages_per_s,
+            refused: f.total.refused(),
+            chats_refused: f.chats_refused,
+            violations: f.total.violations,
+            max_retry_after_s: f.max_retry_after_s,
+            blocked_calls: f.total.blocked_calls,
+            injected: f.total.injected.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct View {
     /// True while the run goes on (the page shows controls and polls).
@@ -73,6 +117,11 @@ pub struct View {
     pub logs: Vec<LogLine>,
     pub reloads: Vec<ReloadEvent>,
     pub thresholds: Vec<Verdict>,
+    /// The fault windows (the charts shade them) and how the bot came through each; live, a
+    /// window not yet reached has zero counts.
+    pub resilience: Option<Resilience>,
+    /// What the Bot API stand-in's flood gate counted, in all.
+    pub flood: Option<FloodView>,
     /// Where the run came from, for the page's title line.
     pub about: String,
 }
@@ -186,7 +235,108 @@ impl View {
             logs: s.logs.clone(),
             reloads: s.reloads.clone(),
             thresholds: s.thresholds.clone(),
+            resilience: s.resilience.clone(),
+            flood: s
+                .botapi
+                .as_ref()
+                .and_then(|b| b.flood.as_ref())
+                .map(FloodView::of),
             about,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{BotApiReport, GateSpan, WindowOutcome};
+
+    /// A chaos run's summary: one window, and a gate that counted spans (before, the window).
+    fn chaos() -> Summary {
+        let span = |refused_chat, violations| GateSpan {
+            messages: 100,
+            refused_chat,
+            refused_global: 1,
+            violations,
+            blocked_calls: 5,
+            injected: [("5xx".to_string(), 7), ("blocked".to_string(), 2)].into(),
+            ..GateSpan::default()
+        };
+        let mut total = span(0, 0);
+        total.add(&span(4, 3));
+        Summary {
+            history: (1..=40)
+                .map(|t| HistoryPoint {
+                    t,
+                    ..HistoryPoint::default()
+                })
+                .collect(),
+            resilience: Some(Resilience {
+                windows: vec![WindowOutcome {
+                    name: "Bot API 5xx".into(),
+                    start_s: 10.0,
+                    end_s: 20.0,
+                    faults: vec!["5xx=20%".into()],
+                    duplicate_replies: 2,
+                    recovery_s: Some(3.0),
+                    ..WindowOutcome::default()
+                }],
+                duplicate_replies: 2,
+                ..Resilience::default()
+            }),
+            botapi: Some(BotApiReport {
+                flood: Some(FloodReport {
+                    mode: FloodMode::Enforce,
+                    total,
+                    chats_refused: 2,
+                    peak_messages_per_s: 42,
+                    peak_chat_messages_per_s: 3,
+                    max_retry_after_s: 5,
+                    spans: vec![span(0, 0), span(4, 3)],
+                    ..FloodReport::default()
+                }),
+                ..BotApiReport::default()
+            }),
+            ..Summary::default()
+        }
+    }
+
+    #[test]
+    fn a_chaos_run_carries_its_windows_and_flood_line_but_not_the_gate_spans() {
+        let s = chaos();
+        let live = Live {
+            since: Some(30),
+            ..Live::default()
+        };
+        let view = View::of(&s, Some(&live));
+        assert_eq!(view.history.len(), 10, "seconds 31 to 40 only");
+        assert_eq!(
+            view.resilience, s.resilience,
+            "every window on each poll, whatever `since`"
+        );
+        let flood = view.flood.as_ref().unwrap();
+        assert_eq!((flood.limit_per_s, flood.chat_limit_per_s), (30.0, 1.0));
+        assert_eq!(
+            (flood.refused, flood.violations, flood.chats_refused),
+            (6, 3, 2),
+            "4 over a chat's limit and 2 over the overall rate"
+        );
+        assert_eq!((flood.blocked_calls, flood.injected["5xx"]), (10, 14));
+        let json = serde_json::to_value(&view).unwrap();
+        assert_eq!(json["flood"]["mode"], "enforce");
+        assert_eq!(json["resilience"]["windows"][0]["name"], "Bot API 5xx");
+        let text = json.to_string();
+        assert!(
+            !text.contains("spans") && !text.contains("refused_chat"),
+            "the gate's spans stay out of the poll: {text}"
+        );
+    }
+
+    #[test]
+    fn a_run_without_chaos_has_no_resilience_or_flood() {
+        let view = View::of(&Summary::default(), None);
+        assert!(view.resilience.is_none() && view.flood.is_none());
+        let json = serde_json::to_value(&view).unwrap();
+        assert!(json["resilience"].is_null() && json["flood"].is_null());
     }
 }

@@ -261,6 +261,7 @@ mod tests {
             ],
             thresholds: Vec::new(),
             arrivals: None,
+            chaos: Default::default(),
         };
         let p = plan_at(&profile, None, Duration::from_secs(1));
         assert_eq!((p.users, p.rate, p.stage, p.goal), (5, 5.0, 0, 10));

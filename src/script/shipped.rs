@@ -34,6 +34,7 @@ pub const PROFILES: &[ShippedFile] = shipped!(
     "profiles/sustained.toml",
     "profiles/spike.toml",
     "profiles/soak.toml",
+    "profiles/chaos.toml",
     "profiles/steps.example.toml",
     "profiles/open.example.toml",
 );

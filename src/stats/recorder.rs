@@ -44,6 +44,11 @@ pub struct RequestStats {
     pub unsent: u64,
     /// Bytes of the bot's answers (the webhook response bodies).
     pub bytes: u64,
+    /// With `--redeliver`: deliveries repeated after a failed one, updates given up on, and
+    /// replies the bot sent again for an update it had answered.
+    pub redeliveries: u64,
+    pub lost: u64,
+    pub duplicates: u64,
 }
 
 impl Default for RequestStats {
@@ -62,6 +67,9 @@ impl Default for RequestStats {
             ack: hist::lazy(),
             unsent: 0,
             bytes: 0,
+            redeliveries: 0,
+            lost: 0,
+            duplicates: 0,
         }
     }
 }
@@ -103,6 +111,9 @@ impl RequestStats {
         hist::merge(&mut self.ack, &other.ack);
         self.unsent += other.unsent;
         self.bytes += other.bytes;
+        self.redeliveries += other.redeliveries;
+        self.lost += other.lost;
+        self.duplicates += other.duplicates;
     }
 }
 
@@ -445,6 +456,21 @@ impl Recorder {
         if let Some(d) = more.ack {
             hist::record(&mut r.ack, d);
         }
+    }
+
+    /// A failed delivery of an update of `name` that will be repeated.
+    pub fn redelivered(&mut self, name: &str) {
+        entry(&mut self.current.requests, name).redeliveries += 1;
+    }
+
+    /// An update of `name` whose deliveries all failed (or were still failing at the end).
+    pub fn lost(&mut self, name: &str) {
+        entry(&mut self.current.requests, name).lost += 1;
+    }
+
+    /// Replies the bot repeated for an update of `name` it had already answered.
+    pub fn duplicates(&mut self, name: &str, n: u32) {
+        entry(&mut self.current.requests, name).duplicates += u64::from(n);
     }
 
     /// Replies to a request of `name` that came after its send had returned.

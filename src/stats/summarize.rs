@@ -3,8 +3,8 @@
 //! script errors most frequent first); tasks a reload removed keep their rows.
 
 use crate::report::{
-    CheckRow, ClassRow, ErrorKind, ErrorRow, FailureRow, Percentiles, RequestRow, RunInfo, SCHEMA,
-    Summary, TaskRow, Totals,
+    CheckRow, ClassRow, ErrorKind, ErrorRow, FailureRow, Percentiles, RequestRow, Resilience,
+    RunInfo, SCHEMA, Summary, TaskRow, Totals,
 };
 
 use super::aggregate::Aggregator;
@@ -75,6 +75,9 @@ pub(crate) fn request_row(name: &str, r: &RequestStats, secs: f64) -> RequestRow
         late_replies: r.late_replies,
         ack_ms: (!r.ack.is_empty()).then(|| Percentiles::of(&r.ack)),
         content_bytes: r.bytes,
+        redeliveries: r.redeliveries,
+        lost_updates: r.lost,
+        duplicate_replies: r.duplicates,
     }
 }
 
@@ -204,7 +207,14 @@ pub fn summarize(agg: &Aggregator, info: RunInfo) -> Summary {
         abandoned_users: info.abandoned_users,
         dropped_iterations: agg.totals.dropped.values().sum(),
         wait_lateness_ms: agg.totals.lateness.as_ref().map(Percentiles::of),
+        redeliveries: all.redeliveries,
+        lost_updates: all.lost,
+        duplicate_replies: all.duplicates,
     };
+    let resilience = (!info.windows.is_empty()).then(|| {
+        let flood = info.botapi.as_ref().and_then(|b| b.flood.as_ref());
+        Resilience::of(&info.windows, &agg.history, &totals, flood)
+    });
     Summary {
         schema: SCHEMA.into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -233,6 +243,7 @@ pub fn summarize(agg: &Aggregator, info: RunInfo) -> Summary {
         test_digest: info.test_digest,
         histograms: None,
         comparison: None,
+        resilience,
         aggregated: Some(request_row("Aggregated", &agg.all, secs)),
         window: agg.window_points.clone(),
         recent_tasks: agg.recent_tasks(),

@@ -65,6 +65,10 @@ pub struct RunOptions {
     /// The open model: task starts over the run (`--arrival-rate`, an open profile); users
     /// start a task only when given a start, and wait for none between tasks.
     pub arrivals: Option<crate::profile::ArrivalPlan>,
+    /// Failed webhook deliveries are repeated (`--redeliver`).
+    pub redeliver: Option<crate::profile::chaos::Redeliver>,
+    /// The run's fault windows: a webhook cut withholds delivery.
+    pub windows: Arc<crate::profile::chaos::Windows>,
 }
 
 /// A user's stop switch, pressed by its worker.
@@ -426,6 +430,26 @@ impl Vu {
         }
     }
 
+    /// Records one delivery of an update: its latency and failure, or that it was not sent.
+    fn record_posted(&self, name: &str, posted: &Posted) {
+        let mut recorder = self.env.recorder.borrow_mut();
+        if posted.error() == Some(ErrorKind::NotDelivered) {
+            // Never sent: counted, with no latency to pull the percentiles down.
+            recorder.unsent(name, ErrorKind::NotDelivered);
+        } else {
+            recorder.served(
+                name,
+                posted.queued,
+                posted.latency,
+                posted.error(),
+                posted.bytes(),
+            );
+        }
+        if let (Some(kind), Some(message)) = (posted.error(), posted.failure_message()) {
+            recorder.failure(name, kind, posted.status(), message);
+        }
+    }
+
     async fn exchange(&mut self, name: String, body: Bytes, callback: bool) -> RoundTrip {
         struct InFlight<'a> {
             recorder: &'a RefCell<Recorder>,
@@ -466,33 +490,50 @@ impl Vu {
         } else {
             UpdateType::Message
         };
-        let posted = if self.env.api.delivery().allows(kind) {
-            self.env.transport.post(body).await
-        } else {
-            Posted::not_delivered(format!(
-                "the bot's allowed_updates exclude {}: Telegram would not deliver it",
-                kind.name()
-            ))
-        };
-        in_flight.done = true;
-        {
-            let mut recorder = recorder.borrow_mut();
-            if posted.error() == Some(ErrorKind::NotDelivered) {
-                // Never sent: counted, with no latency to pull the percentiles down.
-                recorder.unsent(&name, ErrorKind::NotDelivered);
+        let allowed = self.env.api.delivery().allows(kind);
+        let redeliver = self
+            .env
+            .options
+            .redeliver
+            .filter(|_| allowed && !matches!(&*self.env.transport, Transport::Polling(_)));
+        let mut body = body;
+        // The first delivery's times: the user's send, and when the bot first had the update.
+        let mut first: Option<(Instant, Instant)> = None;
+        let mut attempt = 1;
+        let posted = loop {
+            in_flight.done = false;
+            let payload = match redeliver {
+                Some(_) => body.clone(),
+                None => std::mem::take(&mut body),
+            };
+            let posted = if !allowed {
+                Posted::not_delivered(format!(
+                    "the bot's allowed_updates exclude {}: Telegram would not deliver it",
+                    kind.name()
+                ))
+            } else if redeliver.is_some() && self.env.options.windows.cut_at(Instant::now()) {
+                Posted::not_delivered("the webhook is cut (a fault window)".into())
             } else {
-                recorder.served(
-                    &name,
-                    posted.queued,
-                    posted.latency,
-                    posted.error(),
-                    posted.bytes(),
-                );
+                self.env.transport.post(payload).await
+            };
+            in_flight.done = true;
+            self.record_posted(&name, &posted);
+            first.get_or_insert((posted.sent(), posted.delivered()));
+            let success = matches!(&posted.result, Ok(r) if (200..300).contains(&r.status));
+            let Some(rule) = redeliver.filter(|_| !success) else {
+                break posted;
+            };
+            if attempt >= rule.attempts {
+                recorder.borrow_mut().lost(&name);
+                break posted;
             }
-            if let (Some(kind), Some(message)) = (posted.error(), posted.failure_message()) {
-                recorder.failure(&name, kind, posted.status(), message);
-            }
-        }
+            // Telegram keeps the update and delivers it again later; the chat's later updates
+            // wait (this user sends nothing meanwhile). Once the run is stopping, the wait is
+            // cut short: the delivery is part of the task, which --stop-timeout bounds.
+            recorder.borrow_mut().redelivered(&name);
+            self.pause(rule.backoff_after(attempt)).await;
+            attempt += 1;
+        };
         let success = matches!(&posted.result, Ok(r) if (200..300).contains(&r.status));
         if let (true, Ok(response)) = (success, &posted.result) {
             // A method call in the answer's body is the bot's reply, as with Telegram.
@@ -504,16 +545,22 @@ impl Vu {
             .await;
         }
         // Events from before the update was delivered (it may have waited for a connection)
-        // are late answers to an earlier one; the reply is awaited only when asked for.
-        let delivered = posted.delivered();
+        // are late answers to an earlier one; the reply is awaited only when asked for. With
+        // redelivery, the answer counts from the first delivery.
+        let (sent, delivered) = first.expect("one delivery at least");
         let settle = (success && self.env.options.await_replies).then(|| Settle {
-            deadline: delivered + self.env.options.reply_timeout,
+            deadline: posted.delivered() + self.env.options.reply_timeout,
             quiet: self.env.options.reply_settle,
             callback,
         });
         let mut collected = self.inbox.collect(delivered, settle).await;
+        let duplicates = if attempt > 1 {
+            botapi::hub::duplicates(&collected.events, posted.delivered())
+        } else {
+            0
+        };
         // Reply times count from the send, also for a polling bot that fetched it later.
-        let wait = delivered.saturating_duration_since(posted.sent());
+        let wait = delivered.saturating_duration_since(sent);
         for d in [
             &mut collected.first,
             &mut collected.last,
@@ -539,6 +586,9 @@ impl Vu {
                 ack: collected.ack,
             };
             recorder.reply(&name, reply, details);
+            if duplicates > 0 {
+                recorder.duplicates(&name, duplicates);
+            }
             if collected.late > 0 {
                 recorder.late_replies(self.last_sent.as_deref().unwrap_or(&name), collected.late);
             }

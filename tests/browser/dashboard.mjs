@@ -2,14 +2,15 @@
 // would, at 1440 and 360 px: start a run from the page, watch it, sort the requests, hover a
 // chart, refuse bad input in words, change users, read the failures, the tasks and the logs,
 // reset the statistics, download JSON, CSV and the HTML report, stop, see the final state,
-// start the next run. Run by tests/it/browser.rs:
-//   node dashboard.mjs WEB_URL REPORT_FILE SCREENSHOT_DIR
+// start the next run; then a chaos run's report: its fault window shaded on the charts, the
+// Resilience tab. Run by tests/it/browser.rs:
+//   node dashboard.mjs WEB_URL REPORT_FILE SCREENSHOT_DIR CHAOS_REPORT_FILE
 // Exits non-zero with a message on the first thing that is wrong.
 import { chromium } from "playwright-core";
 import { pathToFileURL } from "node:url";
 import { readFileSync } from "node:fs";
 
-const [webUrl, reportFile, shots] = process.argv.slice(2);
+const [webUrl, reportFile, shots, chaosFile] = process.argv.slice(2);
 const fail = (message) => {
   console.error(`browser test: ${message}`);
   process.exit(1);
@@ -245,10 +246,39 @@ try {
     if (!(await report.$eval("#chart-rps", (c) => Number(c.dataset.points) > 0))) fail("the report's chart has no points");
     if (await report.isVisible("#controls") || await report.isVisible("#start") || await report.isVisible("#downloads")) fail("the report shows live controls");
     if ((await text(report, "#state")) !== "finished") fail("the report does not say finished");
+    if (await report.isVisible("#tab-resilience") || (await cardValue(report, "duplicate replies")) !== null) fail("a run without chaos shows resilience");
     await fits(report, `the report at ${width} px`);
     if (fetched.length) fail(`the report fetched: ${fetched.join(", ")}`);
     await report.screenshot({ path: `${shots}/report-${width}.png`, fullPage: true });
     await report.context().close();
+  }
+  // ---- A chaos run's report: the window shaded and named on the charts, hovered, and listed.
+  for (const width of [1440, 360]) {
+    const chaos = await open(pathToFileURL(chaosFile).href, width);
+    await chaos.waitForSelector("#requests tbody tr");
+    for (const id of ["chart-rps", "chart-latency", "chart-users"]) {
+      const bands = await chaos.$eval(`#${id}`, (c) => c.dataset.bands);
+      if (bands !== "webhook cut") fail(`${id} at ${width} px does not mark the fault window: "${bands}"`);
+    }
+    const inside = await chaos.$eval("#chart-rps", (c) => {
+      const g = c._geom, r = c.getBoundingClientRect();
+      return { x: r.left + g.pad.l + ((2 - g.tMin) / (g.tMax - g.tMin)) * g.pw, y: r.top + r.height / 2 };
+    });
+    await chaos.mouse.move(inside.x, inside.y);
+    const readout = await text(chaos, "#readout-rps");
+    if (!readout.startsWith("at 0:00:02") || !readout.endsWith("in webhook cut")) fail(`the readout inside the window: ${readout}`);
+    await chaos.mouse.move(0, 0);
+    if ((await cardValue(chaos, "slowest recovery")) !== "never") fail("no slowest recovery card saying the window never recovered");
+    await chaos.click('.tabs button[data-tab="resilience"]');
+    const row = await chaos.$eval("#windows tbody tr", (r) => [...r.querySelectorAll("td")].map((td) => ({ text: td.innerText.trim(), bad: !!td.querySelector(".fail") })));
+    const cells = row.map((c) => c.text);
+    if (!cells[0].startsWith("webhook cut") || cells[1] !== "0:01–0:02" || cells[2] !== "3" || cells[6] !== "7") fail(`the window's row: ${cells}`);
+    if (cells[10] !== "not recovered" || !row[10].bad) fail(`a window never recovered is not shown in red: ${JSON.stringify(row[10])}`);
+    const flood = await text(chaos, "#flood");
+    if (!flood.startsWith("Flood limits (enforce): your bot sent 45 messages/s") || !flood.includes("15 messages refused with 429") || !flood.includes("2 violations")) fail(`the flood line: ${flood}`);
+    await fits(chaos, `the chaos report at ${width} px`);
+    await chaos.screenshot({ path: `${shots}/report-chaos-${width}.png`, fullPage: true });
+    await chaos.context().close();
   }
   if (notFound.length) fail(`404s: ${notFound.join(", ")}`);
   if (errors.length) fail(`script errors: ${errors.join("; ")}`);

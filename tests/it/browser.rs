@@ -1,9 +1,10 @@
 //! The dashboard: `stress web`'s API without a browser (start, reset, downloads, gzip, the
 //! icon, refusals in words, the finished state), then the page and the HTML report in a real
 //! browser (headless Chromium driven by playwright-core, `tests/browser/dashboard.mjs`) at
-//! 1440 and 360 px. Screenshots go to `target/browser-screenshots/`. Without Chromium, Node
-//! or playwright-core (`.ci/install-browser-deps`) the browser test says it is skipped, and
-//! fails under CI (`CI` set).
+//! 1440 and 360 px, and a chaos run's report (a shaded fault window, the Resilience tab).
+//! Screenshots go to `target/browser-screenshots/`. Without Chromium, Node or playwright-core
+//! (`.ci/install-browser-deps`) the browser test says it is skipped, and fails under CI (`CI`
+//! set).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,6 +13,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use stress::cli::{RunArgs, WebArgs};
+use stress::profile::chaos::FloodMode;
+use stress::report::{FloodReport, GateSpan, Resilience, View, WindowOutcome};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -371,6 +374,38 @@ async fn dashboard_and_report_in_a_browser_at_1440_and_360_px() {
     for (format, path) in &outputs {
         format.write(summary, path).unwrap();
     }
+    // The same run as a chaos run's report: a fault window (the charts shade it, the
+    // Resilience tab lists it) and the stand-in's flood counts.
+    let chaos_report = shots.join("report-chaos.html");
+    let mut chaos = summary.clone();
+    chaos.resilience = Some(Resilience {
+        windows: vec![WindowOutcome {
+            name: "webhook cut".into(),
+            start_s: 1.0,
+            end_s: 2.0,
+            faults: vec!["webhook cut".into()],
+            replies_lost: 3,
+            redeliveries: 7,
+            recovery_s: None,
+            ..WindowOutcome::default()
+        }],
+        redeliveries: 7,
+        violations: 2,
+        flood_refused: 15,
+        ..Resilience::default()
+    });
+    chaos.botapi.get_or_insert_with(Default::default).flood = Some(FloodReport {
+        mode: FloodMode::Enforce,
+        peak_messages_per_s: 45,
+        total: GateSpan {
+            refused_global: 15,
+            violations: 2,
+            ..GateSpan::default()
+        },
+        ..FloodReport::default()
+    });
+    let page = stress::output::html::render(&View::of(&chaos, None), "stress report").unwrap();
+    std::fs::write(&chaos_report, page).unwrap();
 
     // `stress web`, started and driven from the page.
     let (base, stop, server) = web(0.1).await;
@@ -379,6 +414,7 @@ async fn dashboard_and_report_in_a_browser_at_1440_and_360_px() {
         .arg(format!("{base}/"))
         .arg(&report)
         .arg(&shots)
+        .arg(&chaos_report)
         .output()
         .await
         .unwrap();
@@ -391,7 +427,12 @@ async fn dashboard_and_report_in_a_browser_at_1440_and_360_px() {
         String::from_utf8_lossy(&browser.stderr)
     );
     eprintln!("{}", String::from_utf8_lossy(&browser.stdout));
-    for shot in ["dashboard-1440.png", "dashboard-360.png", "report-360.png"] {
+    for shot in [
+        "dashboard-1440.png",
+        "dashboard-360.png",
+        "report-360.png",
+        "report-chaos-360.png",
+    ] {
         assert!(shots.join(shot).is_file(), "{shot}");
     }
 }

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::botapi::delivery::{self, BotMode};
+use crate::botapi::gate::Rules;
 use crate::botapi::{ApiConfig, BotApi, ReplyHub};
 use crate::config::{ConfigError, TargetChoice};
 use crate::control::BotApiProbe;
@@ -72,9 +73,10 @@ impl Target {
 
 /// A stand-in for a bot of the user's, which knows the run's test users (getChatMember calls
 /// them members).
-fn stand_in(pools: &TierPools) -> Arc<BotApi> {
+fn stand_in(pools: &TierPools, rules: &Rules) -> Arc<BotApi> {
     let config = ApiConfig {
         pools: pools.clone(),
+        rules: rules.clone(),
         ..ApiConfig::default()
     };
     Arc::new(BotApi::new(config, ReplyHub::default()))
@@ -83,12 +85,13 @@ fn stand_in(pools: &TierPools) -> Arc<BotApi> {
 pub(super) async fn start(
     choice: &TargetChoice,
     pools: &TierPools,
+    rules: &Rules,
     quiet: bool,
 ) -> anyhow::Result<Target> {
     let (stop, stop_rx) = watch::channel(false);
     match choice {
         TargetChoice::Demo(config) => {
-            let stack = LocalStack::start((**config).clone()).await?;
+            let stack = LocalStack::with_rules((**config).clone(), rules.clone()).await?;
             let url = stack.webhook_url();
             let http = HttpTarget::resolve(&url)
                 .await
@@ -127,7 +130,7 @@ pub(super) async fn start(
                     flag: "--target",
                     message: e,
                 })?;
-            let api = stand_in(pools);
+            let api = stand_in(pools, rules);
             let mut describe = url.clone();
             if let Some(addr) = botapi_listen {
                 let addr = serve_stand_in(*addr, &api, stop_rx).await?;
@@ -159,7 +162,7 @@ pub(super) async fn start(
             secret,
             trust,
         } => {
-            let api = stand_in(pools);
+            let api = stand_in(pools, rules);
             let began = Instant::now();
             let addr = serve_stand_in(*botapi_listen, &api, stop_rx).await?;
             if !quiet {

@@ -102,13 +102,15 @@ pub async fn run_with(
     // A graceful stop (Ctrl-C) also ends the wait for an external bot to be ready.
     let mut graceful = std::pin::pin!(stop.graceful);
     let target = tokio::select! {
-        target = bot::start(&config.target, &config.pools, config.quiet) => target?,
+        target = bot::start(&config.target, &config.pools, &config.rules, config.quiet) => target?,
         _ = &mut graceful => anyhow::bail!("stopped while waiting for the bot to be ready"),
     };
     let table = Arc::new(ClassTable::new(&config.scripts));
     announce(&config, &target);
     let about = describe_run(&config, &target);
     let started = Instant::now();
+    // Fault windows are placed on the run's clock.
+    config.rules.windows.start(started);
 
     let (stats_tx, stats_rx) = mpsc::unbounded_channel();
     let (ended_tx, ended_rx) = mpsc::unbounded_channel();
@@ -166,9 +168,12 @@ pub async fn run_with(
 
     let live_info = {
         let (about, table, status) = (about.clone(), table.clone(), status_rx);
+        // With fault windows, the live resilience section reads the stand-in's gate.
+        let probe = target.botapi_probe().filter(|_| !about.windows.is_empty());
         Box::new(move || {
             let mut info = run_info(&about, &table, &status.borrow().started);
             info.duration_s = started.elapsed().as_secs_f64();
+            info.botapi = probe.as_ref().map(|p| p.report());
             info
         })
     };
@@ -323,6 +328,7 @@ fn describe_run(config: &RunConfig, target: &Target) -> RunInfo {
             merged: Vec::new(),
         }),
         test_digest: config.test_digest.clone(),
+        windows: config.rules.windows.windows().to_vec(),
         ..RunInfo::default()
     }
 }
