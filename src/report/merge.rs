@@ -604,6 +604,19 @@ pub fn merge(files: &[ShardFile], options: MergeOptions) -> Result<Merged, Strin
     });
     logs.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
     let keep_from = logs.len().saturating_sub(MAX_LOGS);
+    if keep_from > 0 {
+        // The lines left out are counted, as a run counts its own.
+        let row = limits
+            .entry(("log lines".into(), String::new()))
+            .or_insert_with(|| LimitRow {
+                what: "log lines".into(),
+                limit: MAX_LOGS as u64,
+                first: String::new(),
+                at: String::new(),
+                count: 0,
+            });
+        row.count += keep_from as u64;
+    }
     let mut failures_by_kind = BTreeMap::new();
     let mut content_bytes = 0;
     for r in &request_rows {
@@ -778,6 +791,41 @@ mod tests {
             again.len(),
             all.len() as u64,
             "the merged file's histogram holds all"
+        );
+    }
+
+    #[test]
+    fn fault_windows_add_their_counts_and_keep_the_worst_recovery() {
+        let window = |lost, recovery| super::super::WindowOutcome {
+            name: "bot API 5xx".into(),
+            start_s: 60.0,
+            end_s: 120.0,
+            replies_lost: lost,
+            worst_p95_ms: Some(lost as f64),
+            recovery_s: recovery,
+            ..Default::default()
+        };
+        let shard = |lost, recovery| Resilience {
+            windows: vec![window(lost, recovery)],
+            lost_updates: lost,
+            ..Resilience::default()
+        };
+        let mut sum = None;
+        add_resilience(&mut sum, &shard(3, Some(2.0)));
+        add_resilience(&mut sum, &shard(5, Some(4.0)));
+        let r = sum.clone().unwrap();
+        assert_eq!((r.lost_updates, r.windows[0].replies_lost), (8, 8));
+        assert_eq!(r.windows[0].worst_p95_ms, Some(5.0));
+        assert_eq!(
+            r.windows[0].recovery_s,
+            Some(4.0),
+            "when the last shard recovered"
+        );
+        add_resilience(&mut sum, &shard(1, None));
+        assert_eq!(
+            sum.unwrap().windows[0].recovery_s,
+            None,
+            "one shard never did"
         );
     }
 
