@@ -79,6 +79,35 @@ fn botapi(out: &mut String, b: &BotApiReport) {
         head(out, &format!("stress_botapi_{name}_total"), "counter", help);
         let _ = writeln!(out, "stress_botapi_{name}_total {n}");
     }
+    if let Some(f) = &b.flood {
+        let t = &f.total;
+        let counters = [
+            (
+                "flood_refused",
+                "Messages over Telegram's flood limits (refused with enforce, counted with report).",
+                t.refused(),
+            ),
+            (
+                "flood_violations",
+                "Calls for a chat told to wait by a 429 before retry_after elapsed.",
+                t.violations,
+            ),
+            (
+                "blocked_calls",
+                "Calls answered 403: the user blocked the bot.",
+                t.blocked_calls,
+            ),
+            (
+                "faults_injected",
+                "Faults injected into the bot's calls (chats, for blocked).",
+                t.injected.values().sum(),
+            ),
+        ];
+        for (name, help, n) in counters {
+            head(out, &format!("stress_botapi_{name}_total"), "counter", help);
+            let _ = writeln!(out, "stress_botapi_{name}_total {n}");
+        }
+    }
     head(
         out,
         "stress_botapi_mode",

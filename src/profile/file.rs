@@ -6,7 +6,8 @@
 //! Any profile may add Telegram's rules and chaos ([`super::chaos`]): `flood_limits =
 //! "enforce"` with a `[flood]` table of rates, `botapi_faults = ["5xx=1%"]` for the whole run,
 //! `[[faults]]` windows (`at`, `duration`, `botapi`, `cut_webhook`), and `redeliver = true` (or
-//! a table with `backoff`, `max_backoff`, `attempts`).
+//! a table with `backoff`, `max_backoff`, `attempts`). A closed profile's stage may carry
+//! `faults = [...]` and `cut_webhook`: a fault window as long as the stage.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -83,6 +84,11 @@ struct StageFile {
     spawn_rate: Option<f64>,
     arrival_rate: Option<f64>,
     duration: String,
+    /// Faults for the stage's time (a fault window as long as the stage).
+    #[serde(default)]
+    faults: Vec<String>,
+    #[serde(default)]
+    cut_webhook: bool,
 }
 
 /// A profile that could not be loaded: which file, and why.
@@ -249,9 +255,44 @@ fn chaos(f: &mut ProfileFile) -> Result<Chaos, ProfileError> {
     })
 }
 
+/// Stages that carry faults become fault windows as long as they are.
+fn stage_windows(f: &ProfileFile) -> Result<Vec<FaultWindow>, ProfileError> {
+    let mut windows = Vec::new();
+    let mut at = Duration::ZERO;
+    for (i, s) in f.stages.iter().enumerate() {
+        let length = duration(&format!("stages[{i}].duration"), &s.duration)?;
+        if !s.faults.is_empty() || s.cut_webhook {
+            let botapi = s
+                .faults
+                .iter()
+                .enumerate()
+                .map(|(j, spec)| {
+                    FaultSpec::parse(spec).map_err(|message| ProfileError {
+                        field: format!("stages[{i}].faults[{j}]"),
+                        message,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut window = FaultWindow {
+                name: String::new(),
+                at,
+                duration: length,
+                botapi,
+                cut_webhook: s.cut_webhook,
+            };
+            window.name = format!("stage {}: {}", i + 1, window.describe());
+            windows.push(window);
+        }
+        at += length;
+    }
+    Ok(windows)
+}
+
 fn build(mut f: ProfileFile, default_name: &str) -> Result<Profile, ProfileError> {
     let name = f.name.take().unwrap_or_else(|| default_name.to_string());
-    let chaos = chaos(&mut f)?;
+    let mut chaos = chaos(&mut f)?;
+    chaos.windows.extend(stage_windows(&f)?);
+    chaos.windows.sort_by_key(|w| w.at);
     let mut profile = if f.stages.iter().any(|s| s.arrival_rate.is_some()) {
         open(f, name)?
     } else {
@@ -459,6 +500,24 @@ mod tests {
             (c.windows[1].name.as_str(), c.windows[1].cut_webhook),
             ("cut", true)
         );
+        let staged = r#"
+            [[stages]]
+            users = 5
+            spawn_rate = 5
+            duration = "1m"
+            [[stages]]
+            users = 5
+            spawn_rate = 5
+            duration = "30s"
+            faults = ["5xx=10%"]
+        "#;
+        let staged = parse(staged, "s").unwrap().unwrap();
+        let w = &staged.chaos.windows[0];
+        assert_eq!(
+            (w.at, w.duration),
+            (Duration::from_secs(60), Duration::from_secs(30))
+        );
+        assert_eq!(w.name, "stage 2: Bot API 5xx at 10%");
         let chaos = Profile::preset("chaos").unwrap();
         assert_eq!(chaos.chaos.windows.len(), 4);
         assert!(chaos.chaos.redeliver.is_some());

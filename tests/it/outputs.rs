@@ -255,6 +255,11 @@ async fn metrics_parse_as_prometheus_text() {
         .unwrap_or_else(|| panic!("no stand-in call counter\n{scrape}"));
     assert!(matches!(calls.value, prometheus_parse::Value::Counter(n) if n > 0.0));
     assert!(parsed.docs.contains_key("stress_botapi_late_calls_total"));
+    // Flood limits are counted by default (report).
+    for counter in ["flood_refused", "flood_violations", "blocked_calls"] {
+        let name = format!("stress_botapi_{counter}_total");
+        assert!(parsed.docs.contains_key(&name), "no {name}\n{scrape}");
+    }
     reqwest::Client::new()
         .post(format!("{base}/api/stop"))
         .json(&serde_json::json!({}))
