@@ -12,6 +12,7 @@
 #   benches/load.sh soak       # RSS over SOAK_MIN (30) minutes at 2,000 users, short waits
 #   benches/load.sh deadline   # 200,000 users, 20 s run time, 10 s stop timeout: when it ends
 #   benches/load.sh open       # the open model at 10,000 starts/s: start lateness, CPU per start
+#   benches/load.sh merge      # stress merge of SHARDS (100) shard files: wall time, peak memory
 #
 # The demo bot runs as a separate process (`stress target`) pinned to CPU 0; the load generator
 # (stress, then wrk) is pinned to CPU 1. Client CPU per request = (user + system CPU time of
@@ -24,7 +25,7 @@ MODE="${1:-all}"
 SECS="${SECS:-10}"
 CONNS="${CONNS:-64}"
 PORT="${PORT:-18080}"
-BIN="${BIN:-target/release/stress}"
+BIN="${BIN:-${CARGO_TARGET_DIR:-target}/release/stress}"
 TMP="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$TMP"' EXIT
 
@@ -416,6 +417,46 @@ print(f"CPU per task: open {o_us:.1f} us, closed and paced {p_us:.1f} us "
 PY
 }
 
+# `stress merge` of SHARDS (100) shard files: wall time and peak memory (/usr/bin/time). One real
+# shard's result is the template (shard 1 of SHARDS of a test of the shipped scripts, 30 users a
+# shard, 30 tasks each, no wait, against the in-process demo bot with its default latencies):
+# the files are it with the indexes 1 to SHARDS, so each has a real shard's names and histograms.
+# HOUR=1 gives each file an hour's history (3,600 points), as a soak's shard has.
+merge_files() {
+    local n="${SHARDS:-100}"
+    echo "== stress merge of $n shard files"
+    taskset -c 1 "$BIN" run --users $((30 * n)) --spawn-rate 100000 --iterations 30 --wait 0 \
+        --seed 1 --shard "1/$n" --allow-failures -q --json "$TMP/shard.json" >/dev/null
+    mkdir -p "$TMP/shards"
+    python3 - "$TMP" "$n" <<'PY'
+import json, os, sys
+tmp, n = sys.argv[1], int(sys.argv[2])
+d = json.load(open(f"{tmp}/shard.json"))
+if os.environ.get("HOUR"):
+    # An hour's history, as a soak's shard has (a point a second, 3,600 kept).
+    point = d["history"][0]
+    d["history"] = [dict(point, t=t) for t in range(1, 3601)]
+for i in range(1, n + 1):
+    d["shard"]["index"] = i
+    json.dump(d, open(f"{tmp}/shards/shard-{i}.json", "w"))
+PY
+    for round in 1 2 3; do
+        /usr/bin/time -f "%e %M" -o "$TMP/merge.time" taskset -c 1 "$BIN" merge \
+            "$TMP"/shards/shard-*.json --json "$TMP/merged.json" --allow-failures >/dev/null
+        python3 - "$TMP" "$n" "$round" <<'PY'
+import json, os, sys
+tmp, n, r = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+wall, rss_kib = open(f"{tmp}/merge.time").read().split()
+d = json.load(open(f"{tmp}/merged.json"))
+size = os.path.getsize(f"{tmp}/shards/shard-1.json")
+names = len(d["requests"])
+print(f"round {r}: {n} files of {size / 1024:.0f} KiB ({names} request names), "
+      f"{d['totals']['requests']} requests merged: {float(wall):.2f} s wall, "
+      f"peak RSS {int(rss_kib) / 1024:.1f} MiB")
+PY
+    done
+}
+
 case "$MODE" in
     cpu) cpu ;;
     memory) memory ;;
@@ -426,6 +467,7 @@ case "$MODE" in
     instructions) instructions ;;
     deadline) deadline ;;
     open) open_model ;;
+    merge) merge_files ;;
     all) cpu; memory; timing; scaling ;;
-    *) echo "usage: $0 [cpu|memory|timing|scaling|rhai|instructions|soak|deadline|all]" >&2; exit 2 ;;
+    *) echo "usage: $0 [cpu|memory|timing|scaling|rhai|instructions|soak|deadline|open|merge|all]" >&2; exit 2 ;;
 esac

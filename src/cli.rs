@@ -62,6 +62,97 @@ pub enum Subcommand {
     /// flag of `stress run` given here applies to each run. The last run's results stay on
     /// screen until the next one starts.
     Web(Box<WebArgs>),
+    /// Merge the --json results of a test's shards (`stress run --shard i/n`) into the whole
+    /// test's result: counts summed, percentiles from the summed histograms, thresholds checked.
+    #[command(after_help = MERGE_HELP)]
+    Merge(MergeArgs),
+    /// Compare two results: per request name and task, the change in count, failure rate and
+    /// latency, with a verdict that allows for run-to-run noise.
+    #[command(after_help = COMPARE_HELP)]
+    Compare(CompareArgs),
+}
+
+/// `stress merge --help`'s notes.
+pub const MERGE_HELP: &str = "The files must be the shards of one test: the same seed, scripts \
+    and profile (test_digest) and shard count, each shard once. A missing shard is an error \
+    (--allow-missing merges the ones there are, with a warning naming the missing); a partial \
+    result (a checkpoint, `partial: true`) is refused unless --allow-partial. Percentiles come \
+    from the shards' summed HDR histograms (exact to their 1% precision); the history is \
+    aligned by the second from each shard's start, its counts summed and its per-second \
+    percentiles the worst shard's. Exit codes as `stress run`: 0 pass, 2 bad files or flags, 3 \
+    a threshold failed (or, with none, a request failed or a script erred, unless \
+    --allow-failures).";
+
+/// `stress compare --help`'s notes.
+pub const COMPARE_HELP: &str = "Each row's verdict: fewer than 30 samples on a side is \
+    inconclusive; otherwise, at the base's p50 and p95, a two-proportion test asks whether the \
+    new run has more (or fewer) of its samples above that value (|z| > 3.29, p < 0.001). Slower \
+    when p50 or p95 rose more than 5% and the test there backs it (a worse tail with a better \
+    median is slower), faster likewise the other way; inconclusive when one moved more than 5% \
+    without the test backing it; no change when both are within 5%. Relative thresholds: p50, \
+    p95, p99, reply_p95, count and task_p95{name=Class.task} take a signed percentage of change \
+    (p95<+10%, p99{name=/help}<+20%); errors takes percentage points of the failure rate \
+    (errors<+1%). Exit codes: 0 every relative threshold passed (with none: no row is slower), \
+    2 bad files or flags, 3 a relative threshold failed (with none: a row is slower).";
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' --json result files.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Write the merged result here as JSON (schema/result.v1.json).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write Locust's CSV files with this prefix.
+    #[arg(long, value_name = "PREFIX")]
+    pub csv: Option<PathBuf>,
+    /// Write a self-contained HTML report.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Write a Markdown summary (for a CI job summary).
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Write JUnit XML: a test case per threshold.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// A pass/fail rule on the merged result, as on `stress run` (repeatable).
+    #[arg(long = "threshold", value_name = "RULE")]
+    pub thresholds: Vec<String>,
+    /// With no --threshold, exit 0 even when requests failed or scripts erred.
+    #[arg(long)]
+    pub allow_failures: bool,
+    /// Merge the shards there are when some are missing (each missing one named in a warning).
+    #[arg(long)]
+    pub allow_missing: bool,
+    /// Merge partial results (checkpoints of shards that did not finish).
+    #[arg(long)]
+    pub allow_partial: bool,
+    /// The final table with every column.
+    #[arg(long)]
+    pub wide: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The result to compare against (a --json file of `stress run` or `stress merge`).
+    #[arg(value_name = "BASE.json")]
+    pub base: PathBuf,
+    /// The result to judge.
+    #[arg(value_name = "NEW.json")]
+    pub new: PathBuf,
+    /// A relative rule, repeatable: p95<+10%, p99{name=/help}<+20%, errors<+1% (percentage
+    /// points), task_p95{name=Class.task}<+10%. A failed one makes the exit code 3.
+    #[arg(long = "threshold", value_name = "RULE")]
+    pub thresholds: Vec<String>,
+    /// Write the comparison as Markdown (for a CI job summary).
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Write JUnit XML: a test case per relative threshold and per row (a slower row fails).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write the comparison as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -425,9 +516,31 @@ pub struct RunArgs {
     /// Write a self-contained HTML report (charts inline, nothing fetched).
     #[arg(help_heading = "Results", long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Write a Markdown summary here (for a CI job summary, e.g. $GITHUB_STEP_SUMMARY).
+    #[arg(help_heading = "Results", long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Write JUnit XML here: a test case per threshold (and per row of the --baseline
+    /// comparison); a failed one is a <failure>.
+    #[arg(help_heading = "Results", long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
     /// No live progress line, and only errors in the log.
     #[arg(help_heading = "Results", long, short)]
     pub quiet: bool,
+    /// Run shard I of N of a test (1-based): its slice of every class's users, of the spawn
+    /// and arrival rates, of every tier's pool and of the update ids. Every shard of a test
+    /// needs the same --seed, scripts and profile; `stress merge` combines their --json files.
+    #[arg(
+        help_heading = "Distributed",
+        long,
+        value_name = "I/N",
+        value_parser = shard_arg,
+        requires = "seed"
+    )]
+    pub shard: Option<String>,
+    /// Compare the run with this result at the end (as `stress compare BASE`); relative
+    /// thresholds (`--threshold 'p95<+10%'`) are checked against it, a failed one exits 3.
+    #[arg(help_heading = "Pass or fail", long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
     /// Demo bot: latency per kind, KIND=DURATION (kinds: command, text, complex, media, callback).
     #[arg(
         help_heading = "The demo bot (without --target)",
@@ -476,6 +589,11 @@ pub struct CheckArgs {
     /// Seed for the dry run.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+}
+
+/// `--shard`: checked at parse time, so a bad value is a usage error naming the flag.
+fn shard_arg(text: &str) -> Result<String, String> {
+    crate::profile::shard::Shard::parse(text).map(|_| text.to_string())
 }
 
 /// The defaults a bare `stress run` has (clap's `default_value`s), for code that builds

@@ -10,6 +10,7 @@ use crate::cli::{DemoBotArgs, PoolArgs, RunArgs};
 use crate::demo_bot::{ApiEndpoint, BotLatency, DemoBotConfig, Faults};
 use crate::output::Format;
 use crate::profile::chaos::{Chaos, FaultSpec, FloodMode, Redeliver, Windows};
+use crate::profile::shard::{Shard, ShardPlan, test_digest};
 use crate::profile::{ArrivalPlan, Overrides, Profile, Stage, pool_capacity};
 use crate::script::{Limits, ScriptError, ScriptSet, WaitSpec};
 use crate::server::ServerTls;
@@ -245,8 +246,13 @@ pub struct RunConfig {
     pub control_token: Option<String>,
     /// Watch scripts and the profile file.
     pub reload: bool,
-    /// The profile file's thresholds, then `--threshold`'s.
+    /// The profile file's thresholds, then `--threshold`'s (the relative ones, for
+    /// `--baseline`, are left to the run command).
     pub thresholds: Vec<Threshold>,
+    /// `--shard i/n`: the slice of the test this run is (its `profile` is the slice's).
+    pub shard: Option<ShardPlan>,
+    /// What makes the test (scripts and profile), equal for every shard of it.
+    pub test_digest: String,
     /// The flood limits and faults the stand-in applies, on the run's clock.
     pub rules: Rules,
 }
@@ -368,7 +374,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
     let mut profile = open_model(profile, args)?;
     profile.chaos = chaos(profile.chaos, args)?;
     let windows = Arc::new(Windows::scaled(&profile.chaos, planned, profile.run_time()));
-    let arrivals = profile.arrivals.clone();
     let mut thresholds = Vec::new();
     for rule in &profile.thresholds {
         thresholds.push(
@@ -376,6 +381,17 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
         );
     }
     for rule in &args.thresholds {
+        if crate::report::compare::RelativeRule::is_relative(rule) {
+            crate::report::compare::RelativeRule::parse(rule).map_err(|e| bad("--threshold", e))?;
+            if args.baseline.is_none() {
+                return Err(bad(
+                    "--threshold",
+                    format!("`{rule}` is relative to a baseline: give --baseline FILE"),
+                )
+                .into());
+            }
+            continue;
+        }
         thresholds.push(Threshold::parse(rule).map_err(|e| bad("--threshold", e))?);
     }
     let wait_override = args
@@ -527,6 +543,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
         .map(|p| (Format::Json, p.clone()))
         .chain(args.csv.iter().map(|p| (Format::Csv, p.clone())))
         .chain(args.html.iter().map(|p| (Format::Html, p.clone())))
+        .chain(args.markdown.iter().map(|p| (Format::Markdown, p.clone())))
+        .chain(args.junit.iter().map(|p| (Format::Junit, p.clone())))
         .collect();
     for (format, path) in &outputs {
         format.check(path).map_err(|e| bad(format.flag(), e))?;
@@ -539,6 +557,26 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
         .map_err(|e| bad("--state-limit", e))?;
     let scripts = scripts(&args.scripts, &args.stdlib)?;
     check_pools(&scripts, &profile, &pools, args.users.is_some())?;
+    let sources: Vec<(&str, &str)> = scripts
+        .classes
+        .iter()
+        .map(|c| (c.decl.name.as_str(), c.source.as_str()))
+        .collect();
+    let test_digest = test_digest(
+        &sources,
+        &profile,
+        args.iterations,
+        args.wait.as_deref(),
+        &pools,
+    );
+    let shard = args
+        .shard
+        .as_deref()
+        .map(|text| shard_plan(text, &scripts, &profile, &pools))
+        .transpose()?;
+    let profile = shard.as_ref().map_or(profile, |p| p.profile.clone());
+    // The open model's starts are the shard's share of them.
+    let arrivals = profile.arrivals.clone();
     let seed = args.seed.unwrap_or_else(random_seed);
     let redeliver = profile.chaos.redeliver;
     let rules = Rules {
@@ -577,9 +615,45 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunConfig> {
         overrides,
         control: args.control,
         control_token: args.control_token.clone(),
-        reload: !args.no_reload,
+        // A shard runs the test as it started: an edit reloaded by one shard alone would make
+        // its slice a different test from the others'.
+        reload: !args.no_reload && shard.is_none(),
         thresholds,
+        shard,
+        test_digest,
     })
+}
+
+/// `--shard i/n`: the slice of the whole test's profile, checked against the shard's share of
+/// every pool.
+fn shard_plan(
+    text: &str,
+    scripts: &ScriptSet,
+    profile: &Profile,
+    pools: &TierPools,
+) -> Result<ShardPlan, ConfigError> {
+    let shard = Shard::parse(text).map_err(|e| bad("--shard", e))?;
+    let weights: Vec<u32> = scripts.classes.iter().map(|c| c.decl.weight).collect();
+    let plan = ShardPlan::new(shard, profile, &weights).map_err(|e| bad("--shard", e))?;
+    for tier in Tier::ALL {
+        let needed: u64 = scripts
+            .classes
+            .iter()
+            .zip(&plan.weights)
+            .filter(|(c, _)| c.decl.tier == tier)
+            .map(|(_, w)| u64::from(*w))
+            .sum();
+        let room = plan.pool_capacity(pools.user_capacity(tier));
+        if needed > room {
+            return Err(bad(
+                "--shard",
+                format!(
+                    "shard {text} needs {needed} {tier} test users, but its share of the {tier}                      pool has {room} ids; widen the pool with --pool {tier}=START..END"
+                ),
+            ));
+        }
+    }
+    Ok(plan)
 }
 
 /// A seed for a run without `--seed`: from the clock and the process id.

@@ -3,10 +3,14 @@
 
 mod botapi;
 pub mod check;
+mod compare;
 mod demo_bot;
+mod gate;
 mod init;
 mod logging;
+mod merge;
 mod pools;
+mod results;
 pub mod run;
 pub mod selfcheck;
 mod signals;
@@ -51,6 +55,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Some(Subcommand::Init(args)) => init::command(args),
             Some(Subcommand::Selfcheck(args)) => selfcheck::command(args).await,
             Some(Subcommand::Web(args)) => web::command(*args).await,
+            Some(Subcommand::Merge(args)) => merge::command(args),
+            Some(Subcommand::Compare(args)) => compare::command(args),
         }
     })
 }

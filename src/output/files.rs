@@ -20,6 +20,8 @@ impl Format {
             Format::Json => "--json",
             Format::Csv => "--csv",
             Format::Html => "--html",
+            Format::Markdown => "--markdown",
+            Format::Junit => "--junit",
         }
     }
 
@@ -27,7 +29,9 @@ impl Format {
     pub fn files(self, path: &Path) -> Vec<PathBuf> {
         match self {
             Format::Csv => super::csv::paths(path).to_vec(),
-            Format::Json | Format::Html => vec![path.to_path_buf()],
+            Format::Json | Format::Html | Format::Markdown | Format::Junit => {
+                vec![path.to_path_buf()]
+            }
         }
     }
 

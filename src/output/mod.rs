@@ -2,9 +2,12 @@
 //! One file per format behind [`Format`]; a new format is a new variant there.
 
 mod chaos;
+pub mod comparison;
 pub mod csv;
 pub mod files;
 pub mod html;
+pub mod junit;
+pub mod markdown;
 pub mod progress;
 pub mod table;
 
@@ -23,6 +26,10 @@ pub enum Format {
     Csv,
     /// `--html FILE`: a self-contained report.
     Html,
+    /// `--markdown FILE`: a summary for a CI job.
+    Markdown,
+    /// `--junit FILE`: JUnit XML, a test case per threshold.
+    Junit,
 }
 
 impl Format {
@@ -36,6 +43,8 @@ impl Format {
                 path.to_path_buf(),
                 html::render(&View::of(summary, None), "stress report")?.into_bytes(),
             )],
+            Format::Markdown => vec![(path.to_path_buf(), markdown::render(summary).into_bytes())],
+            Format::Junit => vec![(path.to_path_buf(), junit::summary(summary).into_bytes())],
         };
         for (file, bytes) in contents {
             files::write_atomically(&file, &bytes)
@@ -138,6 +147,8 @@ pub(crate) async fn sample_summary() -> Summary {
             abandoned_users: 0,
             bot: None,
             botapi: None,
+            shard: None,
+            test_digest: String::new(),
             windows: Vec::new(),
             spawn: vec![crate::report::SpawnPhase {
                 source: "stage 1".into(),

@@ -5,6 +5,7 @@
 mod capacity;
 pub mod chaos;
 pub mod file;
+pub mod shard;
 pub mod split;
 
 use std::time::Duration;

@@ -5,12 +5,16 @@
 //! dashboard's [`View`] is derived from either by one function ([`View::of`]).
 
 mod botapi;
+pub mod compare;
 mod failure;
+pub mod histograms;
 mod history;
 mod logs;
+pub mod merge;
 mod percentiles;
 mod reload;
 mod resilience;
+mod shard;
 mod spawn;
 mod summary;
 mod verdict;
@@ -19,12 +23,15 @@ pub mod view;
 use std::sync::Arc;
 
 pub use botapi::{BotApiReport, FloodReport, GateSpan, PollingReport};
+pub use compare::Comparison;
 pub use failure::ErrorKind;
+pub use histograms::Histograms;
 pub use history::{HistoryPoint, Mergeable, WindowPoint, thin};
 pub use logs::LogLine;
 pub use percentiles::Percentiles;
 pub use reload::{ReloadEvent, Trigger};
 pub use resilience::{Resilience, WindowOutcome};
+pub use shard::ShardInfo;
 pub use spawn::SpawnPhase;
 pub use summary::{
     CheckRow, ClassInfo, ClassRow, ErrorRow, FailureRow, LimitRow, ProfileInfo, RequestRow,

@@ -231,6 +231,20 @@ pub struct Summary {
     pub limits: Vec<LimitRow>,
     /// The latest lines scripts logged (at most 500; the rest are counted in `limits`).
     pub logs: Vec<LogLine>,
+    /// Which shard of a test this result is (`--shard i/n`), or which shards a merge holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<super::ShardInfo>,
+    /// A digest of what makes the test: the class scripts' sources and the profile. Equal for
+    /// every shard of one test (`stress merge` checks it); empty in older files.
+    #[serde(default)]
+    pub test_digest: String,
+    /// The latency histograms, serialized, for `stress merge` and `stress compare` (in a
+    /// final result; a checkpoint has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histograms: Option<super::Histograms>,
+    /// The comparison with `--baseline`, for the Markdown and JUnit outputs.
+    #[serde(skip)]
+    pub comparison: Option<Box<super::Comparison>>,
     /// Fault windows and how the bot came through each (a run with chaos).
     #[serde(default)]
     pub resilience: Option<super::Resilience>,
@@ -272,6 +286,10 @@ pub struct RunInfo {
     pub bot: Option<serde_json::Value>,
     pub botapi: Option<super::BotApiReport>,
     pub spawn: Vec<SpawnPhase>,
+    /// `--shard i/n`, when the run is one shard of a test.
+    pub shard: Option<super::ShardInfo>,
+    /// See [`Summary::test_digest`].
+    pub test_digest: String,
     /// The fault windows, on the run's clock (none without chaos).
     pub windows: Vec<crate::profile::chaos::FaultWindow>,
 }

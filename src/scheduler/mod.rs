@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
+use crate::profile::shard::ShardPlan;
 use crate::profile::{ClassSplit, Profile};
 use crate::report::SpawnPhase;
 use crate::telegram::{Tier, TierPools};
@@ -130,7 +131,8 @@ pub struct SchedulerIo {
 struct RunningUser {
     class: usize,
     tier: Tier,
-    pool_index: u64,
+    /// Its slot in the run's (or the shard's) share of its tier's pool.
+    slot: u64,
 }
 
 pub struct Scheduler {
@@ -163,6 +165,8 @@ pub struct Scheduler {
     retiering: BTreeSet<usize>,
     /// Users running per tier, by [`Tier::index`].
     per_tier: [u64; 4],
+    /// The shard's slice of the test (`--shard i/n`): its users' numbers and pool ids.
+    shard: Option<ShardPlan>,
 }
 
 /// What set the scheduler's current plan.
@@ -210,15 +214,29 @@ impl Scheduler {
             plan_source: PlanSource::Profile,
             retiering: BTreeSet::new(),
             per_tier: [0; 4],
+            shard: None,
         }
+    }
+
+    /// Runs one shard's slice of a test: its users take the whole test's numbers and seeds,
+    /// and ids from the shard's share of each pool.
+    pub fn with_shard(mut self, plan: ShardPlan) -> Self {
+        self.shard = Some(plan);
+        self
+    }
+
+    /// The ids of a tier's pool this run may give its users.
+    fn capacity(&self, tier: Tier) -> u64 {
+        let all = self.pools.user_capacity(tier);
+        self.shard.as_ref().map_or(all, |p| p.pool_capacity(all))
     }
 
     /// Starts a user of `class` (already counted in the split; taken back if it cannot start).
     /// False when its tier's pool is used up.
     fn start(&mut self, class: usize) -> bool {
         let tier = self.tiers[class];
-        let size = self.pools.user_capacity(tier);
-        let Some(pool_index) = self.slots[tier.index()].take(size) else {
+        let size = self.capacity(tier);
+        let Some(slot) = self.slots[tier.index()].take(size) else {
             self.split.undo(class);
             self.pool_exhausted += 1;
             if self.pool_exhausted == 1 {
@@ -229,34 +247,36 @@ impl Scheduler {
             }
             return false;
         };
-        let vu = self.next_vu;
+        let local = self.next_vu;
         self.next_vu += 1;
-        let worker = (vu % self.workers.len() as u64) as usize;
+        let worker = (local % self.workers.len() as u64) as usize;
+        let k = self.started[class];
+        let (vu, index_in_class, pool_index) = match &self.shard {
+            None => (local, k, slot),
+            Some(p) => (
+                p.vu(class, k, local),
+                p.user_in_class(class, k),
+                p.pool_index(slot),
+            ),
+        };
         let spec = VuSpec {
             vu,
             class,
             tier,
-            index_in_class: self.started[class],
+            index_in_class,
             pool_index,
         };
         self.started[class] += 1;
         self.per_tier[tier.index()] += 1;
         self.running[class].insert(vu, worker);
-        self.live.insert(
-            vu,
-            RunningUser {
-                class,
-                tier,
-                pool_index,
-            },
-        );
+        self.live.insert(vu, RunningUser { class, tier, slot });
         self.workers[worker].send(WorkerCmd::Spawn(spec));
         true
     }
 
     /// Whether `tier`'s pool has an id for one more user.
     fn has_room(&self, tier: Tier) -> bool {
-        self.slots[tier.index()].available(self.pools.user_capacity(tier))
+        self.slots[tier.index()].available(self.capacity(tier))
     }
 
     /// Stops the most recently started running user of `class`; false if none runs.
@@ -328,7 +348,12 @@ impl Scheduler {
     fn on_ended(&mut self, vu: u64) {
         if let Some(live) = self.live.remove(&vu) {
             self.running[live.class].remove(&vu);
-            self.slots[live.tier.index()].give(live.pool_index);
+            // With --iterations every user of the test is a user of its own, whatever the
+            // timing: an id is not handed on to a later user (who would inherit the bot's state
+            // for it, and the bot would count one user for several).
+            if !self.iterations {
+                self.slots[live.tier.index()].give(live.slot);
+            }
             self.per_tier[live.tier.index()] -= 1;
             // A user that ended without being told to (it could not start) is replaced; with
             // --iterations, ending is what users do.

@@ -8,8 +8,10 @@ pub mod aggregate;
 pub mod hist;
 pub mod names;
 pub mod recorder;
+mod serialize;
 mod summarize;
 
 pub use aggregate::{Aggregator, LiveInfo};
 pub use recorder::{Interval, Recorder};
+pub use serialize::histograms;
 pub use summarize::summarize;

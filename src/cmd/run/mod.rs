@@ -14,10 +14,12 @@ use std::process::ExitCode;
 pub use pipeline::{Outcome, Started, Stop, run, run_with};
 
 use super::signals::Signals;
-use super::{EXIT_RUNTIME, EXIT_THRESHOLD};
+use super::{EXIT_RUNTIME, gate, results};
 use crate::cli::RunArgs;
-use crate::config;
-use crate::output::{files, table};
+use crate::config::{self, ConfigError};
+use crate::output::{comparison, files, table};
+use crate::report::Summary;
+use crate::report::compare::{RelativeRule, compare};
 
 /// Runs a load test from its flags. Ctrl-C, SIGTERM or SIGHUP stop it gracefully, a second one
 /// at once; either way the table is printed and every result file written. The exit code says
@@ -27,6 +29,7 @@ pub async fn command(args: RunArgs) -> anyhow::Result<ExitCode> {
     for warning in config.scripts.warnings() {
         eprintln!("warning: {warning}");
     }
+    let baseline = baseline(&args)?;
     let outputs = config.outputs.clone();
     let thresholds = config.thresholds.clone();
     let allow_failures = args.allow_failures;
@@ -39,11 +42,18 @@ pub async fn command(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut outcome = run_with(config, stop, |_| {}).await?;
     let summary = &mut outcome.summary;
     summary.thresholds = thresholds.iter().map(|t| t.evaluate(summary)).collect();
+    if let Some((label, base, rules)) = &baseline {
+        let mut c = compare(label, base, "this run", summary).map_err(anyhow::Error::msg)?;
+        c.rules = rules.iter().map(|r| r.evaluate(&c)).collect();
+        summary.comparison = Some(Box::new(c));
+    }
     // The files first: a terminal that hung up (SIGHUP) or a closed pipe must not cost them.
     let failed = files::write_all(summary, &outputs);
-    let _ = std::io::stdout()
-        .lock()
-        .write_all(table::render(summary, wide).as_bytes());
+    let mut shown = table::render(summary, wide);
+    if let Some(c) = &summary.comparison {
+        shown.push_str(&comparison::render(c));
+    }
+    let _ = std::io::stdout().lock().write_all(shown.as_bytes());
     for e in &failed {
         eprintln!("error: {e:#}");
     }
@@ -57,26 +67,33 @@ pub async fn command(args: RunArgs) -> anyhow::Result<ExitCode> {
     if !failed.is_empty() {
         return Ok(ExitCode::from(EXIT_RUNTIME));
     }
-    if summary.thresholds.iter().any(|v| !v.passed) {
-        return Ok(ExitCode::from(EXIT_THRESHOLD));
-    }
-    if thresholds.is_empty() && !allow_failures {
-        let t = &summary.totals;
-        let mut broken = Vec::new();
-        if t.failures > 0 {
-            broken.push(format!("{} of {} requests failed", t.failures, t.requests));
-        }
-        if t.script_errors > 0 {
-            broken.push(format!("{} script errors", t.script_errors));
-        }
-        if !broken.is_empty() {
-            eprintln!(
-                "failed: {} (with no --threshold, any failure fails the run; \
-                 --allow-failures or a threshold such as errors<1% decides otherwise)",
-                broken.join(" and ")
-            );
-            return Ok(ExitCode::from(EXIT_THRESHOLD));
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    let reason = gate::failed(summary, !thresholds.is_empty(), allow_failures);
+    Ok(ExitCode::from(gate::exit(reason)))
+}
+
+/// `--baseline FILE` and the relative `--threshold`s to check against it, read before the
+/// run so a bad file stops it at once.
+fn baseline(args: &RunArgs) -> anyhow::Result<Option<(String, Summary, Vec<RelativeRule>)>> {
+    let Some(path) = &args.baseline else {
+        return Ok(None);
+    };
+    let base = results::read("--baseline", path)?;
+    let label = path.display().to_string();
+    // Every histogram of the baseline is read now, not after the run.
+    compare(&label, &base, &label, &base).map_err(|message| ConfigError {
+        flag: "--baseline",
+        message,
+    })?;
+    let rules = args
+        .thresholds
+        .iter()
+        .filter(|t| RelativeRule::is_relative(t))
+        .map(|t| {
+            RelativeRule::parse(t).map_err(|message| ConfigError {
+                flag: "--threshold",
+                message,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some((label, base, rules)))
 }

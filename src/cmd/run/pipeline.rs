@@ -32,12 +32,15 @@ use crate::config::{RunConfig, TargetChoice};
 use crate::control::{ControlState, keys};
 use crate::output::{Format, files, progress};
 use crate::reload::Reloader;
-use crate::report::{ClassInfo, ProfileInfo, ReloadEvent, RunInfo, Snapshot, StageInfo, Summary};
+use crate::report::{
+    ClassInfo, ProfileInfo, ReloadEvent, RunInfo, ShardInfo, Snapshot, StageInfo, Summary,
+};
 use crate::scheduler::{Scheduler, SchedulerCmd, SchedulerIo, SchedulerStatus, StopReason};
 use crate::script::ClassTable;
 use crate::stats::aggregate::StatsMsg;
 use crate::stats::{Aggregator, summarize};
 use crate::telegram::UpdateIds;
+use crate::telegram::ids::{DEFAULT_FIRST_UPDATE_ID, MAX_UPDATE_ID};
 use crate::transport::PollTransport;
 use crate::vu::{TransportSpec, Worker, WorkerShared};
 
@@ -205,6 +208,10 @@ pub async fn run_with(
         },
         config.options.iterations.is_some(),
     );
+    let scheduler = match &config.shard {
+        Some(plan) => scheduler.with_shard(plan.clone()),
+        None => scheduler,
+    };
     on_start(Started {
         control,
         state: control_state,
@@ -240,7 +247,8 @@ pub async fn run_with(
         .map(|s| serde_json::to_value(s.bot.stats()))
         .transpose()?;
     info.botapi = target.report();
-    let summary = summarize(&stats, info);
+    let mut summary = summarize(&stats, info);
+    summary.histograms = Some(crate::stats::histograms(&stats));
     if let Some(server) = control_server {
         let _ = server.await;
     }
@@ -314,6 +322,12 @@ fn describe_run(config: &RunConfig, target: &Target) -> RunInfo {
                 })
                 .collect(),
         },
+        shard: config.shard.as_ref().map(|p| ShardInfo {
+            index: p.shard.index,
+            count: p.shard.count,
+            merged: Vec::new(),
+        }),
+        test_digest: config.test_digest.clone(),
         windows: config.rules.windows.windows().to_vec(),
         ..RunInfo::default()
     }
@@ -380,7 +394,15 @@ fn start_workers(
         classes: table.clone(),
         transport,
         api: target.api.clone(),
-        update_ids: Arc::new(UpdateIds::unsharded()),
+        update_ids: Arc::new(match &config.shard {
+            // Each shard its n-th of the range: no update_id is sent by two shards.
+            Some(p) => UpdateIds::shard(
+                DEFAULT_FIRST_UPDATE_ID..MAX_UPDATE_ID,
+                p.shard.zero_based(),
+                p.shard.count,
+            ),
+            None => UpdateIds::unsharded(),
+        }),
         pools: config.pools.clone(),
         options: config.options.clone(),
         stats,

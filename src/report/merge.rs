@@ -1,0 +1,903 @@
+//! The shards of one test made into the whole test's result (`stress merge`): counts,
+//! failures, checks and errors summed, percentiles read from the sums of the shards'
+//! histograms (exact: HDR histograms add), history aligned by the second from each shard's
+//! start. Files of different tests, twice the same shard, missing shards and checkpoints are
+//! refused, each with the files and the field at fault.
+
+use std::collections::{BTreeMap, btree_map::Entry};
+
+use hdrhistogram::Histogram;
+
+use super::histograms::{ENCODING, LatencyHistograms, decode, encode, encode_some};
+use super::{
+    CheckRow, ClassRow, ErrorRow, FailureRow, Histograms, HistoryPoint, LimitRow, Percentiles,
+    RequestRow, Resilience, SCHEMA, ShardInfo, SpawnPhase, Summary, TaskRow, Totals,
+};
+
+/// Log lines a merged result keeps (as a run does): the latest.
+const MAX_LOGS: usize = 500;
+
+/// A shard's result and where it came from.
+#[derive(Debug, Clone)]
+pub struct ShardFile {
+    /// The file's name, for messages.
+    pub label: String,
+    pub summary: Summary,
+}
+
+/// What a merge lets through.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MergeOptions {
+    /// Merge what is there when shards are missing (each named in a warning).
+    pub allow_missing: bool,
+    /// Merge partial results (a checkpoint of a shard that did not finish).
+    pub allow_partial: bool,
+}
+
+/// The merged result, and what the caller should be told.
+#[derive(Debug, Clone)]
+pub struct Merged {
+    pub summary: Summary,
+    pub warnings: Vec<String>,
+}
+
+/// The histograms of one request name (or the totals), decoded.
+#[derive(Default)]
+struct LatencySums {
+    latency: Option<Histogram<u64>>,
+    queue: Option<Histogram<u64>>,
+    service: Option<Histogram<u64>>,
+    reply: Option<Histogram<u64>>,
+    last_reply: Option<Histogram<u64>>,
+    ack: Option<Histogram<u64>>,
+}
+
+fn add(into: &mut Option<Histogram<u64>>, text: Option<&String>, at: &str) -> Result<(), String> {
+    let Some(text) = text else { return Ok(()) };
+    let h = decode(text).map_err(|e| format!("{at}: {e}"))?;
+    match into {
+        Some(sum) => sum
+            .add(&h)
+            .map_err(|e| format!("{at}: cannot be added: {e:?}")),
+        None => {
+            *into = Some(h);
+            Ok(())
+        }
+    }
+}
+
+impl LatencySums {
+    fn add(&mut self, set: &LatencyHistograms, at: &str) -> Result<(), String> {
+        add(
+            &mut self.latency,
+            Some(&set.latency),
+            &format!("{at}.latency"),
+        )?;
+        add(&mut self.queue, set.queue.as_ref(), &format!("{at}.queue"))?;
+        add(
+            &mut self.service,
+            set.service.as_ref(),
+            &format!("{at}.service"),
+        )?;
+        add(&mut self.reply, set.reply.as_ref(), &format!("{at}.reply"))?;
+        let last = set.last_reply.as_ref();
+        add(&mut self.last_reply, last, &format!("{at}.last_reply"))?;
+        add(&mut self.ack, set.ack.as_ref(), &format!("{at}.ack"))
+    }
+
+    fn encoded(&self) -> LatencyHistograms {
+        let some = |h: &Option<Histogram<u64>>| h.as_ref().and_then(encode_some);
+        LatencyHistograms {
+            latency: self.latency.as_ref().map(encode).unwrap_or_default(),
+            queue: some(&self.queue),
+            service: some(&self.service),
+            reply: some(&self.reply),
+            last_reply: some(&self.last_reply),
+            ack: some(&self.ack),
+        }
+    }
+}
+
+fn of(h: &Option<Histogram<u64>>) -> Percentiles {
+    h.as_ref()
+        .map_or_else(Percentiles::default, Percentiles::of)
+}
+
+fn of_some(h: &Option<Histogram<u64>>) -> Option<Percentiles> {
+    h.as_ref().filter(|h| !h.is_empty()).map(Percentiles::of)
+}
+
+fn per_second(n: u64, secs: f64) -> f64 {
+    if secs > 0.0 { n as f64 / secs } else { 0.0 }
+}
+
+fn share(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+/// Checks that the files are the shards of one test, each once, and finished.
+fn check(files: &[ShardFile], options: MergeOptions) -> Result<Vec<String>, String> {
+    let Some(first) = files.first() else {
+        return Err("no result files to merge".into());
+    };
+    let mut warnings = Vec::new();
+    let mut seen: BTreeMap<u32, &str> = BTreeMap::new();
+    let shard_of = |f: &ShardFile| {
+        f.summary.shard.clone().ok_or_else(|| {
+            format!(
+                "{}: not a shard's result (no `shard` field): run each shard with --shard i/n",
+                f.label
+            )
+        })
+    };
+    let first_shard = shard_of(first)?;
+    for f in files {
+        let s = &f.summary;
+        if s.schema != SCHEMA {
+            return Err(format!(
+                "{}: schema `{}`, this stress reads `{SCHEMA}`",
+                f.label, s.schema
+            ));
+        }
+        let shard = shard_of(f)?;
+        if !shard.merged.is_empty() {
+            return Err(format!(
+                "{}: already a merged result (of shards {:?}); merge the shards' own files",
+                f.label, shard.merged
+            ));
+        }
+        for (field, a, b) in [
+            ("seed", first.summary.seed.to_string(), s.seed.to_string()),
+            (
+                "test_digest (the scripts and the profile)",
+                first.summary.test_digest.clone(),
+                s.test_digest.clone(),
+            ),
+            (
+                "shard count",
+                first_shard.count.to_string(),
+                shard.count.to_string(),
+            ),
+        ] {
+            if a != b {
+                return Err(format!(
+                    "{} and {} are not shards of one test: {field} {a} and {b}",
+                    first.label, f.label
+                ));
+            }
+        }
+        if let Some(other) = seen.insert(shard.index, &f.label) {
+            return Err(format!(
+                "{other} and {} are both shard {}/{}",
+                f.label, shard.index, shard.count
+            ));
+        }
+        if s.partial && !options.allow_partial {
+            return Err(format!(
+                "{}: a partial result (`partial: true`, a checkpoint of a shard that did not \
+                 finish); give --allow-partial to merge it anyway",
+                f.label
+            ));
+        }
+        if s.histograms.is_none() {
+            return Err(format!(
+                "{}: no `histograms` (a checkpoint, or a file from an older stress): its \
+                 percentiles cannot be merged",
+                f.label
+            ));
+        }
+        if s.histograms
+            .as_ref()
+            .is_some_and(|h| h.encoding != ENCODING)
+        {
+            return Err(format!(
+                "{}: histograms.encoding is not `{ENCODING}`",
+                f.label
+            ));
+        }
+    }
+    let missing: Vec<String> = (1..=first_shard.count)
+        .filter(|i| !seen.contains_key(i))
+        .map(|i| i.to_string())
+        .collect();
+    if !missing.is_empty() {
+        let message = format!(
+            "shard{} {} of {} missing (have {} file{})",
+            if missing.len() == 1 { "" } else { "s" },
+            missing.join(", "),
+            first_shard.count,
+            files.len(),
+            if files.len() == 1 { "" } else { "s" }
+        );
+        if !options.allow_missing {
+            return Err(format!(
+                "{message}; give --allow-missing to merge the shards there are"
+            ));
+        }
+        warnings.push(format!("{message}: the result is not the whole test's"));
+    }
+    Ok(warnings)
+}
+
+/// Sums two JSON values of the same shape: integers add, other numbers take the larger,
+/// objects merge by key, anything else keeps the first (the demo bot's and the stand-in's
+/// counts).
+fn sum_json(into: &mut serde_json::Value, from: &serde_json::Value) {
+    use serde_json::Value;
+    match (into, from) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                match a.get_mut(k) {
+                    Some(mine) => sum_json(mine, v),
+                    None => {
+                        a.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (Value::Number(a), Value::Number(b)) => {
+            if let (Some(x), Some(y)) = (a.as_u64(), b.as_u64()) {
+                *a = (x + y).into();
+            } else if let (Some(x), Some(y)) = (a.as_f64(), b.as_f64())
+                && let Some(n) = serde_json::Number::from_f64(x.max(y))
+            {
+                *a = n;
+            }
+        }
+        (slot @ Value::Null, b) => *slot = b.clone(),
+        _ => {}
+    }
+}
+
+fn worst(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Adds a shard's resilience section: every shard has the same fault windows (on its own
+/// clock), so a window's counts add up; its p95s and its recovery are the worst shard's.
+fn add_resilience(into: &mut Option<Resilience>, from: &Resilience) {
+    let Some(sum) = into else {
+        *into = Some(from.clone());
+        return;
+    };
+    sum.redeliveries += from.redeliveries;
+    sum.lost_updates += from.lost_updates;
+    sum.duplicate_replies += from.duplicate_replies;
+    sum.violations += from.violations;
+    sum.flood_refused += from.flood_refused;
+    for w in &from.windows {
+        let Some(m) = sum
+            .windows
+            .iter_mut()
+            .find(|m| m.name == w.name && m.start_s == w.start_s)
+        else {
+            sum.windows.push(w.clone());
+            continue;
+        };
+        m.requests += w.requests;
+        m.failures += w.failures;
+        m.replies_lost += w.replies_lost;
+        m.duplicate_replies += w.duplicate_replies;
+        m.redeliveries += w.redeliveries;
+        m.lost_updates += w.lost_updates;
+        m.violations += w.violations;
+        m.flood_refused += w.flood_refused;
+        m.blocked_calls += w.blocked_calls;
+        m.before_p95_ms = worst(m.before_p95_ms, w.before_p95_ms);
+        m.worst_p95_ms = worst(m.worst_p95_ms, w.worst_p95_ms);
+        // Recovered when the last shard had; never, if one never did.
+        m.recovery_s = match (m.recovery_s, w.recovery_s) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            _ => None,
+        };
+    }
+}
+
+/// Merges the shards of one test into its result. Thresholds are left for the caller.
+pub fn merge(files: &[ShardFile], options: MergeOptions) -> Result<Merged, String> {
+    let warnings = check(files, options)?;
+    let first = &files[0].summary;
+    let count = first.shard.as_ref().map_or(1, |s| s.count);
+
+    let mut total = LatencySums::default();
+    let mut requests: BTreeMap<String, (RequestRow, LatencySums)> = BTreeMap::new();
+    let mut tasks: BTreeMap<(String, String), Option<Histogram<u64>>> = BTreeMap::new();
+    let mut lateness: Option<Histogram<u64>> = None;
+    let mut classes: Vec<ClassRow> = Vec::new();
+    let mut checks: BTreeMap<String, CheckRow> = BTreeMap::new();
+    let mut errors: BTreeMap<(String, String, String), ErrorRow> = BTreeMap::new();
+    let mut failures: BTreeMap<(String, String, Option<u16>), FailureRow> = BTreeMap::new();
+    let mut history: BTreeMap<u64, HistoryPoint> = BTreeMap::new();
+    let mut spawn: Vec<SpawnPhase> = Vec::new();
+    let mut limits: BTreeMap<(String, String), LimitRow> = BTreeMap::new();
+    let mut logs = Vec::new();
+    let mut reloads = Vec::new();
+    let mut totals = Totals::default();
+    let mut bot: Option<serde_json::Value> = None;
+    let mut botapi: Option<serde_json::Value> = None;
+    let mut stages = first.profile.stages.clone();
+    let mut resilience: Option<Resilience> = None;
+    let mut merged_shards = Vec::new();
+
+    for f in files {
+        let s = &f.summary;
+        let at = |what: &str| format!("{}: histograms.{what}", f.label);
+        let h = s.histograms.as_ref().expect("checked");
+        merged_shards.push(s.shard.as_ref().map_or(0, |s| s.index));
+        total.add(&h.totals, &at("totals"))?;
+        for r in &s.requests {
+            let (row, sums) = requests
+                .entry(r.name.clone())
+                .or_insert_with(|| (RequestRow::default(), LatencySums::default()));
+            row.name = r.name.clone();
+            row.count += r.count;
+            row.failures += r.failures;
+            for (kind, n) in &r.failures_by_kind {
+                *row.failures_by_kind.entry(kind.clone()).or_insert(0) += n;
+            }
+            row.no_reply += r.no_reply;
+            row.reply_messages += r.reply_messages;
+            row.late_replies += r.late_replies;
+            row.content_bytes += r.content_bytes;
+            row.redeliveries += r.redeliveries;
+            row.lost_updates += r.lost_updates;
+            row.duplicate_replies += r.duplicate_replies;
+            if r.count > 0 || h.requests.contains_key(&r.name) {
+                let set = h.requests.get(&r.name).ok_or_else(|| {
+                    format!(
+                        "{}: histograms.requests has no `{}`, which the requests list has",
+                        f.label, r.name
+                    )
+                })?;
+                sums.add(set, &at(&format!("requests[{}]", r.name)))?;
+            }
+        }
+        for (class, ts) in &h.tasks {
+            for (task, text) in ts {
+                let slot = tasks.entry((class.clone(), task.clone())).or_default();
+                add(slot, Some(text), &at(&format!("tasks[{class}][{task}]")))?;
+            }
+        }
+        add(
+            &mut lateness,
+            h.wait_lateness.as_ref(),
+            &at("wait_lateness"),
+        )?;
+
+        let t = &s.totals;
+        totals.requests += t.requests;
+        totals.failures += t.failures;
+        totals.no_reply += t.no_reply;
+        totals.reply_messages += t.reply_messages;
+        totals.late_replies += t.late_replies;
+        totals.tasks += t.tasks;
+        totals.script_errors += t.script_errors;
+        totals.checks_passed += t.checks_passed;
+        totals.checks_failed += t.checks_failed;
+        totals.abandoned_users += t.abandoned_users;
+        totals.dropped_iterations += t.dropped_iterations;
+        totals.redeliveries += t.redeliveries;
+        totals.lost_updates += t.lost_updates;
+        totals.duplicate_replies += t.duplicate_replies;
+        if let Some(r) = &s.resilience {
+            add_resilience(&mut resilience, r);
+        }
+
+        for c in &s.classes {
+            let mine = match classes.iter_mut().find(|m| m.name == c.name) {
+                Some(m) => m,
+                None => {
+                    classes.push(ClassRow {
+                        users_started: 0,
+                        iterations: 0,
+                        sequence_digest: format!("{:016x}", 0),
+                        tasks: Vec::new(),
+                        dropped_iterations: 0,
+                        ..c.clone()
+                    });
+                    classes.last_mut().expect("pushed")
+                }
+            };
+            mine.users_started += c.users_started;
+            mine.iterations += c.iterations;
+            mine.dropped_iterations += c.dropped_iterations;
+            let digest = |text: &str| {
+                u64::from_str_radix(text, 16).map_err(|_| {
+                    format!(
+                        "{}: classes[{}].sequence_digest `{text}` is not hexadecimal",
+                        f.label, c.name
+                    )
+                })
+            };
+            // Each user adds its own term: the sum over shards is the whole test's.
+            let sum = digest(&mine.sequence_digest)?.wrapping_add(digest(&c.sequence_digest)?);
+            mine.sequence_digest = format!("{sum:016x}");
+            for t in &c.tasks {
+                match mine.tasks.iter_mut().find(|m| m.name == t.name) {
+                    Some(m) => {
+                        m.count += t.count;
+                        m.errors += t.errors;
+                    }
+                    None => mine.tasks.push(t.clone()),
+                }
+            }
+        }
+        for c in &s.checks {
+            let row = checks.entry(c.name.clone()).or_insert_with(|| CheckRow {
+                name: c.name.clone(),
+                passed: 0,
+                failed: 0,
+            });
+            row.passed += c.passed;
+            row.failed += c.failed;
+        }
+        for e in &s.script_errors {
+            let key = (e.class.clone(), e.location.clone(), e.message.clone());
+            match errors.entry(key) {
+                Entry::Occupied(mut o) => o.get_mut().count += e.count,
+                Entry::Vacant(v) => {
+                    v.insert(e.clone());
+                }
+            }
+        }
+        for x in &s.failures {
+            match failures.entry((x.name.clone(), x.kind.clone(), x.status)) {
+                Entry::Occupied(mut o) => o.get_mut().count += x.count,
+                Entry::Vacant(v) => {
+                    v.insert(x.clone());
+                }
+            }
+        }
+        for p in &s.history {
+            match history.entry(p.t) {
+                Entry::Occupied(mut o) => {
+                    let m = o.get_mut();
+                    m.users += p.users;
+                    m.requests += p.requests;
+                    m.failures += p.failures;
+                    m.p50_ms = m.p50_ms.max(p.p50_ms);
+                    m.p95_ms = m.p95_ms.max(p.p95_ms);
+                    m.p99_ms = m.p99_ms.max(p.p99_ms);
+                    m.reply_p95_ms = match (m.reply_p95_ms, p.reply_p95_ms) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        (a, b) => a.or(b),
+                    };
+                    m.tasks += p.tasks;
+                    m.dropped += p.dropped;
+                    m.script_errors += p.script_errors;
+                    m.no_reply += p.no_reply;
+                    m.redeliveries += p.redeliveries;
+                    m.lost += p.lost;
+                    m.duplicates += p.duplicates;
+                    m.reload = m.reload.or(p.reload);
+                    m.reset |= p.reset;
+                }
+                Entry::Vacant(v) => {
+                    v.insert(p.clone());
+                }
+            }
+        }
+        for p in &s.spawn {
+            match spawn.iter_mut().find(|m| m.source == p.source) {
+                Some(m) => {
+                    m.asked_rate += p.asked_rate;
+                    m.started += p.started;
+                    m.stopped += p.stopped;
+                    m.moved += p.moved;
+                    m.after += p.after;
+                    m.first_s = m.first_s.min(p.first_s);
+                    m.last_s = m.last_s.max(p.last_s);
+                    m.achieved_rate = match (m.achieved_rate, p.achieved_rate) {
+                        (Some(a), Some(b)) => Some(a + b),
+                        (a, b) => a.or(b),
+                    };
+                }
+                None => spawn.push(p.clone()),
+            }
+        }
+        for l in &s.limits {
+            match limits.entry((l.what.clone(), l.first.clone())) {
+                Entry::Occupied(mut o) => o.get_mut().count += l.count,
+                Entry::Vacant(v) => {
+                    v.insert(l.clone());
+                }
+            }
+        }
+        logs.extend(s.logs.iter().cloned());
+        reloads.extend(s.reloads.iter().cloned());
+        if let Some(b) = &s.bot {
+            match &mut bot {
+                Some(sum) => sum_json(sum, b),
+                None => bot = Some(b.clone()),
+            }
+        }
+        if let Some(b) = &s.botapi {
+            let b = serde_json::to_value(b).map_err(|e| e.to_string())?;
+            match &mut botapi {
+                Some(sum) => sum_json(sum, &b),
+                None => botapi = Some(b),
+            }
+        }
+        if !std::ptr::eq(s, first) {
+            // Every shard walked the same stages with its slice of the users and rates.
+            for (mine, theirs) in stages.iter_mut().zip(&s.profile.stages) {
+                mine.users += theirs.users;
+                mine.spawn_rate += theirs.spawn_rate;
+            }
+        }
+    }
+
+    let duration_s = files
+        .iter()
+        .map(|f| f.summary.duration_s)
+        .fold(0.0, f64::max);
+    let earliest = files
+        .iter()
+        .min_by_key(|f| f.summary.started_unix)
+        .map(|f| &f.summary)
+        .expect("at least one file");
+
+    let mut request_rows = Vec::new();
+    let mut request_sets = BTreeMap::new();
+    for (name, (mut row, sums)) in requests {
+        row.rps = per_second(row.count, duration_s);
+        row.latency_ms = of(&sums.latency);
+        row.queue_ms = of_some(&sums.queue);
+        row.service_ms = of_some(&sums.service);
+        row.replies = sums.reply.as_ref().map_or(0, |h| h.len());
+        row.reply_ms = of_some(&sums.reply);
+        row.last_reply_ms = of_some(&sums.last_reply);
+        row.ack_ms = of_some(&sums.ack);
+        request_sets.insert(name, sums.encoded());
+        request_rows.push(row);
+    }
+
+    let total_users: u64 = classes.iter().map(|c| c.users_started).sum();
+    let mut task_sets: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for c in &mut classes {
+        c.observed_share = share(c.users_started, total_users);
+        let calls: u64 = c.tasks.iter().map(|t| t.count).sum();
+        for t in &mut c.tasks {
+            let h = tasks
+                .get(&(c.name.clone(), t.name.clone()))
+                .and_then(|h| h.as_ref());
+            *t = TaskRow {
+                observed_share: share(t.count, calls),
+                duration_ms: h.map_or_else(Percentiles::default, Percentiles::of),
+                ..t.clone()
+            };
+        }
+    }
+    for ((class, task), h) in &tasks {
+        if let Some(h) = h {
+            task_sets
+                .entry(class.clone())
+                .or_default()
+                .insert(task.clone(), encode(h));
+        }
+    }
+
+    totals.rps = per_second(totals.requests, duration_s);
+    totals.latency_ms = of(&total.latency);
+    totals.queue_ms = of_some(&total.queue);
+    totals.service_ms = of_some(&total.service);
+    totals.replies = total.reply.as_ref().map_or(0, |h| h.len());
+    totals.reply_ms = of_some(&total.reply);
+    totals.last_reply_ms = of_some(&total.last_reply);
+    totals.ack_ms = of_some(&total.ack);
+    totals.wait_lateness_ms = of_some(&lateness);
+
+    let mut script_errors: Vec<ErrorRow> = errors.into_values().collect();
+    script_errors.sort_by(|a, b| b.count.cmp(&a.count).then(a.location.cmp(&b.location)));
+    let mut failure_rows: Vec<FailureRow> = failures.into_values().collect();
+    failure_rows.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| (&a.name, &a.kind, a.status).cmp(&(&b.name, &b.kind, b.status)))
+    });
+    logs.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
+    let keep_from = logs.len().saturating_sub(MAX_LOGS);
+    if keep_from > 0 {
+        // The lines left out are counted, as a run counts its own.
+        let row = limits
+            .entry(("log lines".into(), String::new()))
+            .or_insert_with(|| LimitRow {
+                what: "log lines".into(),
+                limit: MAX_LOGS as u64,
+                first: String::new(),
+                at: String::new(),
+                count: 0,
+            });
+        row.count += keep_from as u64;
+    }
+    let mut failures_by_kind = BTreeMap::new();
+    let mut content_bytes = 0;
+    for r in &request_rows {
+        for (k, n) in &r.failures_by_kind {
+            *failures_by_kind.entry(k.clone()).or_insert(0) += n;
+        }
+        content_bytes += r.content_bytes;
+    }
+    let aggregated = RequestRow {
+        name: "Aggregated".into(),
+        count: totals.requests,
+        failures: totals.failures,
+        failures_by_kind,
+        rps: totals.rps,
+        latency_ms: totals.latency_ms,
+        queue_ms: totals.queue_ms,
+        service_ms: totals.service_ms,
+        replies: totals.replies,
+        no_reply: totals.no_reply,
+        reply_ms: totals.reply_ms,
+        last_reply_ms: totals.last_reply_ms,
+        reply_messages: totals.reply_messages,
+        late_replies: totals.late_replies,
+        ack_ms: totals.ack_ms,
+        content_bytes,
+        redeliveries: totals.redeliveries,
+        lost_updates: totals.lost_updates,
+        duplicate_replies: totals.duplicate_replies,
+    };
+    merged_shards.sort_unstable();
+    let botapi = botapi.and_then(|v| serde_json::from_value(v).ok());
+    let summary = Summary {
+        schema: SCHEMA.into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        partial: files.iter().any(|f| f.summary.partial),
+        started_at: earliest.started_at.clone(),
+        duration_s,
+        seed: first.seed,
+        target: first.target.clone(),
+        profile: super::ProfileInfo {
+            name: first.profile.name.clone(),
+            stages,
+        },
+        totals,
+        requests: request_rows,
+        classes,
+        checks: checks.into_values().collect(),
+        script_errors,
+        failures: failure_rows,
+        history: history.into_values().collect(),
+        reloads,
+        thresholds: Vec::new(),
+        bot,
+        botapi,
+        started_unix: earliest.started_unix,
+        spawn,
+        limits: limits.into_values().collect(),
+        logs: logs.split_off(keep_from),
+        shard: Some(ShardInfo {
+            index: 0,
+            count,
+            merged: merged_shards,
+        }),
+        test_digest: first.test_digest.clone(),
+        histograms: Some(Histograms {
+            encoding: ENCODING.into(),
+            totals: total.encoded(),
+            requests: request_sets,
+            tasks: task_sets,
+            wait_lateness: lateness.as_ref().and_then(encode_some),
+        }),
+        comparison: None,
+        aggregated: Some(aggregated),
+        window: Vec::new(),
+        recent_tasks: BTreeMap::new(),
+        resilience,
+    };
+    Ok(Merged { summary, warnings })
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+
+    fn hist() -> Histogram<u64> {
+        Histogram::new_with_bounds(1, 3_600_000_000, 2).unwrap()
+    }
+
+    /// Shard `index` of `count` holding `samples` (µs) of `/help`.
+    fn shard(index: u32, count: u32, samples: &[u64]) -> ShardFile {
+        let mut h = hist();
+        for s in samples {
+            h.record(*s).unwrap();
+        }
+        let row = RequestRow {
+            name: "/help".into(),
+            count: samples.len() as u64,
+            latency_ms: Percentiles::of(&h),
+            ..RequestRow::default()
+        };
+        let set = LatencyHistograms {
+            latency: encode(&h),
+            ..LatencyHistograms::default()
+        };
+        ShardFile {
+            label: format!("shard-{index}.json"),
+            summary: Summary {
+                schema: SCHEMA.into(),
+                seed: 7,
+                test_digest: "abc".into(),
+                duration_s: 10.0,
+                shard: Some(ShardInfo {
+                    index,
+                    count,
+                    merged: Vec::new(),
+                }),
+                totals: Totals {
+                    requests: samples.len() as u64,
+                    latency_ms: Percentiles::of(&h),
+                    ..Totals::default()
+                },
+                requests: vec![row],
+                histograms: Some(Histograms {
+                    encoding: ENCODING.into(),
+                    totals: set.clone(),
+                    requests: [("/help".to_string(), set)].into(),
+                    tasks: BTreeMap::new(),
+                    wait_lateness: None,
+                }),
+                ..Summary::default()
+            },
+        }
+    }
+
+    #[test]
+    fn merged_percentiles_are_those_of_all_the_samples_within_the_histograms_precision() {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        // Three shards with different distributions, as three machines would see.
+        let parts: Vec<Vec<u64>> = [(500, 3_000), (2_000, 40_000), (10_000, 900_000)]
+            .into_iter()
+            .map(|(low, high)| (0..5_000).map(|_| rng.random_range(low..high)).collect())
+            .collect();
+        let files: Vec<ShardFile> = parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| shard(i as u32 + 1, 3, p))
+            .collect();
+        let merged = merge(&files, MergeOptions::default()).unwrap();
+        assert!(merged.warnings.is_empty());
+        let s = merged.summary;
+        let mut all: Vec<u64> = parts.concat();
+        all.sort_unstable();
+        assert_eq!(s.totals.requests, all.len() as u64);
+        assert_eq!(s.requests[0].count, all.len() as u64);
+        let l = s.requests[0].latency_ms;
+        assert_eq!(l.count, all.len() as u64);
+        for (q, got) in [(0.5, l.p50), (0.9, l.p90), (0.95, l.p95), (0.99, l.p99)] {
+            let exact = all[((q * all.len() as f64).ceil() as usize).max(1) - 1] as f64 / 1e3;
+            // Two significant digits: within 1% of the exact sample.
+            assert!(
+                (got - exact).abs() <= exact * 0.01,
+                "p{}: {got} ms against {exact} ms",
+                q * 100.0
+            );
+        }
+        assert_eq!(s.totals.latency_ms, l, "the totals' histogram merged too");
+        assert_eq!(s.shard.unwrap().merged, vec![1, 2, 3]);
+        let again = decode(&s.histograms.unwrap().totals.latency).unwrap();
+        assert_eq!(
+            again.len(),
+            all.len() as u64,
+            "the merged file's histogram holds all"
+        );
+    }
+
+    #[test]
+    fn fault_windows_add_their_counts_and_keep_the_worst_recovery() {
+        let window = |lost, recovery| super::super::WindowOutcome {
+            name: "bot API 5xx".into(),
+            start_s: 60.0,
+            end_s: 120.0,
+            replies_lost: lost,
+            worst_p95_ms: Some(lost as f64),
+            recovery_s: recovery,
+            ..Default::default()
+        };
+        let shard = |lost, recovery| Resilience {
+            windows: vec![window(lost, recovery)],
+            lost_updates: lost,
+            ..Resilience::default()
+        };
+        let mut sum = None;
+        add_resilience(&mut sum, &shard(3, Some(2.0)));
+        add_resilience(&mut sum, &shard(5, Some(4.0)));
+        let r = sum.clone().unwrap();
+        assert_eq!((r.lost_updates, r.windows[0].replies_lost), (8, 8));
+        assert_eq!(r.windows[0].worst_p95_ms, Some(5.0));
+        assert_eq!(
+            r.windows[0].recovery_s,
+            Some(4.0),
+            "when the last shard recovered"
+        );
+        add_resilience(&mut sum, &shard(1, None));
+        assert_eq!(
+            sum.unwrap().windows[0].recovery_s,
+            None,
+            "one shard never did"
+        );
+    }
+
+    #[test]
+    fn files_of_other_tests_duplicates_missing_shards_and_checkpoints_are_refused() {
+        let ok = |i| shard(i, 3, &[1_000, 2_000]);
+        let err = |files: Vec<ShardFile>, options| merge(&files, options).unwrap_err();
+
+        let mut other_seed = ok(2);
+        other_seed.summary.seed = 8;
+        let e = err(vec![ok(1), other_seed, ok(3)], MergeOptions::default());
+        assert!(
+            e.contains("shard-1.json and shard-2.json") && e.contains("seed 7 and 8"),
+            "{e}"
+        );
+
+        let mut other_scripts = ok(3);
+        other_scripts.summary.test_digest = "xyz".into();
+        let e = err(vec![ok(1), ok(2), other_scripts], MergeOptions::default());
+        assert!(
+            e.contains("test_digest") && e.contains("shard-3.json"),
+            "{e}"
+        );
+
+        let mut other_count = ok(2);
+        other_count.summary.shard.as_mut().unwrap().count = 4;
+        let e = err(vec![ok(1), other_count], MergeOptions::default());
+        assert!(e.contains("shard count 3 and 4"), "{e}");
+
+        let e = err(vec![ok(1), ok(1), ok(3)], MergeOptions::default());
+        assert!(e.contains("both shard 1/3"), "{e}");
+
+        let e = err(vec![ok(1), ok(3)], MergeOptions::default());
+        assert!(
+            e.contains("shard 2 of 3 missing") && e.contains("--allow-missing"),
+            "{e}"
+        );
+        let allowed = MergeOptions {
+            allow_missing: true,
+            ..MergeOptions::default()
+        };
+        let m = merge(&[ok(1), ok(3)], allowed).unwrap();
+        assert!(
+            m.warnings[0].contains("shard 2 of 3 missing"),
+            "{:?}",
+            m.warnings
+        );
+        assert_eq!(m.summary.totals.requests, 4);
+
+        let mut partial = ok(2);
+        partial.summary.partial = true;
+        let e = err(vec![ok(1), partial.clone(), ok(3)], MergeOptions::default());
+        assert!(e.contains("shard-2.json: a partial result") && e.contains("--allow-partial"));
+        let allowed = MergeOptions {
+            allow_partial: true,
+            ..MergeOptions::default()
+        };
+        assert!(
+            merge(&[ok(1), partial, ok(3)], allowed)
+                .unwrap()
+                .summary
+                .partial
+        );
+
+        let mut whole = ok(1);
+        whole.summary.shard = None;
+        let e = err(vec![whole], MergeOptions::default());
+        assert!(e.contains("not a shard's result"), "{e}");
+
+        let mut broken = ok(2);
+        broken.summary.histograms.as_mut().unwrap().totals.latency = "!!".into();
+        let e = err(vec![ok(1), broken, ok(3)], MergeOptions::default());
+        assert!(e.contains("shard-2.json: histograms.totals.latency"), "{e}");
+    }
+}
