@@ -121,7 +121,13 @@ impl Run {
     }
 }
 
-async fn call(client: &reqwest::Client, api: SocketAddr, method: &str, body: Value) -> Value {
+/// A call of the stand-in's Bot API, answered as JSON.
+pub(crate) async fn call(
+    client: &reqwest::Client,
+    api: SocketAddr,
+    method: &str,
+    body: Value,
+) -> Value {
     client
         .post(format!("http://{api}/bot{TOKEN}/{method}"))
         .json(&body)

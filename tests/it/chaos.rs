@@ -10,10 +10,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::bots::Run;
+use crate::bots::{Run, call};
 use crate::common::{check_schema, root, temp_dir};
-
-const TOKEN: &str = "123:chaos-test";
 
 /// One user sending ten updates a second.
 const TEN_A_SECOND: &str = r#"
@@ -71,15 +69,14 @@ async fn three_message_bot(api: SocketAddr, manners: Manners) -> String {
                         if let Some(Some(at)) = not_before.as_deref() {
                             tokio::time::sleep_until(*at).await;
                         }
-                        let sent: Value = client
-                            .post(format!("http://{api}/bot{TOKEN}/sendMessage"))
-                            .json(&json!({ "chat_id": chat, "text": format!("part {n}") }))
-                            .send()
-                            .await
-                            .unwrap()
-                            .json()
-                            .await
-                            .unwrap();
+                        let text = format!("part {n}");
+                        let sent = call(
+                            &client,
+                            api,
+                            "sendMessage",
+                            json!({ "chat_id": chat, "text": text }),
+                        )
+                        .await;
                         if sent["ok"] == true {
                             break;
                         }
@@ -111,15 +108,13 @@ async fn three_message_bot(api: SocketAddr, manners: Manners) -> String {
             .await
             .unwrap()
     });
-    let set: Value = reqwest::Client::new()
-        .post(format!("http://{api}/bot{TOKEN}/setWebhook"))
-        .json(&json!({ "url": url }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let set = call(
+        &reqwest::Client::new(),
+        api,
+        "setWebhook",
+        json!({ "url": url }),
+    )
+    .await;
     assert_eq!(set["ok"], true, "{set}");
     url
 }
