@@ -394,6 +394,16 @@ impl Threshold {
             }
             Metric::Recovery => match s.resilience.as_ref().and_then(|r| r.worst_recovery()) {
                 None => verdict(false, "no fault window".into()),
+                Some(_)
+                    if s.resilience
+                        .as_ref()
+                        .is_some_and(|r| r.windows.iter().any(|w| w.before_p95_ms.is_none())) =>
+                {
+                    verdict(
+                        false,
+                        "no second before the first fault window to compare with".into(),
+                    )
+                }
                 Some(None) => verdict(false, "a window never recovered".into()),
                 Some(Some(v)) => verdict(self.op.holds(v, self.limit), format!("{v:.0} s")),
             },
@@ -483,6 +493,7 @@ mod tests {
         assert_eq!(eval(&s, "recovery<10s"), (false, "no fault window".into()));
         let window = |r: Option<f64>| WindowOutcome {
             recovery_s: r,
+            before_p95_ms: Some(5.0),
             ..WindowOutcome::default()
         };
         s.resilience = Some(Resilience {
@@ -496,6 +507,17 @@ mod tests {
             ..Resilience::default()
         });
         assert!(!eval(&s, "recovery<15s").0, "a window never recovered");
+        s.resilience = Some(Resilience {
+            windows: vec![WindowOutcome::default()],
+            ..Resilience::default()
+        });
+        assert_eq!(
+            eval(&s, "recovery<15s"),
+            (
+                false,
+                "no second before the first fault window to compare with".into()
+            )
+        );
     }
 
     #[test]

@@ -94,10 +94,8 @@ pub struct Gate {
     seed: u64,
     epoch: Instant,
     chats: Vec<Mutex<HashMap<i64, ChatState, ahash::RandomState>>>,
-    /// The overall GCRA's due time, and the time before which a bot told to wait (a 429 for
-    /// the overall rate) is in violation.
+    /// The overall GCRA's due time.
     global_tat: AtomicU64,
-    global_retry_until: AtomicU64,
     /// (second << 32) | messages in it, and the most messages in any second.
     this_second: AtomicU64,
     peak_second: AtomicU64,
@@ -121,7 +119,7 @@ fn gcra(tat: u64, now: u64, interval: u64, tolerance: u64) -> Result<u64, u64> {
     if due - now > tolerance {
         Err(due - now - tolerance)
     } else {
-        Ok(due + interval)
+        Ok(due.saturating_add(interval))
     }
 }
 
@@ -162,7 +160,6 @@ impl Gate {
             epoch: Instant::now(),
             chats: (0..SHARDS).map(|_| Mutex::default()).collect(),
             global_tat: AtomicU64::new(0),
-            global_retry_until: AtomicU64::new(0),
             this_second: AtomicU64::new(0),
             peak_second: AtomicU64::new(0),
             max_retry_after: AtomicU64::new(0),
@@ -201,9 +198,10 @@ impl Gate {
         let mut chats = shard.lock().expect("gate shard");
         let chat = chats.entry(chat_id).or_default();
         chat.calls += 1;
-        // A bot told to wait that did not.
-        let told_to_wait = now < chat.retry_until
-            || (message && now < self.global_retry_until.load(Ordering::Relaxed));
+        // A bot told to wait in this chat that did not. (A 429 for the overall rate tells the
+        // chat it was sent to; other chats were told nothing, and the overall GCRA refuses
+        // their excess by itself.)
+        let told_to_wait = now < chat.retry_until;
         if told_to_wait {
             span.violations.fetch_add(1, Ordering::Relaxed);
             chat.strikes += 1;
@@ -217,10 +215,7 @@ impl Gate {
             return admission;
         }
         if told_to_wait && self.limits.mode == FloodMode::Enforce {
-            let wait = chat
-                .retry_until
-                .max(self.global_retry_until.load(Ordering::Relaxed))
-                .saturating_sub(now);
+            let wait = chat.retry_until.saturating_sub(now);
             return Admission::Refuse(self.refuse(chat, now, wait, false));
         }
         if !message || self.limits.mode == FloodMode::Off {
@@ -287,13 +282,13 @@ impl Gate {
     /// A 429 for a chat that must wait `wait_ns`; for a chat that did not wait, the first
     /// wait doubled for each violation.
     fn refuse(&self, chat: &mut ChatState, now: u64, wait_ns: u64, exact: bool) -> ApiError {
-        let mut secs = wait_ns.div_ceil(1_000_000_000).max(1);
-        if exact || chat.strikes == 0 {
+        let mut secs = wait_ns.div_ceil(1_000_000_000).clamp(1, MAX_RETRY_AFTER);
+        if exact || chat.strikes == 0 || chat.base_retry == 0 {
             chat.base_retry = secs;
         } else {
-            secs = (chat.base_retry << chat.strikes.min(16)).min(MAX_RETRY_AFTER);
+            secs = (chat.base_retry << chat.strikes.min(16)).clamp(secs, MAX_RETRY_AFTER);
         }
-        chat.retry_until = now + secs * 1_000_000_000;
+        chat.retry_until = now.saturating_add(secs * 1_000_000_000);
         self.max_retry_after.fetch_max(secs, Ordering::Relaxed);
         too_many(secs)
     }
@@ -348,10 +343,7 @@ impl Gate {
                 Err(wait) => {
                     span.refused_global.fetch_add(1, Ordering::Relaxed);
                     if enforce {
-                        let refusal = self.refuse(chat, now, wait, false);
-                        self.global_retry_until
-                            .fetch_max(chat.retry_until, Ordering::Relaxed);
-                        return Admission::Refuse(refusal);
+                        return Admission::Refuse(self.refuse(chat, now, wait, false));
                     }
                     break;
                 }
@@ -375,10 +367,11 @@ impl Gate {
         let mut v = self.this_second.load(Ordering::Relaxed);
         loop {
             let (s, n) = ((v >> 32) as u32, v & 0xFFFF_FFFF);
-            let next = if s == second {
-                v + 1
+            // A clock read just before another thread moved on to the next second counts there.
+            let (next, count) = if s >= second {
+                (v + 1, n + 1)
             } else {
-                (u64::from(second) << 32) | 1
+                ((u64::from(second) << 32) | 1, n.max(1))
             };
             match self.this_second.compare_exchange_weak(
                 v,
@@ -387,10 +380,9 @@ impl Gate {
                 Ordering::Relaxed,
             ) {
                 Ok(_) => {
-                    self.peak_second.fetch_max(
-                        if s == second { n + 1 } else { n.max(1) },
-                        Ordering::Relaxed,
-                    );
+                    if count > self.peak_second.load(Ordering::Relaxed) {
+                        self.peak_second.fetch_max(count, Ordering::Relaxed);
+                    }
                     break;
                 }
                 Err(current) => v = current,
@@ -545,6 +537,32 @@ mod tests {
         }
         let r = g.report();
         assert_eq!((r.total.refused_global, r.peak_messages_per_s), (10, 40));
+    }
+
+    #[test]
+    fn the_overall_limit_tells_only_the_chat_it_refused() {
+        let g = gate(FloodMode::Enforce, &[]);
+        let t = Instant::now();
+        for chat in 1..=30 {
+            assert_eq!(code(&g.admit_at("sendMessage", chat, t)), 200);
+        }
+        let Admission::Refuse(e) = g.admit_at("sendMessage", 31, t) else {
+            panic!("the 31st message in a second is over the overall rate");
+        };
+        assert_eq!(e.retry_after, Some(1));
+        // Another chat was told nothing: refused by the rate again, not a violation, and never
+        // told to retry after 0.
+        let Admission::Refuse(e) = g.admit_at("sendMessage", 32, t) else {
+            panic!("still over the overall rate");
+        };
+        assert_eq!(e.retry_after, Some(1));
+        assert_eq!(g.report().total.violations, 0);
+        // The chat that was told, back too early: a violation.
+        let Admission::Refuse(e) = g.admit_at("sendMessage", 31, t) else {
+            panic!("told to wait");
+        };
+        assert_eq!(e.retry_after, Some(2));
+        assert_eq!(g.report().total.violations, 1);
     }
 
     #[test]

@@ -215,11 +215,12 @@ impl Collected {
     }
 }
 
-/// Replies from `since` on that repeat one from before it: after a redelivery delivered at
-/// `since`, the messages a bot that is not idempotent sends again for an update it had already
-/// answered (same method, same text or caption, same kind of media). Each earlier reply
-/// matches one repeat at most.
-pub fn duplicates(events: &[BotEvent], since: Instant) -> u32 {
+/// Replies that repeat one the bot had already sent for the same update: `redelivered` holds
+/// when each delivery after the first began, and a reply after one of them that matches a
+/// reply from an earlier delivery (same method, same text or caption, same kind of media) is
+/// a duplicate, as a bot that is not idempotent sends when it handles an update again. Within
+/// one delivery, each earlier reply matches one repeat at most.
+pub fn duplicates(events: &[BotEvent], redelivered: &[Instant]) -> u32 {
     type Shape<'a> = Option<(Option<&'a str>, Option<&'a str>, bool, bool, bool)>;
     fn shape(e: &BotEvent) -> Shape<'_> {
         e.message.as_ref().map(|m| {
@@ -235,16 +236,24 @@ pub fn duplicates(events: &[BotEvent], since: Instant) -> u32 {
     fn same(a: &BotEvent, b: &BotEvent) -> bool {
         a.method == b.method && a.note == b.note && shape(a) == shape(b)
     }
-    let (before, after): (Vec<&BotEvent>, Vec<&BotEvent>) = events
-        .iter()
-        .filter(|e| e.is_reply())
-        .partition(|e| e.at < since);
-    let mut unmatched = before;
+    if redelivered.is_empty() {
+        return 0;
+    }
+    let replies: Vec<&BotEvent> = events.iter().filter(|e| e.is_reply()).collect();
+    // The delivery a reply came in: how many redeliveries had begun by then.
+    let delivery = |e: &BotEvent| redelivered.iter().filter(|at| **at <= e.at).count();
     let mut repeats = 0;
-    for e in after {
-        if let Some(i) = unmatched.iter().position(|b| same(b, e)) {
-            unmatched.swap_remove(i);
-            repeats += 1;
+    for d in 1..=redelivered.len() {
+        let mut earlier: Vec<&BotEvent> = replies
+            .iter()
+            .copied()
+            .filter(|e| delivery(e) < d)
+            .collect();
+        for e in replies.iter().filter(|e| delivery(e) == d) {
+            if let Some(i) = earlier.iter().position(|b| same(b, e)) {
+                earlier.swap_remove(i);
+                repeats += 1;
+            }
         }
     }
     repeats
@@ -497,13 +506,26 @@ mod tests {
             said("hello", redelivered + ms(3)),
         ];
         assert_eq!(
-            duplicates(&events, redelivered),
+            duplicates(&events, &[redelivered]),
             2,
             "each earlier reply once"
         );
         // An idempotent bot sends only what it had not: nothing repeats.
-        assert_eq!(duplicates(&events[..2], redelivered), 0);
-        assert_eq!(duplicates(&[said("done", redelivered)], redelivered), 0);
+        assert_eq!(duplicates(&events[..2], &[redelivered]), 0);
+        assert_eq!(duplicates(&[said("done", redelivered)], &[redelivered]), 0);
+        assert_eq!(
+            duplicates(&events, &[]),
+            0,
+            "one delivery: nothing to repeat"
+        );
+        // Handled three times: the third delivery repeats it too.
+        let third = redelivered + ms(10);
+        let thrice = [
+            said("hello", t0),
+            said("hello", redelivered),
+            said("hello", third),
+        ];
+        assert_eq!(duplicates(&thrice, &[redelivered, third]), 2);
     }
 
     #[tokio::test]

@@ -94,9 +94,10 @@ pub fn lines(out: &mut String, s: &Summary) {
     );
     for w in &r.windows {
         let p95 = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0} ms"));
-        let recovery = match w.recovery_s {
-            Some(s) => format!("recovered {s:.0} s after"),
-            None => "not recovered".into(),
+        let recovery = match (w.recovery_s, w.before_p95_ms) {
+            (Some(s), _) => format!("recovered {s:.0} s after"),
+            (None, None) => "no second before the chaos to compare with".into(),
+            (None, Some(_)) => "not recovered".into(),
         };
         let _ = writeln!(
             out,

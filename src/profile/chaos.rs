@@ -80,6 +80,12 @@ impl FloodLimits {
             if !(v.is_finite() && v > 0.0) {
                 return Err(super::err(field, format!("{v} is not a positive number")));
             }
+            if !(MIN_RATE..=MAX_RATE).contains(&v) {
+                return Err(super::err(
+                    field,
+                    format!("{v} is not between {MIN_RATE} and {MAX_RATE}"),
+                ));
+            }
         }
         for (field, v) in [
             ("flood.chat_burst", self.chat_burst),
@@ -96,6 +102,12 @@ impl FloodLimits {
         Ok(())
     }
 }
+
+/// The rates and bursts a `[flood]` table may give.
+const MIN_RATE: f64 = 0.001;
+const MAX_RATE: f64 = 1e6;
+/// The latest a fault window may start or last (100 days).
+const MAX_WINDOW: Duration = Duration::from_secs(100 * 86_400);
 
 /// A fault the stand-in injects into the bot's calls for a chat.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -248,7 +260,7 @@ pub struct FaultWindow {
 
 impl FaultWindow {
     pub fn end(&self) -> Duration {
-        self.at + self.duration
+        self.at.saturating_add(self.duration)
     }
 
     /// A name from what the window does.
@@ -319,6 +331,12 @@ impl Chaos {
     pub fn validate(&self) -> Result<(), ProfileError> {
         self.flood.validate()?;
         for (i, w) in self.windows.iter().enumerate() {
+            if w.at > MAX_WINDOW || w.duration > MAX_WINDOW {
+                return Err(super::err(
+                    format!("faults[{i}]"),
+                    "a fault window must start and end within 100 days",
+                ));
+            }
             if w.duration.is_zero() {
                 return Err(super::err(
                     format!("faults[{i}].duration"),

@@ -283,7 +283,7 @@ fn stage_windows(f: &ProfileFile) -> Result<Vec<FaultWindow>, ProfileError> {
             window.name = format!("stage {}: {}", i + 1, window.describe());
             windows.push(window);
         }
-        at += length;
+        at = at.saturating_add(length);
     }
     Ok(windows)
 }

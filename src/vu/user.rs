@@ -491,17 +491,17 @@ impl Vu {
             UpdateType::Message
         };
         let allowed = self.env.api.delivery().allows(kind);
-        let redeliver = self
-            .env
-            .options
-            .redeliver
-            .filter(|_| allowed && !matches!(&*self.env.transport, Transport::Polling(_)));
+        let webhook = !matches!(&*self.env.transport, Transport::Polling(_));
+        let redeliver = self.env.options.redeliver.filter(|_| allowed && webhook);
         let mut body = body;
         // The first delivery's times: the user's send, and when the bot first had the update.
         let mut first: Option<(Instant, Instant)> = None;
+        // When each later delivery began, for telling repeated replies apart.
+        let mut redelivered_at = Vec::new();
         let mut attempt = 1;
         let posted = loop {
             in_flight.done = false;
+            in_flight.started = Instant::now();
             let payload = match redeliver {
                 Some(_) => body.clone(),
                 None => std::mem::take(&mut body),
@@ -511,13 +511,16 @@ impl Vu {
                     "the bot's allowed_updates exclude {}: Telegram would not deliver it",
                     kind.name()
                 ))
-            } else if redeliver.is_some() && self.env.options.windows.cut_at(Instant::now()) {
+            } else if webhook && self.env.options.windows.cut_at(Instant::now()) {
                 Posted::not_delivered("the webhook is cut (a fault window)".into())
             } else {
                 self.env.transport.post(payload).await
             };
             in_flight.done = true;
             self.record_posted(&name, &posted);
+            if first.is_some() {
+                redelivered_at.push(posted.delivered());
+            }
             first.get_or_insert((posted.sent(), posted.delivered()));
             let success = matches!(&posted.result, Ok(r) if (200..300).contains(&r.status));
             let Some(rule) = redeliver.filter(|_| !success) else {
@@ -554,11 +557,7 @@ impl Vu {
             callback,
         });
         let mut collected = self.inbox.collect(delivered, settle).await;
-        let duplicates = if attempt > 1 {
-            botapi::hub::duplicates(&collected.events, posted.delivered())
-        } else {
-            0
-        };
+        let duplicates = botapi::hub::duplicates(&collected.events, &redelivered_at);
         // Reply times count from the send, also for a polling bot that fetched it later.
         let wait = delivered.saturating_duration_since(sent);
         for d in [
