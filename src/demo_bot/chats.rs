@@ -46,13 +46,13 @@ impl Progress {
 /// How an update arrived, as far as its chat's memory tells.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delivery {
-    /// An update newer than any seen in the chat (or a chat the bot has no room for).
+    /// An update other than the chat's newest (or for a chat the bot has no room for). An
+    /// older id than the newest starts the chat afresh: Telegram orders a chat's updates, so
+    /// it comes from a new run whose ids started again, not from a redelivery.
     New { attempt: u32 },
     /// The chat's newest update again: Telegram redelivered it. `attempt` is 1 for the first
     /// redelivery.
     Again { attempt: u32, progress: Progress },
-    /// An update older than the chat's newest: Telegram orders a chat's updates, so it was seen.
-    Old { attempt: u32 },
 }
 
 impl Delivery {
@@ -60,9 +60,7 @@ impl Delivery {
     /// redelivered update does not fail forever.
     pub fn attempt(&self) -> u32 {
         match self {
-            Delivery::New { attempt }
-            | Delivery::Again { attempt, .. }
-            | Delivery::Old { attempt } => *attempt,
+            Delivery::New { attempt } | Delivery::Again { attempt, .. } => *attempt,
         }
     }
 
@@ -148,30 +146,23 @@ impl Chats {
     /// Notes that `update_id` arrived in `chat` and says whether it is new.
     pub fn deliver(&self, chat: i64, update_id: i64) -> Delivery {
         let placed = self.with(chat, |c| match c.update_id {
-            Some(newest) if update_id < newest => None,
             Some(newest) if update_id == newest => {
                 c.redeliveries = c.redeliveries.saturating_add(1);
-                Some(Delivery::Again {
+                Delivery::Again {
                     attempt: c.redeliveries,
                     progress: c.progress.clone(),
-                })
+                }
             }
             _ => {
                 c.update_id = Some(update_id);
                 c.redeliveries = 0;
                 c.progress = Progress::InFlight;
-                Some(Delivery::New { attempt: 0 })
+                Delivery::New { attempt: 0 }
             }
         });
-        match placed {
-            Some(Some(d)) => d,
-            Some(None) => Delivery::Old {
-                attempt: self.stray(),
-            },
-            None => Delivery::New {
-                attempt: self.stray(),
-            },
-        }
+        placed.unwrap_or_else(|| Delivery::New {
+            attempt: self.stray(),
+        })
     }
 
     /// Records what became of `update_id` (an update newer than the chat's newest becomes it).
@@ -289,9 +280,13 @@ mod tests {
         );
         chats.finish(7, 10, Progress::Done);
         assert_eq!(chats.deliver(7, 12), Delivery::New { attempt: 0 });
-        let old = chats.deliver(7, 10);
-        assert!(matches!(old, Delivery::Old { attempt } if attempt > 0));
-        assert_ne!(chats.deliver(7, 11).attempt(), old.attempt());
+        // An older id: a new run whose ids started again, handled afresh (not a redelivery).
+        assert_eq!(chats.deliver(7, 10), Delivery::New { attempt: 0 });
+        assert_eq!(
+            chats.deliver(7, 10).attempt(),
+            1,
+            "and its redelivery is one"
+        );
         // Another chat has its own newest update.
         assert_eq!(chats.deliver(8, 11), Delivery::New { attempt: 0 });
         // An update finished without being delivered first becomes the newest.

@@ -442,7 +442,7 @@ async fn webhook(
                         .await
                 }
                 Delivery::Again { progress, .. } => progress,
-                Delivery::New { .. } | Delivery::Old { .. } => Progress::Done,
+                Delivery::New { .. } => Progress::Done,
             };
             let rest = match progress {
                 Progress::Undelivered(calls) => calls,
