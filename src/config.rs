@@ -648,7 +648,8 @@ fn shard_plan(
             return Err(bad(
                 "--shard",
                 format!(
-                    "shard {text} needs {needed} {tier} test users, but its share of the {tier}                      pool has {room} ids; widen the pool with --pool {tier}=START..END"
+                    "shard {text} needs {needed} {tier} test users, but its share of the {tier} \
+                     pool has {room} ids; widen the pool with --pool {tier}=START..END"
                 ),
             ));
         }

@@ -169,8 +169,15 @@ impl ShardPlan {
                 stages,
                 thresholds: profile.thresholds.clone(),
                 arrivals,
-                // Every shard has the same fault windows, each against its slice of the load.
-                chaos: profile.chaos.clone(),
+                // Every shard has the same fault windows, each against its slice of the load,
+                // and its share of the bot's overall flood limit (chats are not shared, so
+                // their limits stay whole).
+                chaos: {
+                    let mut chaos = profile.chaos.clone();
+                    chaos.flood.global /= n as f64;
+                    chaos.flood.global_burst = (chaos.flood.global_burst / n as f64).max(1.0);
+                    chaos
+                },
             },
             weights: weights_here,
             positions,

@@ -74,6 +74,30 @@ pub struct GateSpan {
     pub injected: BTreeMap<String, u64>,
 }
 
+impl FloodReport {
+    /// Another shard's counts added in: counts and spans summed, the overall rate and peak as
+    /// the shards' sum (each shard's stand-in held its share of the overall rate; the summed
+    /// peak is an upper bound, the shards' peak seconds need not coincide), the per-chat peak
+    /// and the longest wait as the larger (chats are not shared between shards).
+    pub fn absorb(&mut self, other: &FloodReport) {
+        self.total.add(&other.total);
+        if self.spans.len() < other.spans.len() {
+            self.spans.resize(other.spans.len(), GateSpan::default());
+        }
+        for (mine, theirs) in self.spans.iter_mut().zip(&other.spans) {
+            mine.add(theirs);
+        }
+        self.chats_refused += other.chats_refused;
+        self.peak_messages_per_s += other.peak_messages_per_s;
+        self.peak_chat_messages_per_s = self
+            .peak_chat_messages_per_s
+            .max(other.peak_chat_messages_per_s);
+        self.max_retry_after_s = self.max_retry_after_s.max(other.max_retry_after_s);
+        self.limits.global += other.limits.global;
+        self.limits.global_burst += other.limits.global_burst;
+    }
+}
+
 impl GateSpan {
     pub fn add(&mut self, other: &GateSpan) {
         self.messages += other.messages;
@@ -100,4 +124,47 @@ pub struct PollingReport {
     pub refetched: u64,
     pub confirmed: u64,
     pub expired: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_flood_counts_add_up_with_their_own_rules() {
+        let shard = |messages: u64, peak: u64, chat_peak: u64, wait: u64| FloodReport {
+            limits: FloodLimits {
+                global: 10.0,
+                ..FloodLimits::default()
+            },
+            total: GateSpan {
+                messages,
+                violations: 1,
+                ..GateSpan::default()
+            },
+            spans: vec![
+                GateSpan {
+                    messages,
+                    ..GateSpan::default()
+                };
+                2
+            ],
+            peak_messages_per_s: peak,
+            peak_chat_messages_per_s: chat_peak,
+            max_retry_after_s: wait,
+            ..FloodReport::default()
+        };
+        let mut all = shard(5, 7, 2, 4);
+        all.absorb(&shard(6, 9, 3, 1));
+        assert_eq!((all.total.messages, all.total.violations), (11, 2));
+        assert_eq!(
+            all.spans.iter().map(|s| s.messages).collect::<Vec<_>>(),
+            [11, 11]
+        );
+        assert_eq!(
+            (all.peak_messages_per_s, all.peak_chat_messages_per_s),
+            (16, 3)
+        );
+        assert_eq!((all.max_retry_after_s, all.limits.global), (4, 20.0));
+    }
 }

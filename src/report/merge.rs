@@ -322,6 +322,8 @@ pub fn merge(files: &[ShardFile], options: MergeOptions) -> Result<Merged, Strin
     let mut totals = Totals::default();
     let mut bot: Option<serde_json::Value> = None;
     let mut botapi: Option<serde_json::Value> = None;
+    // The flood counts need their own rules (peaks, spans), not the JSON sum's.
+    let mut flood: Option<super::FloodReport> = None;
     let mut stages = first.profile.stages.clone();
     let mut resilience: Option<Resilience> = None;
     let mut merged_shards = Vec::new();
@@ -518,6 +520,12 @@ pub fn merge(files: &[ShardFile], options: MergeOptions) -> Result<Merged, Strin
                 None => bot = Some(b.clone()),
             }
         }
+        if let Some(f) = s.botapi.as_ref().and_then(|b| b.flood.as_ref()) {
+            match &mut flood {
+                Some(sum) => sum.absorb(f),
+                None => flood = Some(f.clone()),
+            }
+        }
         if let Some(b) = &s.botapi {
             let b = serde_json::to_value(b).map_err(|e| e.to_string())?;
             match &mut botapi {
@@ -647,7 +655,9 @@ pub fn merge(files: &[ShardFile], options: MergeOptions) -> Result<Merged, Strin
         duplicate_replies: totals.duplicate_replies,
     };
     merged_shards.sort_unstable();
-    let botapi = botapi.and_then(|v| serde_json::from_value(v).ok());
+    let botapi = botapi
+        .and_then(|v| serde_json::from_value::<super::BotApiReport>(v).ok())
+        .map(|b| super::BotApiReport { flood, ..b });
     let summary = Summary {
         schema: SCHEMA.into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
