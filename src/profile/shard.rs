@@ -186,6 +186,12 @@ impl ShardPlan {
         })
     }
 
+    /// The shard's split: its users start in the whole run's order, so at any size its users
+    /// of each class are its slice of the whole run's exact split.
+    pub fn split(&self) -> ClassSplit {
+        ClassSplit::following(&self.weights, self.vus.clone())
+    }
+
     /// The whole run's number within its class of the shard's `k`-th user of `class` (seeds
     /// its randomness).
     pub fn user_in_class(&self, class: usize, k: u64) -> u64 {
@@ -313,6 +319,37 @@ mod tests {
             assert!((333..=334).contains(&users), "{users}");
         }
         assert_eq!(per_class, [800, 150, 40, 10]);
+    }
+
+    #[test]
+    fn the_shards_classes_add_up_to_the_whole_runs_at_every_size() {
+        let weights = [80, 15, 4, 1];
+        let sizes = [10u32, 25, 26, 100, 333, 1000, 400, 7];
+        let p = profile(sizes.iter().map(|u| stage(*u, 30.0, 60)).collect());
+        let shards = plans(&p, &weights, 3);
+        let mut splits: Vec<ClassSplit> = shards.iter().map(ShardPlan::split).collect();
+        for (i, users) in sizes.iter().enumerate() {
+            for (s, split) in shards.iter().zip(&mut splits) {
+                let want = u64::from(s.profile.stages[i].users);
+                while split.total() < want {
+                    split.add();
+                }
+                while split.total() > want {
+                    split.remove();
+                }
+            }
+            let mut sum = [0u64; 4];
+            for split in &splits {
+                for (c, n) in split.counts().iter().enumerate() {
+                    sum[c] += n;
+                }
+            }
+            assert_eq!(
+                sum.to_vec(),
+                class_counts(&weights, *users),
+                "{users} users"
+            );
+        }
     }
 
     #[test]

@@ -8,6 +8,10 @@ pub struct ClassSplit {
     weights: Vec<u64>,
     total_weight: u64,
     counts: Vec<u64>,
+    /// A shard's users, per class, by their number in the whole run (`ShardPlan`): the next
+    /// user started is the one the whole run would start first, the next stopped the one it
+    /// started last, so the shard's split at any size is its slice of the whole run's.
+    order: Option<Vec<Vec<u64>>>,
 }
 
 impl ClassSplit {
@@ -21,7 +25,42 @@ impl ClassSplit {
             counts: vec![0; weights.len()],
             weights,
             total_weight,
+            order: None,
         }
+    }
+
+    /// A shard's split: its users of each class start in the whole run's order (`order[c]`
+    /// holds the whole run's numbers of the shard's users of class c, ascending); past them,
+    /// `weights` decide as usual.
+    pub fn following(weights: &[u32], order: Vec<Vec<u64>>) -> Self {
+        Self {
+            order: Some(order),
+            ..Self::new(weights)
+        }
+    }
+
+    /// The class whose next user the whole run starts first, while the order has one.
+    fn next_in_order(&self) -> Option<usize> {
+        let order = self.order.as_ref()?;
+        (0..self.counts.len())
+            .filter_map(|c| {
+                let k = usize::try_from(self.counts[c]).ok()?;
+                order.get(c)?.get(k).map(|vu| (*vu, c))
+            })
+            .min()
+            .map(|(_, c)| c)
+    }
+
+    /// The class of the user the whole run started last, among those running.
+    fn last_in_order(&self) -> Option<usize> {
+        let order = self.order.as_ref()?;
+        (0..self.counts.len())
+            .filter_map(|c| {
+                let k = usize::try_from(self.counts[c].checked_sub(1)?).ok()?;
+                order.get(c)?.get(k).map(|vu| (*vu, c))
+            })
+            .max()
+            .map(|(_, c)| c)
     }
 
     /// New weights (a reload): the same classes first, maybe more after them. The users stay
@@ -75,6 +114,10 @@ impl ClassSplit {
     /// The class of the next user started: the one furthest below its quota (ties go to the
     /// heavier class, then the first).
     pub fn add(&mut self) -> usize {
+        if let Some(c) = self.next_in_order() {
+            self.counts[c] += 1;
+            return c;
+        }
         let n = self.total() + 1;
         let i = (0..self.weights.len())
             .filter(|&i| self.weights[i] > 0)
@@ -97,6 +140,10 @@ impl ClassSplit {
 
     /// The class of the next user stopped: the one furthest above its quota.
     pub fn remove(&mut self) -> Option<usize> {
+        if let Some(c) = self.last_in_order() {
+            self.counts[c] -= 1;
+            return Some(c);
+        }
         let n = self.total().checked_sub(1)?;
         let i = (0..self.weights.len())
             .filter(|&i| self.counts[i] > 0)

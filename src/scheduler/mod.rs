@@ -221,6 +221,7 @@ impl Scheduler {
     /// Runs one shard's slice of a test: its users take the whole test's numbers and seeds,
     /// and ids from the shard's share of each pool.
     pub fn with_shard(mut self, plan: ShardPlan) -> Self {
+        self.split = plan.split();
         self.shard = Some(plan);
         self
     }

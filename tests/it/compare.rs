@@ -97,8 +97,9 @@ async fn a_run_against_itself_is_no_change_and_slower_commands_fail_a_relative_t
     }
     assert_eq!(c["rules"][0]["passed"], true);
 
-    // Commands 20 ms slower: their rows and all requests together are slower; plain text,
-    // which the bot answers as before, is not.
+    // Commands 20 ms slower: their rows and all requests together are slower. (Plain text,
+    // answered as before, is not asserted: two runs on a loaded machine may differ by more
+    // than the 5% floor there, and the verdict judges noise within a run, not between runs.)
     let (md, junit, json) = (dir.join("c.md"), dir.join("c.xml"), dir.join("c.json"));
     let out = stress(&[
         "compare",
@@ -138,7 +139,6 @@ async fn a_run_against_itself_is_no_change_and_slower_commands_fail_a_relative_t
     for command in ["/help", "/status", "/skills", "/mode", "/settings"] {
         assert_eq!(change(command), "slower", "{command}");
     }
-    assert_ne!(change("text"), "slower");
     assert_eq!(c["rules"][0]["passed"], false, "{}", c["rules"]);
     assert_eq!(
         c["rules"][1]["passed"], true,
@@ -153,8 +153,10 @@ async fn a_run_against_itself_is_no_change_and_slower_commands_fail_a_relative_t
         junit.contains("name=\"p95&lt;+10%\"><failure"),
         "the failed rule is a failed test case: {junit}"
     );
+    // With relative rules the rules decide, as the exit code does: a slower row is reported,
+    // not failed.
     assert!(
-        junit.contains("name=\"/help\"><failure message=\"slower"),
+        junit.contains("name=\"/help\"><system-out>slower"),
         "{junit}"
     );
 
