@@ -89,7 +89,9 @@ pub const COMPARE_HELP: &str = "Each row's verdict: fewer than 30 samples on a s
     new run has more (or fewer) of its samples above that value (|z| > 3.29, p < 0.001). Slower \
     when p50 or p95 rose more than 5% and the test there backs it (a worse tail with a better \
     median is slower), faster likewise the other way; inconclusive when one moved more than 5% \
-    without the test backing it; no change when both are within 5%. Relative thresholds: p50, \
+    without the test backing it; no change when both are within 5%. The test weighs the \
+    sampling noise of the two runs, not how much a busy machine moves one run from the next: \
+    for a CI gate, give a relative threshold with room for that. Relative thresholds: p50, \
     p95, p99, reply_p95, count and task_p95{name=Class.task} take a signed percentage of change \
     (p95<+10%, p99{name=/help}<+20%); errors takes percentage points of the failure rate \
     (errors<+1%). Exit codes: 0 every relative threshold passed (with none: no row is slower), \
