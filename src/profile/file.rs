@@ -290,14 +290,14 @@ fn stage_windows(f: &ProfileFile) -> Result<Vec<FaultWindow>, ProfileError> {
 
 fn build(mut f: ProfileFile, default_name: &str) -> Result<Profile, ProfileError> {
     let name = f.name.take().unwrap_or_else(|| default_name.to_string());
-    let mut chaos = chaos(&mut f)?;
-    chaos.windows.extend(stage_windows(&f)?);
-    chaos.windows.sort_by_key(|w| w.at);
+    let chaos = chaos(&mut f)?;
+    let staged = stage_windows(&f)?;
     let mut profile = if f.stages.iter().any(|s| s.arrival_rate.is_some()) {
         open(f, name)?
     } else {
         closed(f, name)?
     };
+    // The file's [[faults]] are checked as written, so an error names the right one.
     profile.chaos = chaos;
     profile.validate()?;
     if let Some(w) = profile
@@ -314,6 +314,9 @@ fn build(mut f: ProfileFile, default_name: &str) -> Result<Profile, ProfileError
             ),
         });
     }
+    // Then the stages' windows join them, all in order of time.
+    profile.chaos.windows.extend(staged);
+    profile.chaos.windows.sort_by_key(|w| w.at);
     Ok(profile)
 }
 
