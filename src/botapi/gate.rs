@@ -171,11 +171,6 @@ impl Gate {
         &self.windows
     }
 
-    /// Whether the gate has anything to do: limits to check or faults to inject.
-    fn idle(&self) -> bool {
-        !self.active()
-    }
-
     /// Whether limits are checked or faults injected (and so reported).
     pub fn active(&self) -> bool {
         self.limits.mode != FloodMode::Off || self.windows.injects()
@@ -183,7 +178,7 @@ impl Gate {
 
     /// Judges a call of `method` for the chat `chat_id`.
     pub fn admit(&self, method: &str, chat_id: i64) -> Admission {
-        if self.idle() {
+        if !self.active() {
             return Admission::Pass;
         }
         self.admit_at(method, chat_id, Instant::now())
